@@ -1,0 +1,1 @@
+"""yihttpd: one small web server for yi-hack cameras (see README.md)."""

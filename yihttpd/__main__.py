@@ -1,0 +1,59 @@
+"""python3 -m yihttpd [--root DIR] [--port N] [--bind ADDR] [--demo] [--quiet]
+
+Also runs as `micropython -m yihttpd ...` with MICROPYPATH at the checkout.
+"""
+import sys
+
+from . import cli, compat, conf
+from .app import App
+from .loop import MAX_CONNECTIONS, Loop, Server
+
+DEFAULT_ROOT = '/tmp/sd'
+DEFAULT_PORT = 8080
+
+
+OPTIONS = (
+    ('--root', str, None, 'SD card root (default %s)' % DEFAULT_ROOT),
+    ('--port', int, None, 'port (default: HTTPD_PORT of system.conf, else %d)' % DEFAULT_PORT),
+    ('--bind', str, '0.0.0.0', 'address to listen on'),
+    ('--demo', cli.FLAG, False, 'serve a throw-away sample SD root'),
+    ('--quiet', cli.FLAG, False, 'no log line per request'),
+    ('--max-connections', int, MAX_CONNECTIONS, 'open connections at most'),
+    ('--family', str, None, 'firmware family reported by status.json'),
+    ('--ptz', str, None, 'yes or no: override the PTZ detection by model'),
+    ('--tmp-dir', str, '/tmp', 'where uploads and temporary files go'),
+)
+
+
+def log(line):
+    sys.stderr.write('yihttpd: %s\n' % line)
+
+
+def main(argv):
+    options = cli.parse(argv, OPTIONS, 'yihttpd')
+    if options.demo:
+        from . import demo
+        options.root = options.root or demo.demo_root_path()
+        demo.build_demo_root(options.root)
+        log('demo SD root at %s' % options.root)
+    options.root = options.root or DEFAULT_ROOT
+    port = options.port
+    if port is None:
+        configured = conf.read_conf(options.root + '/yi-hack/etc/system.conf').get('HTTPD_PORT', '')
+        port = int(configured) if configured.isdigit() else DEFAULT_PORT
+    loop = Loop()
+    app = App(options, loop, log)
+    server = Server(loop, app, options.bind, port, options.max_connections,
+                    None if options.quiet else log)
+    host = '127.0.0.1' if options.bind in ('0.0.0.0', '') else options.bind
+    log('serving %s on http://%s:%d/' % (options.root, host, port))
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        log('stopped')
+    server.sock.close()
+    if options.demo:
+        compat.remove_tree(options.root)
+
+
+main(sys.argv[1:])

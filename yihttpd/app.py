@@ -1,0 +1,157 @@
+"""The routing table, auth, the cross-site guard, and errors mapped to answers."""
+import binascii
+import hashlib
+import os
+import sys
+
+from . import compat
+from . import conf
+from .http import HttpError, error_response
+from .sdcard import SdCard
+
+READS = 0      # a service that only reads
+CHANGES = 1    # a service that changes something: refused from other sites' pages
+
+JSON_BODY = 65536       # a JSON body (set_configs) is at most 64 KiB
+UPLOAD_BODY = 1048576   # an uploaded settings archive is at most 1 MiB
+
+# path: (module in yihttpd.handlers, function, READS or CHANGES, largest body)
+# Handler modules are imported on first use, so a rare service costs no
+# heap until someone calls it.
+ROUTES = {
+    '/cgi-bin/status.json': ('status', 'status_json', READS, 0),
+    '/cgi-bin/hostname.js': ('status', 'hostname_js', READS, 0),
+}
+
+REALM = 'yi-hack'
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode()).digest()
+
+
+def same_secret(given, expected):
+    """Compare two strings in time that does not depend on where they differ."""
+    a = _digest(given)
+    b = _digest(expected)
+    diff = 0
+    for i in range(len(a)):
+        diff |= a[i] ^ b[i]
+    return diff == 0
+
+
+class Auth:
+    """HTTP Basic auth from USERNAME/PASSWORD in system.conf, re-read when it changes."""
+
+    def __init__(self, path):
+        self.path = path
+        self.stamp = None
+        self.credentials = None
+
+    def refresh(self):
+        st = compat.stat(self.path)
+        stamp = None if st is None else (st[1], compat.stat_mtime(st), compat.stat_size(st))
+        if stamp != self.stamp:
+            self.stamp = stamp
+            values = conf.read_conf(self.path)
+            user = values.get('USERNAME', '')
+            password = values.get('PASSWORD', '')
+            self.credentials = user + ':' + password if user and password else None
+
+    def check(self, req):
+        self.refresh()
+        if self.credentials is None:
+            return
+        scheme, _, token = req.headers.get('authorization', '').partition(' ')
+        given = ''
+        if scheme.lower() == 'basic':
+            try:
+                given = binascii.a2b_base64(token.strip()).decode()
+            except (ValueError, UnicodeError):
+                given = ''
+        if not same_secret(given, self.credentials):
+            raise HttpError(401, 'authentication required',
+                            [('WWW-Authenticate', 'Basic realm="%s"' % REALM)])
+
+
+def is_cross_site(req):
+    """A request sent by another web site's page (Fetch metadata or Origin)."""
+    if req.headers.get('sec-fetch-site', '').lower() == 'cross-site':
+        return True
+    origin = req.headers.get('origin')
+    if origin is None:
+        return False
+    origin_host = origin.partition('://')[2]
+    return origin_host.lower() != req.host().lower()
+
+
+class App:
+    """Everything the handlers share: the SD card, options, the loop, the camera."""
+
+    def __init__(self, options, loop, log=None):
+        self.options = options
+        self.loop = loop
+        self.log = log
+        self.sd = SdCard(options.root)
+        self.auth = Auth(self.sd.conf_path('system.conf'))
+        self.www = self.sd.yi_hack + '/www'
+        if not compat.is_dir(self.www):
+            package_dir = __file__.rpartition('/')[0] or '.'
+            self.www = (package_dir.rpartition('/')[0] or '.') + '/www'
+        self.tmp_dir = getattr(options, 'tmp_dir', None) or '/tmp'
+
+    def admit(self, req):
+        """Checks made as soon as the head is read, before any body is taken.
+
+        Returns the largest body the route takes (0: none).
+        """
+        self.auth.check(req)
+        entry = ROUTES.get(req.path)
+        if entry is None:
+            if req.method not in ('GET', 'HEAD'):
+                raise HttpError(405, 'method not allowed')
+            return 0
+        if req.method not in ('GET', 'HEAD', 'POST'):
+            raise HttpError(405, 'method not allowed')
+        if entry[2] == CHANGES and is_cross_site(req):
+            raise HttpError(403, 'refused: request came from another site')
+        return entry[3]
+
+    def handle(self, req):
+        """The one place that turns an admitted request into a Response or Deferred."""
+        try:
+            return self.route(req)
+        except HttpError as err:
+            return error_response(err.status, err.message, err.headers)
+        except Exception as exc:
+            from .loop import log_exception
+            log_exception(req.method + ' ' + req.path, exc)
+            return error_response(500, 'internal error: %s' % exc.__class__.__name__)
+
+    def route(self, req):
+        path = req.path
+        entry = ROUTES.get(path)
+        if entry is not None:
+            return self.handler(entry[0], entry[1])(req)
+        if path.startswith('/cgi-bin/'):
+            raise HttpError(404, 'no such service')
+        from .handlers import static
+        if path.startswith('/record/'):
+            return static.serve_record(req)
+        return static.serve_www(req)
+
+    def handler(self, module, function):
+        name = 'yihttpd.handlers.' + module
+        if name not in sys.modules:
+            __import__(name)
+        return getattr(sys.modules[name], function)
+
+    def spool_path(self, key):
+        """Where a large upload body is written while it arrives."""
+        return '%s/yihttpd-upload-%d-%d' % (self.tmp_dir, compat.getpid(), key)
+
+    def drop_spool(self, path):
+        try:
+            os.remove(path)
+        except OSError:
+            pass

@@ -1,0 +1,310 @@
+"""The one place where CPython and MicroPython (unix port) differ.
+
+Everything else in yihttpd imports these names and never asks which
+interpreter runs. Each difference is a feature check, not a version test.
+
+Documented differences (what MicroPython cannot do, and what we do instead):
+- no os.sendfile: files are copied through one shared buffer (copy_file_chunk);
+- no os.fsync: atomic writes still rename a complete temp file, but cannot
+  force it to the card before the rename (HAS_FSYNC is False);
+- no socket.getsockname: --port 0 cannot report the chosen port;
+- no subprocess: child programs run through os.system in the background
+  with their exit status written to a file (Child);
+- no os.lstat/realpath: a link is seen through os.ilistdir's entry type;
+- no EPIPE in errno: the numbers are Linux's, defined here.
+"""
+import os
+import time
+
+try:
+    import errno
+except ImportError:  # pragma: no cover - both runtimes ship errno
+    errno = None
+
+# Linux errno values that MicroPython's errno module may lack.
+EAGAIN = 11
+EPIPE = 32
+ECONNRESET = 104
+ENOTCONN = 107
+ECONNABORTED = 103
+EINTR = 4
+ENOENT = 2
+# Socket errors that only mean "the peer went away": closed quietly.
+PEER_GONE = (EPIPE, ECONNRESET, ENOTCONN, ECONNABORTED)
+
+S_IFMT = 0o170000
+S_IFDIR = 0o040000
+S_IFREG = 0o100000
+S_IFLNK = 0o120000
+
+if hasattr(time, 'monotonic'):
+    def monotonic():
+        """Seconds from a clock that never jumps with the wall time."""
+        return time.monotonic()
+else:
+    _ticks_last = time.ticks_ms()
+    _ticks_total = 0
+
+    def monotonic():
+        """Seconds from a clock that never jumps with the wall time.
+
+        MicroPython's ticks_ms wraps after about 12 days; summing the
+        differences keeps the count growing for as long as the camera runs.
+        """
+        global _ticks_last, _ticks_total
+        now = time.ticks_ms()
+        _ticks_total += time.ticks_diff(now, _ticks_last)
+        _ticks_last = now
+        return _ticks_total / 1000
+
+
+def errno_of(exc):
+    """The errno of an OSError on both runtimes (MicroPython puts it in args[0])."""
+    code = getattr(exc, 'errno', None)
+    if code is None and exc.args:
+        code = exc.args[0]
+    return code
+
+
+def stat(path):
+    """os.stat as a tuple, or None when the path does not exist."""
+    try:
+        return tuple(os.stat(path))
+    except OSError:
+        return None
+
+
+def stat_size(st):
+    return st[6]
+
+
+def stat_mtime(st):
+    return int(st[8])
+
+
+if hasattr(os, 'scandir'):
+    def list_entries(path):
+        """(name, kind) of each entry, kind 'dir', 'file', 'link' or 'other', links not followed."""
+        with os.scandir(path) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    yield entry.name, 'link'
+                elif entry.is_dir(follow_symlinks=False):
+                    yield entry.name, 'dir'
+                elif entry.is_file(follow_symlinks=False):
+                    yield entry.name, 'file'
+                else:
+                    yield entry.name, 'other'
+else:
+    def list_entries(path):
+        """(name, kind) of each entry, kind 'dir', 'file', 'link' or 'other', links not followed."""
+        for entry in os.ilistdir(path):
+            mode = entry[1] & S_IFMT
+            if mode == S_IFDIR:
+                kind = 'dir'
+            elif mode == S_IFREG:
+                kind = 'file'
+            elif mode == S_IFLNK:
+                kind = 'link'
+            else:
+                kind = 'other'
+            yield entry[0], kind
+
+if hasattr(os, 'lstat'):
+    def entry_kind(path):
+        """'dir', 'file', 'link', 'other' or None for a path, without following a last link."""
+        try:
+            mode = os.lstat(path).st_mode & S_IFMT
+        except OSError:
+            return None
+        return {S_IFDIR: 'dir', S_IFREG: 'file', S_IFLNK: 'link'}.get(mode, 'other')
+else:
+    def entry_kind(path):
+        """'dir', 'file', 'link', 'other' or None for a path, without following a last link."""
+        parent, _, name = path.rpartition('/')
+        try:
+            for entry_name, kind in list_entries(parent or '/'):
+                if entry_name == name:
+                    return kind
+        except OSError:
+            pass
+        return None
+
+
+def is_dir(path):
+    st = stat(path)
+    return st is not None and st[0] & S_IFMT == S_IFDIR
+
+
+def remove_tree(path):
+    """Delete a directory and what it holds, never following a link out of it."""
+    for name, kind in list(list_entries(path)):
+        child = path + '/' + name
+        if kind == 'dir':
+            remove_tree(child)
+        else:
+            os.remove(child)
+    os.rmdir(path)
+
+
+HAS_FSYNC = hasattr(os, 'fsync')
+
+
+def fsync_file(f):
+    """Push a written file to the storage where the runtime can."""
+    f.flush()
+    if HAS_FSYNC:
+        os.fsync(f.fileno())
+
+
+def fsync_dir(path):
+    """Make a rename in this directory durable (CPython on Linux only)."""
+    if not HAS_FSYNC:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, AttributeError):
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+HAS_SENDFILE = hasattr(os, 'sendfile')
+
+
+def send_file_part(sock, f, offset, count, buf):
+    """Send up to count bytes of f from offset; returns the number sent.
+
+    CPython hands the copy to the kernel (sendfile). MicroPython reads into
+    the shared buffer and sends what the socket takes; the next call reads
+    again from the new offset, so no per-connection copy is ever kept.
+    """
+    if HAS_SENDFILE:
+        return os.sendfile(sock.fileno(), f.fileno(), offset, count)
+    f.seek(offset)
+    n = f.readinto(buf)
+    if not n:
+        return 0
+    if n > count:
+        n = count
+    return sock.send(memoryview(buf)[:n])
+
+
+def sockaddr_host(addr):
+    """The printable host of an accepted peer address."""
+    if isinstance(addr, tuple):
+        return addr[0]
+    try:
+        import socket
+        family, raw, _port = socket.sockaddr(addr)[:3]
+        return socket.inet_ntop(family, raw)
+    except Exception:
+        return '?'
+
+
+def resolve_bind(host, port):
+    import socket
+    return socket.getaddrinfo(host, port)[0][-1]
+
+
+def getpid():
+    """The process id (MicroPython's os has none: read it from /proc)."""
+    if hasattr(os, 'getpid'):
+        return os.getpid()
+    try:
+        return int(os.readlink('/proc/self'))
+    except Exception:
+        with open('/proc/self/stat') as f:
+            return int(f.read().split(' ', 1)[0])
+
+
+def shell_quote(arg):
+    """Quote one argument for /bin/sh so that it is taken literally."""
+    return "'" + str(arg).replace("'", "'\\''") + "'"
+
+
+try:
+    import subprocess
+except ImportError:
+    subprocess = None
+
+
+class Child:
+    """A program run in the background; poll() is None until it has ended.
+
+    CPython: subprocess.Popen with an argument list. MicroPython: os.system
+    runs the quoted argument list in a background subshell that writes the
+    exit status to a file, since the unix port has no fork or subprocess.
+    Either way no shell string is ever built from unquoted input.
+    """
+
+    def __init__(self, argv, stdout_path=None, status_dir='/tmp'):
+        self.argv = list(argv)
+        self.stdout_path = stdout_path
+        self.returncode = None
+        self._popen = None
+        self._status_path = None
+        if subprocess is not None:
+            out = open(stdout_path, 'wb') if stdout_path else subprocess.DEVNULL
+            try:
+                self._popen = subprocess.Popen(
+                    self.argv, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.DEVNULL, start_new_session=True)
+            finally:
+                if stdout_path:
+                    out.close()
+        else:
+            self._status_path = '%s/yihttpd-child-%d-%d' % (status_dir, getpid(), int(monotonic() * 1000))
+            command = ' '.join(shell_quote(a) for a in self.argv)
+            redirect = ' >' + shell_quote(stdout_path) if stdout_path else ' >/dev/null'
+            os.system('(%s%s 2>/dev/null </dev/null; echo $? >%s.tmp; mv %s.tmp %s) &' % (
+                command, redirect, shell_quote(self._status_path),
+                shell_quote(self._status_path), shell_quote(self._status_path),
+                shell_quote(self._status_path)))
+
+    def poll(self):
+        if self.returncode is not None:
+            return self.returncode
+        if self._popen is not None:
+            self.returncode = self._popen.poll()
+        else:
+            try:
+                with open(self._status_path) as f:
+                    self.returncode = int(f.read().strip() or '1')
+                os.remove(self._status_path)
+            except (OSError, ValueError):
+                return None
+        return self.returncode
+
+    def kill(self):
+        """Stop waiting for the program (CPython also kills it)."""
+        if self._popen is not None and self._popen.poll() is None:
+            try:
+                self._popen.kill()
+                self._popen.wait()
+            except OSError:
+                pass
+
+
+def run(argv):
+    """Run a program to its end with an argument list; its exit status."""
+    if subprocess is not None:
+        return subprocess.call(argv, stdin=subprocess.DEVNULL)
+    return os.system(' '.join(shell_quote(a) for a in argv)) >> 8
+
+
+def gc_collect():
+    import gc
+    gc.collect()
+
+
+def heap_used():
+    """Bytes of heap in use: MicroPython's gc.mem_alloc, None on CPython."""
+    import gc
+    if hasattr(gc, 'mem_alloc'):
+        return gc.mem_alloc()
+    return None

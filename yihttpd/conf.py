@@ -1,0 +1,96 @@
+"""The hack's KEY=VALUE config files: read, update in place, write atomically.
+
+A file is kept as its lines so that an update changes only the values it
+names; comments, blank lines, order and unknown lines stay byte for byte.
+"""
+import os
+
+from . import compat
+
+MAX_CONF_SIZE = 65536   # a config file larger than this is not one of ours
+
+
+def is_key(key):
+    """Keys are [A-Z0-9_]+, as in the firmware's files."""
+    return len(key) > 0 and all(c == '_' or 'A' <= c <= 'Z' or '0' <= c <= '9' for c in key)
+
+
+def split_line(line):
+    """(key, value) of a KEY=VALUE line, or None for comments, blanks and others."""
+    stripped = line.strip()
+    if not stripped or stripped.startswith('#'):
+        return None
+    key, sep, value = stripped.partition('=')
+    key = key.strip()
+    if not sep or not is_key(key):
+        return None
+    return key, value
+
+
+def read_lines(path):
+    with open(path, 'rb') as f:
+        data = f.read(MAX_CONF_SIZE + 1)
+    if len(data) > MAX_CONF_SIZE:
+        raise ValueError('%s is larger than %d bytes' % (path, MAX_CONF_SIZE))
+    return data.decode().split('\n')
+
+
+def read_conf(path):
+    """Every KEY=VALUE of a file as a dict of strings (missing file: empty)."""
+    values = {}
+    try:
+        lines = read_lines(path)
+    except OSError:
+        return values
+    for line in lines:
+        pair = split_line(line)
+        if pair is not None and pair[0] not in values:
+            values[pair[0]] = pair[1]
+    return values
+
+
+def update_conf(path, changes):
+    """Set the values of keys that already exist; other keys are ignored.
+
+    Returns the keys that were in the file. Writes only when a value changed.
+    """
+    lines = read_lines(path)
+    found = []
+    changed = False
+    for i, line in enumerate(lines):
+        pair = split_line(line)
+        if pair is None or pair[0] not in changes or pair[0] in found:
+            continue
+        key = pair[0]
+        found.append(key)
+        new_value = changes[key]
+        if pair[1] != new_value:
+            lines[i] = line[:line.index('=') + 1] + new_value
+            if line.endswith('\r'):
+                lines[i] += '\r'
+            changed = True
+    if changed:
+        atomic_write(path, '\n'.join(lines).encode())
+    return found
+
+
+def atomic_write(path, data):
+    """Replace a file so that a power cut leaves the old or the new content.
+
+    Temp file in the same directory, flushed and synced, renamed over the
+    old one, then the directory synced (where the runtime can fsync).
+    """
+    directory = path.rpartition('/')[0] or '.'
+    tmp = '%s.tmp-%d' % (path, compat.getpid())
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            compat.fsync_file(f)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    compat.fsync_dir(directory)

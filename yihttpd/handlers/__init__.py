@@ -1,0 +1,1 @@
+"""One module per group of web services; each exports plain handler functions."""

@@ -1,0 +1,92 @@
+"""Static files: the web page under www/ and the recordings under /record/.
+
+Both go through file_response, the one place for ETag, Last-Modified,
+304 and Range. Files are opened here and streamed by the loop in chunks.
+"""
+from .. import compat
+from ..http import HttpError, Response, http_date, parse_range, unquote_path
+
+CONTENT_TYPES = {
+    'html': 'text/html; charset=utf-8',
+    'css': 'text/css; charset=utf-8',
+    'js': 'text/javascript; charset=utf-8',
+    'json': 'application/json',
+    'svg': 'image/svg+xml',
+    'png': 'image/png',
+    'jpg': 'image/jpeg',
+    'ico': 'image/x-icon',
+    'mp4': 'video/mp4',
+    'txt': 'text/plain; charset=utf-8',
+}
+
+MAX_WWW_DEPTH = 4   # www/ has few folders; deeper paths are not ours
+WWW_NAME_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-'
+
+
+def content_type(name):
+    return CONTENT_TYPES.get(name.rpartition('.')[2].lower(), 'application/octet-stream')
+
+
+def file_response(req, path, headers=None, ranges=True):
+    """Answer a plain file with validators, 304 and single-range support."""
+    st = compat.stat(path)
+    if st is None:
+        raise HttpError(404, 'not found')
+    size = compat.stat_size(st)
+    mtime = compat.stat_mtime(st)
+    etag = '"%x-%x"' % (mtime, size)
+    last_modified = http_date(mtime)
+    headers = list(headers or ())
+    headers.append(('ETag', etag))
+    headers.append(('Last-Modified', last_modified))
+    if ranges:
+        headers.append(('Accept-Ranges', 'bytes'))
+    ctype = content_type(path)
+    if_none_match = req.headers.get('if-none-match')
+    if (if_none_match is not None and etag in if_none_match) or (
+            if_none_match is None and req.headers.get('if-modified-since') == last_modified):
+        return Response(b'', 304, None, headers)
+    span = parse_range(req.headers.get('range'), size) if ranges else None
+    status = 200
+    offset, length = 0, size
+    if span is not None:
+        offset, length = span
+        status = 206
+        headers.append(('Content-Range', 'bytes %d-%d/%d' % (offset, offset + length - 1, size)))
+    f = open(path, 'rb')
+    return Response.file_part(f, offset, length, status, ctype, headers)
+
+
+def serve_record(req):
+    """/record/DIR/FILE, only names that follow the record rules, no links."""
+    parts = unquote_path(req.path[len('/record/'):]).split('/')
+    if len(parts) != 2:
+        raise HttpError(400, 'a record is /record/DIR/FILE')
+    path = req.app.sd.existing_record_file(parts[0], parts[1])
+    return file_response(req, path)
+
+
+def is_www_segment(segment):
+    return (0 < len(segment) <= 64 and segment[0] != '.'
+            and all(c in WWW_NAME_CHARS for c in segment))
+
+
+def serve_www(req):
+    """/ is index.html; other names are plain files under the www root."""
+    path = unquote_path(req.path)
+    if path == '/':
+        path = '/index.html'
+    segments = path[1:].split('/')
+    if len(segments) > MAX_WWW_DEPTH or not all(is_www_segment(s) for s in segments):
+        raise HttpError(400, 'bad path')
+    full = req.app.www
+    for segment in segments:
+        full += '/' + segment
+        kind = compat.entry_kind(full)
+        if kind is None:
+            raise HttpError(404, 'not found')
+        if kind == 'link':
+            raise HttpError(400, 'links are not served')
+    if compat.entry_kind(full) != 'file':
+        raise HttpError(404, 'not found')
+    return file_response(req, full, [('Cache-Control', 'no-cache')], ranges=False)

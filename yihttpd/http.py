@@ -1,0 +1,321 @@
+"""HTTP/1.x messages: parsing a request head, queries, ranges, and responses.
+
+Pure functions and small classes; the socket work is in loop.py.
+"""
+import json
+import time
+
+# Bounds of a request head (RFC 9112 lets a server choose them).
+MAX_REQUEST_LINE = 2048   # longer: 414
+MAX_HEADERS = 8192        # header block after the request line; longer: 431
+MAX_HEAD = MAX_REQUEST_LINE + MAX_HEADERS
+
+# Only these request headers are kept: the rest are never stored.
+KEPT_HEADERS = (
+    'host', 'content-length', 'content-type', 'connection', 'authorization',
+    'range', 'if-none-match', 'if-modified-since', 'origin', 'sec-fetch-site',
+    'transfer-encoding', 'expect',
+)
+
+REASONS = {
+    100: 'Continue', 200: 'OK', 206: 'Partial Content', 304: 'Not Modified',
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+    405: 'Method Not Allowed', 408: 'Request Timeout', 411: 'Length Required',
+    413: 'Content Too Large', 414: 'URI Too Long', 416: 'Range Not Satisfiable',
+    431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+    501: 'Not Implemented', 503: 'Service Unavailable', 505: 'HTTP Version Not Supported',
+}
+
+
+class HttpError(Exception):
+    """An answer other than success: status and a message for the client."""
+
+    def __init__(self, status, message, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+class Request:
+    """What a handler sees of a request."""
+
+    def __init__(self, method, target, version):
+        self.method = method
+        self.target = target
+        self.version = version
+        self.path, _, self.query_string = target.partition('?')
+        self.headers = {}
+        self.query = None
+        self.body = b''
+        self.body_path = None   # set instead of body for a large spooled upload
+        self.peer = None
+        self.app = None
+        self.loop = None
+
+    @property
+    def keep_alive(self):
+        connection = self.headers.get('connection', '').lower()
+        if self.version == 'HTTP/1.1':
+            return 'close' not in connection
+        return 'keep-alive' in connection
+
+    def content_length(self):
+        if 'transfer-encoding' in self.headers:
+            raise HttpError(411, 'chunked request bodies are not supported: send Content-Length')
+        value = self.headers.get('content-length')
+        if value is None:
+            return 0
+        if not value.isdigit() or len(value) > 12:
+            raise HttpError(400, 'bad Content-Length')
+        return int(value)
+
+    def param(self, name, default=None):
+        """A query parameter, percent-decoded; the first one given wins."""
+        if self.query is None:
+            self.query = parse_query(self.query_string)
+        return self.query.get(name, default)
+
+    def host(self):
+        """The Host header the client used (the address it reached)."""
+        return self.headers.get('host', '')
+
+
+def check_partial_head(buf):
+    """Refuse a head that is already too long before it is complete."""
+    line_end = buf.find(b'\r\n')
+    if line_end < 0 and len(buf) > MAX_REQUEST_LINE:
+        raise HttpError(414, 'request line longer than %d bytes' % MAX_REQUEST_LINE)
+    if len(buf) > MAX_HEAD:
+        raise HttpError(431, 'request headers longer than %d bytes' % MAX_HEADERS)
+
+
+def parse_head(head):
+    """Parse the bytes before the blank line into a Request."""
+    line_end = head.find(b'\r\n')
+    if line_end < 0:
+        line_end = len(head)
+    if line_end > MAX_REQUEST_LINE:
+        raise HttpError(414, 'request line longer than %d bytes' % MAX_REQUEST_LINE)
+    if len(head) - line_end > MAX_HEADERS:
+        raise HttpError(431, 'request headers longer than %d bytes' % MAX_HEADERS)
+    try:
+        text = head.decode()
+    except UnicodeError:
+        raise HttpError(400, 'request head is not UTF-8')
+    lines = text.split('\r\n')
+    parts = lines[0].split(' ')
+    if len(parts) != 3 or not parts[1].startswith('/'):
+        raise HttpError(400, 'malformed request line')
+    method, target, version = parts
+    if version not in ('HTTP/1.0', 'HTTP/1.1'):
+        raise HttpError(505, 'only HTTP/1.0 and HTTP/1.1 are spoken')
+    req = Request(method, target, version)
+    for line in lines[1:]:
+        name, sep, value = line.partition(':')
+        if not sep:
+            raise HttpError(400, 'malformed header line')
+        name = name.strip().lower()
+        if name in KEPT_HEADERS and name not in req.headers:
+            req.headers[name] = value.strip()
+    return req
+
+
+_HEX = b'0123456789abcdefABCDEF'
+
+
+def unquote(text):
+    """Percent-decode (and '+' as space) into a str; bad escapes or UTF-8: 400."""
+    if '%' not in text and '+' not in text:
+        return text
+    out = bytearray()
+    raw = text.encode()
+    i = 0
+    n = len(raw)
+    while i < n:
+        c = raw[i]
+        if c == 0x25:  # '%'
+            digits = raw[i + 1:i + 3]
+            if len(digits) != 2 or digits[0] not in _HEX or digits[1] not in _HEX:
+                raise HttpError(400, 'bad percent escape')
+            out.append(int(digits.decode(), 16))
+            i += 3
+        else:
+            out.append(0x20 if c == 0x2b else c)
+            i += 1
+    try:
+        return bytes(out).decode()
+    except UnicodeError:
+        raise HttpError(400, 'parameter is not UTF-8')
+
+
+def unquote_path(text):
+    """Percent-decode a URL path ('+' stays '+')."""
+    if '%' not in text:
+        return text
+    return unquote(text.replace('+', '%2B'))
+
+
+def parse_query(query_string):
+    """Query parameters as a dict; a name given twice keeps its first value."""
+    params = {}
+    if not query_string:
+        return params
+    for pair in query_string.split('&'):
+        if not pair:
+            continue
+        name, _, value = pair.partition('=')
+        name = unquote(name)
+        if name not in params:
+            params[name] = unquote(value)
+    return params
+
+
+def parse_range(header, size):
+    """(start, length) for a single 'bytes=' range, None to send it whole.
+
+    A range that cannot be satisfied raises 416; several ranges are
+    answered whole, which RFC 9110 allows.
+    """
+    if not header:
+        return None
+    unit, _, spec = header.partition('=')
+    if unit.strip() != 'bytes' or ',' in spec:
+        return None
+    first, dash, last = spec.strip().partition('-')
+    try:
+        if not dash:
+            raise ValueError
+        if first == '':
+            suffix = int(last)
+            if suffix <= 0:
+                raise ValueError
+            start = max(size - suffix, 0)
+            end = size - 1
+        else:
+            start = int(first)
+            end = int(last) if last else size - 1
+            if end < start:
+                raise ValueError
+            end = min(end, size - 1)
+        if start >= size or start < 0:
+            raise ValueError
+    except ValueError:
+        raise HttpError(416, 'range not satisfiable', [('Content-Range', 'bytes */%d' % size)])
+    return start, end - start + 1
+
+
+_DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
+_MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
+
+
+def http_date(seconds):
+    """IMF-fixdate, e.g. 'Wed, 01 Jan 2020 01:00:00 GMT'."""
+    t = time.gmtime(seconds)
+    return '%s, %02d %s %04d %02d:%02d:%02d GMT' % (
+        _DAYS[t[6]], t[2], _MONTHS[t[1] - 1], t[0], t[3], t[4], t[5])
+
+
+class Response:
+    """Status, headers and a body: bytes, an open file part, or an iterable of bytes.
+
+    length is the body's size, known before it is sent, since every answer
+    carries Content-Length.
+    """
+
+    def __init__(self, body=b'', status=200, content_type='application/json',
+                 headers=None, length=None):
+        self.status = status
+        self.content_type = content_type
+        self.headers = headers or []
+        self.body = body
+        self.file = None
+        self.offset = 0
+        self.length = len(body) if length is None else length
+        self.close_connection = False
+        self.after_sent = None    # called once the whole answer is out
+
+    @classmethod
+    def file_part(cls, f, offset, length, status=200, content_type='application/octet-stream',
+                  headers=None):
+        """A response that streams length bytes of the open file f from offset."""
+        response = cls(None, status, content_type, headers, length)
+        response.file = f
+        response.offset = offset
+        return response
+
+    def head(self, version, keep_alive):
+        lines = ['HTTP/1.1 %d %s' % (self.status, REASONS.get(self.status, 'Unknown'))]
+        if self.content_type:
+            lines.append('Content-Type: ' + self.content_type)
+        lines.append('Content-Length: %d' % self.length)
+        for name, value in self.headers:
+            lines.append('%s: %s' % (name, value))
+        if keep_alive:
+            if version == 'HTTP/1.0':
+                lines.append('Connection: keep-alive')
+        else:
+            lines.append('Connection: close')
+        lines.append('\r\n')
+        return '\r\n'.join(lines).encode()
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+class Deferred:
+    """A response that a timer or event completes later (long-poll, PTZ).
+
+    The handler returns it; whoever completes the work calls resolve().
+    on_cancel, if set, runs when the client goes away first.
+    """
+
+    def __init__(self, on_cancel=None):
+        self.on_cancel = on_cancel
+        self.connection = None
+        self.result = None
+        self.done = False
+
+    def bind(self, connection):
+        self.connection = connection
+        if self.result is not None:
+            connection.respond(self.result)
+
+    def resolve(self, response):
+        if self.done:
+            return
+        self.done = True
+        if self.connection is not None:
+            self.connection.respond(response)
+        else:
+            self.result = response
+
+    def cancel(self):
+        if self.done:
+            return
+        self.done = True
+        if self.on_cancel is not None:
+            self.on_cancel()
+
+
+def json_response(obj, status=200, headers=None):
+    return Response(json.dumps(obj).encode(), status, 'application/json', headers)
+
+
+def ok(fields=None):
+    """{"error":"false"} plus the service's fields."""
+    body = {'error': 'false'}
+    if fields:
+        body.update(fields)
+    return json_response(body)
+
+
+def error_response(status, message, headers=None):
+    """{"error":"true","message":...} with the status."""
+    return json_response({'error': 'true', 'message': message}, status, headers)
+
+
+def text_response(text, content_type='text/plain'):
+    return Response(text.encode(), 200, content_type)

@@ -1,0 +1,451 @@
+"""The event loop: one select.poll(), timers, and the HTTP connections on it.
+
+Everything runs in one thread. A connection never blocks: it reads what
+has arrived, writes what the socket takes, and waits on poll for the rest.
+Waits that a service needs (PTZ stop, long-poll, child programs) are timers.
+"""
+import heapq
+import select
+import socket
+import sys
+
+from . import compat
+from . import http
+
+# Bounds, each small enough for the camera's MicroPython heap.
+RECV_SIZE = 2048          # bytes read from a socket at a time
+SEND_BUFFER_SIZE = 8192   # shared buffer for copying files where there is no sendfile
+ACCEPT_BATCH = 16         # connections accepted per poll wake-up, so others get a turn
+MAX_CONNECTIONS = 32      # open connections; the stalest reader is dropped past this
+HEADER_TIMEOUT = 10.0     # seconds a client gets to send a whole request head
+IDLE_TIMEOUT = 30.0       # seconds an idle keep-alive or non-reading client is kept
+SWEEP_INTERVAL = 0.5      # seconds between timeout checks
+MEMORY_BODY_MAX = 65536   # bodies up to this are kept in memory, larger ones spooled to a file
+
+POLLIN = select.POLLIN
+POLLOUT = select.POLLOUT
+POLLHUP_ERR = select.POLLHUP | select.POLLERR
+
+
+class Timer:
+    """A scheduled call; cancel() makes it a no-op."""
+    __slots__ = ('fn', 'args', 'cancelled')
+
+    def __init__(self, fn, args):
+        self.fn = fn
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+class Loop:
+    """poll() over file descriptors plus a heap of timers."""
+
+    def __init__(self):
+        self.poller = select.poll()
+        self.callbacks = {}
+        self.timers = []
+        self.timer_seq = 0
+        self.running = False
+
+    def register(self, fd, events, callback):
+        """callback(events) is called when fd is ready for events."""
+        self.callbacks[fd] = callback
+        self.poller.register(fd, events)
+
+    def modify(self, fd, events):
+        self.poller.modify(fd, events)
+
+    def unregister(self, fd):
+        if self.callbacks.pop(fd, None) is not None:
+            self.poller.unregister(fd)
+
+    def call_later(self, delay, fn, *args):
+        """Run fn(*args) after delay seconds; returns a Timer to cancel it."""
+        timer = Timer(fn, args)
+        self.timer_seq += 1
+        heapq.heappush(self.timers, (compat.monotonic() + delay, self.timer_seq, timer))
+        return timer
+
+    def run_timers(self):
+        """Run due timers; the milliseconds until the next one, or -1."""
+        while self.timers:
+            when, _, timer = self.timers[0]
+            wait = when - compat.monotonic()
+            if wait > 0:
+                return int(wait * 1000) + 1
+            heapq.heappop(self.timers)
+            if not timer.cancelled:
+                try:
+                    timer.fn(*timer.args)
+                except Exception as exc:
+                    log_exception('timer', exc)
+        return -1
+
+    def run_once(self):
+        timeout = self.run_timers()
+        for entry in self.poller.poll(timeout):
+            callback = self.callbacks.get(entry[0])
+            if callback is not None:
+                try:
+                    callback(entry[1])
+                except Exception as exc:
+                    log_exception('poll callback', exc)
+
+    def run(self):
+        self.running = True
+        while self.running:
+            self.run_once()
+
+    def stop(self):
+        self.running = False
+
+
+def log_exception(where, exc):
+    sys.stderr.write('yihttpd: error in %s: %r\n' % (where, exc))
+    if hasattr(sys, 'print_exception'):
+        sys.print_exception(exc)
+    else:
+        import traceback
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+
+
+# Connection states
+READ_HEAD = 0
+READ_BODY = 1
+WAIT = 2        # a deferred response is pending
+WRITE = 3
+CLOSED = 4
+
+
+class Server:
+    """The listening socket and its connections."""
+
+    def __init__(self, loop, app, bind='0.0.0.0', port=8080,
+                 max_connections=MAX_CONNECTIONS, log=None):
+        self.loop = loop
+        self.app = app
+        self.max_connections = max_connections
+        self.log = log
+        self.connections = {}
+        self.send_buffer = None if compat.HAS_SENDFILE else bytearray(SEND_BUFFER_SIZE)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(compat.resolve_bind(bind, port))
+        self.sock.listen(128)
+        self.sock.setblocking(False)
+        loop.register(self.sock.fileno(), POLLIN, self.on_accept)
+        loop.call_later(SWEEP_INTERVAL, self.sweep)
+
+    def on_accept(self, _events):
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, addr = self.sock.accept()
+            except OSError:
+                return
+            if len(self.connections) >= self.max_connections and not self.evict_stalest():
+                sock.close()
+                continue
+            conn = Connection(self, sock, compat.sockaddr_host(addr))
+            self.connections[conn.fd] = conn
+
+    def evict_stalest(self):
+        """Close the connection waiting longest for a request to complete."""
+        stalest = None
+        for conn in self.connections.values():
+            if conn.state <= READ_BODY and (stalest is None or conn.waiting_since < stalest.waiting_since):
+                stalest = conn
+        if stalest is None:
+            return False
+        stalest.close()
+        return True
+
+    def sweep(self):
+        now = compat.monotonic()
+        for conn in list(self.connections.values()):
+            if conn.deadline is not None and now > conn.deadline:
+                conn.close()
+        self.loop.call_later(SWEEP_INTERVAL, self.sweep)
+
+    def forget(self, conn):
+        self.connections.pop(conn.fd, None)
+
+
+class Connection:
+    """One client socket: read a request, answer it, keep alive or close."""
+
+    def __init__(self, server, sock, peer):
+        self.server = server
+        self.loop = server.loop
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.peer = peer
+        sock.setblocking(False)
+        self.inbuf = b''
+        self.request = None
+        self.body = None
+        self.body_file = None
+        self.body_left = 0
+        self.deferred = None
+        self.out = None
+        self.file = None
+        self.file_offset = 0
+        self.file_left = 0
+        self.stream = None
+        self.response = None
+        self.sent = 0
+        self.started = 0
+        self.keep_alive = True
+        self.state = READ_HEAD
+        self.waiting_since = compat.monotonic()
+        self.deadline = self.waiting_since + HEADER_TIMEOUT
+        self.loop.register(self.fd, POLLIN, self.on_event)
+
+    # -- reading ---------------------------------------------------------
+
+    def on_event(self, events):
+        if self.state == WRITE and events & POLLOUT:
+            self.write_some()
+        elif events & POLLIN or (events & POLLHUP_ERR):
+            self.read_some()
+
+    def read_some(self):
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except OSError as exc:
+            if compat.errno_of(exc) == compat.EAGAIN:
+                return
+            data = b''
+        if not data:
+            self.close()
+            return
+        if self.state == WAIT:
+            # Pipelined bytes while a response is pending: keep them, bounded.
+            if len(self.inbuf) < http.MAX_HEAD:
+                self.inbuf += data
+            return
+        self.inbuf += data
+        self.process_input()
+
+    def process_input(self):
+        if self.state == READ_HEAD:
+            self.parse_head()
+        if self.state == READ_BODY:
+            self.take_body()
+
+    def parse_head(self):
+        end = self.inbuf.find(b'\r\n\r\n')
+        if end < 0:
+            try:
+                http.check_partial_head(self.inbuf)
+            except http.HttpError as err:
+                self.fail(err)
+            return
+        head = self.inbuf[:end]
+        self.inbuf = self.inbuf[end + 4:]
+        self.started = compat.monotonic()
+        try:
+            req = http.parse_head(head)
+        except http.HttpError as err:
+            self.fail(err)
+            return
+        req.peer = self.peer
+        req.app = self.server.app
+        req.loop = self.loop
+        self.request = req
+        self.keep_alive = req.keep_alive
+        try:
+            limit = self.server.app.admit(req)
+            length = req.content_length()
+            if length > limit:
+                raise http.HttpError(413, 'body larger than %d bytes' % limit)
+        except http.HttpError as err:
+            self.fail(err)
+            return
+        if length:
+            if req.headers.get('expect', '').lower() == '100-continue':
+                self.send_now(b'HTTP/1.1 100 Continue\r\n\r\n')
+            self.body_left = length
+            if length > MEMORY_BODY_MAX:
+                req.body_path = self.server.app.spool_path(self.fd)
+                self.body_file = open(req.body_path, 'wb')
+            else:
+                self.body = []
+            self.state = READ_BODY
+        else:
+            self.dispatch()
+
+    def take_body(self):
+        chunk = self.inbuf[:self.body_left]
+        self.inbuf = self.inbuf[len(chunk):]
+        self.body_left -= len(chunk)
+        if self.body_file is not None:
+            self.body_file.write(chunk)
+        else:
+            self.body.append(chunk)
+        if self.body_left:
+            return
+        if self.body_file is not None:
+            self.body_file.close()
+            self.body_file = None
+        else:
+            self.request.body = b''.join(self.body)
+            self.body = None
+        self.dispatch()
+
+    def send_now(self, data):
+        """A small interim answer (100 Continue): the socket buffer always takes it."""
+        try:
+            self.sock.send(data)
+        except OSError:
+            pass
+
+    # -- answering -------------------------------------------------------
+
+    def dispatch(self):
+        self.state = WAIT
+        self.deadline = None
+        result = self.server.app.handle(self.request)
+        if isinstance(result, http.Deferred):
+            self.deferred = result
+            result.bind(self)
+        else:
+            self.respond(result)
+
+    def fail(self, err):
+        """Answer a request that could not be read, then close."""
+        self.keep_alive = False
+        if self.request is None:
+            self.request = http.Request('GET', '-', 'HTTP/1.0')
+            self.started = compat.monotonic()
+        self.respond(http.error_response(err.status, err.message, err.headers))
+
+    def respond(self, response):
+        """Start sending a Response (called at once or by a Deferred)."""
+        if self.state == CLOSED:
+            response.close()
+            return
+        self.deferred = None
+        req = self.request
+        self.response = response
+        if response.close_connection:
+            self.keep_alive = False
+        head = response.head(req.version, self.keep_alive)
+        if req.method == 'HEAD':
+            response.close()
+            self.out = memoryview(head)
+        else:
+            body = response.body
+            if isinstance(body, (bytes, bytearray)):
+                self.out = memoryview(head + body) if len(body) < 4096 else memoryview(head)
+                if len(body) >= 4096:
+                    self.stream = iter((body,))
+            elif response.file is not None:
+                self.out = memoryview(head)
+                self.file = response.file
+                self.file_offset = response.offset
+                self.file_left = response.length
+            else:
+                self.out = memoryview(head)
+                self.stream = iter(body)
+        self.sent = 0
+        self.state = WRITE
+        self.deadline = compat.monotonic() + IDLE_TIMEOUT
+        self.loop.modify(self.fd, POLLOUT)
+        self.write_some()
+
+    def write_some(self):
+        try:
+            while True:
+                if self.out is not None:
+                    n = self.sock.send(self.out)
+                    self.sent += n
+                    if n < len(self.out):
+                        self.out = self.out[n:]
+                        break
+                    self.out = None
+                elif self.file is not None and self.file_left > 0:
+                    n = compat.send_file_part(
+                        self.sock, self.file, self.file_offset,
+                        self.file_left, self.server.send_buffer)
+                    if not n:
+                        raise OSError(compat.EPIPE, 'file shrank while sent')
+                    self.file_offset += n
+                    self.file_left -= n
+                    self.sent += n
+                elif self.stream is not None:
+                    piece = next(self.stream, None)
+                    if piece is None:
+                        self.stream = None
+                    elif piece:
+                        self.out = memoryview(piece)
+                else:
+                    self.finish()
+                    return
+        except OSError as exc:
+            if compat.errno_of(exc) == compat.EAGAIN:
+                self.deadline = compat.monotonic() + IDLE_TIMEOUT
+                return
+            self.close()
+
+    def finish(self):
+        """The whole response is out: log it, then keep alive or close."""
+        self.log_request()
+        response = self.response
+        self.release_response()
+        if response is not None and response.after_sent is not None:
+            try:
+                response.after_sent()
+            except Exception as exc:
+                log_exception('after response', exc)
+        if not self.keep_alive:
+            self.close()
+            return
+        self.request = None
+        self.state = READ_HEAD
+        self.waiting_since = compat.monotonic()
+        self.deadline = self.waiting_since + IDLE_TIMEOUT
+        self.loop.modify(self.fd, POLLIN)
+        if self.inbuf:
+            self.deadline = self.waiting_since + HEADER_TIMEOUT
+            self.process_input()
+
+    def release_response(self):
+        if self.response is not None:
+            self.response.close()
+        self.response = None
+        self.file = None
+        self.stream = None
+        self.out = None
+        if self.request is not None and self.request.body_path:
+            self.server.app.drop_spool(self.request.body_path)
+            self.request.body_path = None
+
+    def log_request(self):
+        log = self.server.log
+        if log is None or self.request is None:
+            return
+        req = self.request
+        ms = int((compat.monotonic() - self.started) * 1000)
+        status = self.response.status if self.response else 0
+        log('%s %s %s %d %d %dms' % (self.peer, req.method, req.path, status, self.sent, ms))
+
+    def close(self):
+        if self.state == CLOSED:
+            return
+        self.state = CLOSED
+        if self.body_file is not None:
+            self.body_file.close()
+            self.body_file = None
+        if self.deferred is not None:
+            self.deferred.cancel()
+            self.deferred = None
+        self.release_response()
+        self.loop.unregister(self.fd)
+        self.server.forget(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
