@@ -1,0 +1,186 @@
+"""The test and benchmark harness: runtimes, SD roots, the real server process.
+
+Plain Python (no pytest), so bench/ scripts use it too.
+"""
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAYLOAD_ETC = os.path.join(REPO, 'sdcard_payload', 'yi-hack', 'etc')
+MICROPYTHON_HEAP = '512K'
+START_TIMEOUT = 10.0
+
+
+def micropython_path():
+    found = shutil.which('micropython')
+    if found:
+        return found
+    local = os.path.join(os.path.dirname(sys.executable), 'micropython')
+    if os.path.exists(local):
+        return local
+    raise RuntimeError('micropython is not installed: run ./run-tests.sh, which installs it')
+
+
+def runtime_command(runtime, module='yihttpd', heap=MICROPYTHON_HEAP):
+    """The argv prefix that runs a module of the checkout under a runtime."""
+    if runtime == 'cpython':
+        return [sys.executable, '-m', module]
+    return [micropython_path(), '-X', 'heapsize=' + heap, '-m', module]
+
+
+def runtime_env(runtime):
+    env = dict(os.environ)
+    if runtime == 'cpython':
+        env['PYTHONPATH'] = REPO
+    else:
+        env['MICROPYPATH'] = REPO
+    return env
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class SdRoot:
+    """A temporary SD root laid out like the camera's /tmp/sd."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.etc = os.path.join(self.path, 'yi-hack', 'etc')
+        self.record = os.path.join(self.path, 'record')
+        os.makedirs(self.etc)
+        os.makedirs(self.record)
+        for name in os.listdir(PAYLOAD_ETC):
+            shutil.copy(os.path.join(PAYLOAD_ETC, name), self.etc)
+        self.write('yi-hack/version', '0.4.1\n')
+        self.write('yi-hack/model_suffix', 'y211ga\n')
+
+    def file(self, rel):
+        return os.path.join(self.path, rel)
+
+    def write(self, rel, data):
+        path = self.file(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'wb') as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        return path
+
+    def read(self, rel):
+        with open(self.file(rel), 'rb') as f:
+            return f.read()
+
+    def set_conf(self, name, key, value):
+        """Set KEY=VALUE in an etc/ conf (test set-up, not the server's code)."""
+        path = os.path.join(self.etc, name)
+        lines = open(path).read().split('\n')
+        lines = [key + '=' + value if line.startswith(key + '=') else line for line in lines]
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines))
+
+    def add_video(self, dirname, stem, data=b'video', thumb=b'jpeg'):
+        self.write('record/%s/%s.mp4' % (dirname, stem), data)
+        if thumb is not None:
+            self.write('record/%s/%s.jpg' % (dirname, stem), thumb)
+
+    def snapshot(self):
+        """Every path under the root with its size and content hash, to prove nothing changed."""
+        import hashlib
+        seen = {}
+        for base, dirs, files in os.walk(self.path):
+            for name in dirs + files:
+                full = os.path.join(base, name)
+                rel = os.path.relpath(full, self.path)
+                if os.path.islink(full):
+                    seen[rel] = 'link:' + os.readlink(full)
+                elif os.path.isdir(full):
+                    seen[rel] = 'dir'
+                else:
+                    seen[rel] = hashlib.sha256(open(full, 'rb').read()).hexdigest()
+        return seen
+
+
+class ServerProcess:
+    """The real yihttpd process on a free loopback port."""
+
+    def __init__(self, runtime, root, args=(), heap=MICROPYTHON_HEAP, module='yihttpd'):
+        self.runtime = runtime
+        self.root = root
+        self.port = free_port()
+        self.host = '127.0.0.1'
+        self.url = 'http://%s:%d' % (self.host, self.port)
+        self.log_path = os.path.join(os.path.dirname(root.rstrip('/')),
+                                     'server-%s-%d.log' % (runtime, self.port))
+        cmd = runtime_command(runtime, module, heap) + [
+            '--root', root, '--port', str(self.port), '--bind', self.host] + list(args)
+        self.log_file = open(self.log_path, 'wb')
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=runtime_env(runtime),
+                                     stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self):
+        deadline = time.time() + START_TIMEOUT
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('server exited at start:\n' + self.log())
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError('server did not listen in time:\n' + self.log())
+
+    def log(self):
+        self.log_file.flush()
+        with open(self.log_path, 'rb') as f:
+            return f.read().decode(errors='replace')
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        """One request on a new connection: (status, headers dict lower-cased, body bytes)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    def get(self, path, headers=None, timeout=10):
+        return self.request('GET', path, headers=headers, timeout=timeout)
+
+    def get_json(self, path, headers=None):
+        import json
+        status, _headers, body = self.get(path, headers)
+        return status, json.loads(body)
+
+    def raw(self, data, timeout=5):
+        """Send raw bytes, return everything the server sends back until it closes."""
+        with socket.create_connection((self.host, self.port), timeout=timeout) as s:
+            s.sendall(data)
+            chunks = []
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+            except socket.timeout:
+                pass
+            return b''.join(chunks)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
