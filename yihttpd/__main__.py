@@ -6,7 +6,7 @@ import sys
 
 from . import cli, compat, conf
 from .app import App
-from .loop import MAX_CONNECTIONS, Loop, Server
+from .loop import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Loop, Server
 
 DEFAULT_ROOT = '/tmp/sd'
 DEFAULT_PORT = 8080
@@ -19,9 +19,12 @@ OPTIONS = (
     ('--demo', cli.FLAG, False, 'serve a throw-away sample SD root'),
     ('--quiet', cli.FLAG, False, 'no log line per request'),
     ('--max-connections', int, MAX_CONNECTIONS, 'open connections at most'),
+    ('--header-timeout', float, HEADER_TIMEOUT, 'seconds to send a request head'),
+    ('--idle-timeout', float, IDLE_TIMEOUT, 'seconds an idle or non-reading client is kept'),
     ('--family', str, None, 'firmware family reported by status.json'),
     ('--ptz', str, None, 'yes or no: override the PTZ detection by model'),
     ('--tmp-dir', str, '/tmp', 'where uploads and temporary files go'),
+    ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
 )
 
 
@@ -44,7 +47,8 @@ def main(argv):
     loop = Loop()
     app = App(options, loop, log)
     server = Server(loop, app, options.bind, port, options.max_connections,
-                    None if options.quiet else log)
+                    None if options.quiet else log, log if options.stats else None,
+                    options.header_timeout, options.idle_timeout)
     host = '127.0.0.1' if options.bind in ('0.0.0.0', '') else options.bind
     log('serving %s on http://%s:%d/' % (options.root, host, port))
     try:

@@ -124,11 +124,16 @@ class Server:
     """The listening socket and its connections."""
 
     def __init__(self, loop, app, bind='0.0.0.0', port=8080,
-                 max_connections=MAX_CONNECTIONS, log=None):
+                 max_connections=MAX_CONNECTIONS, log=None, stats_log=None,
+                 header_timeout=HEADER_TIMEOUT, idle_timeout=IDLE_TIMEOUT):
         self.loop = loop
         self.app = app
         self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
         self.log = log
+        self.stats_log = stats_log     # where heap high-water lines go (--stats)
+        self.heap_peak = 0
         self.connections = {}
         self.send_buffer = None if compat.HAS_SENDFILE else bytearray(SEND_BUFFER_SIZE)
         self.sock = socket.socket()
@@ -167,7 +172,22 @@ class Server:
         for conn in list(self.connections.values()):
             if conn.deadline is not None and now > conn.deadline:
                 conn.close()
+        self.sample_heap()
         self.loop.call_later(SWEEP_INTERVAL, self.sweep)
+
+    def sample_heap(self):
+        """With --stats, log each new high-water mark of live heap (MicroPython only).
+
+        Collected first, so the figure is what the server holds, not garbage
+        waiting for the collector; sampled on the sweep timer, mid-transfer.
+        """
+        if self.stats_log is None:
+            return
+        compat.gc_collect()
+        used = compat.heap_used()
+        if used is not None and used > self.heap_peak:
+            self.heap_peak = used
+            self.stats_log('stats heap_peak=%d' % used)
 
     def forget(self, conn):
         self.connections.pop(conn.fd, None)
@@ -200,7 +220,7 @@ class Connection:
         self.keep_alive = True
         self.state = READ_HEAD
         self.waiting_since = compat.monotonic()
-        self.deadline = self.waiting_since + HEADER_TIMEOUT
+        self.deadline = self.waiting_since + self.server.header_timeout
         self.loop.register(self.fd, POLLIN, self.on_event)
 
     # -- reading ---------------------------------------------------------
@@ -226,6 +246,12 @@ class Connection:
             if len(self.inbuf) < http.MAX_HEAD:
                 self.inbuf += data
             return
+        now = compat.monotonic()
+        if self.state == READ_HEAD and not self.inbuf:
+            # First byte of a request: the head must now be complete in time.
+            self.deadline = min(self.deadline, now + self.server.header_timeout)
+        elif self.state == READ_BODY:
+            self.deadline = now + self.server.idle_timeout
         self.inbuf += data
         self.process_input()
 
@@ -352,7 +378,7 @@ class Connection:
                 self.stream = iter(body)
         self.sent = 0
         self.state = WRITE
-        self.deadline = compat.monotonic() + IDLE_TIMEOUT
+        self.deadline = compat.monotonic() + self.server.idle_timeout
         self.loop.modify(self.fd, POLLOUT)
         self.write_some()
 
@@ -386,7 +412,7 @@ class Connection:
                     return
         except OSError as exc:
             if compat.errno_of(exc) == compat.EAGAIN:
-                self.deadline = compat.monotonic() + IDLE_TIMEOUT
+                self.deadline = compat.monotonic() + self.server.idle_timeout
                 return
             self.close()
 
@@ -406,10 +432,10 @@ class Connection:
         self.request = None
         self.state = READ_HEAD
         self.waiting_since = compat.monotonic()
-        self.deadline = self.waiting_since + IDLE_TIMEOUT
+        self.deadline = self.waiting_since + self.server.idle_timeout
         self.loop.modify(self.fd, POLLIN)
         if self.inbuf:
-            self.deadline = self.waiting_since + HEADER_TIMEOUT
+            self.deadline = self.waiting_since + self.server.header_timeout
             self.process_input()
 
     def release_response(self):
