@@ -1,0 +1,236 @@
+"""The HTTP layer: keep-alive, HEAD, bounds, timeouts, pipelining, errors."""
+import json
+import socket
+import time
+
+
+def read_response(sock):
+    """Read one response (head + Content-Length body) from a blocking socket."""
+    data = b''
+    while b'\r\n\r\n' not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError('closed before a response head: %r' % data)
+        data += chunk
+    head, _, rest = data.partition(b'\r\n\r\n')
+    lines = head.decode().split('\r\n')
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(':')
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers['content-length'])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError('closed inside a body')
+        rest += chunk
+    return int(lines[0].split()[1]), headers, rest[:length], rest[length:]
+
+
+def is_closed(sock, wait=2.0):
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b''
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def connect(server):
+    return socket.create_connection((server.host, server.port), timeout=5)
+
+
+def test_http11_keeps_the_connection_for_several_requests(server):
+    with connect(server) as s:
+        for _ in range(3):
+            s.sendall(b'GET /cgi-bin/hostname.js HTTP/1.1\r\nHost: x\r\n\r\n')
+            status, headers, body, _ = read_response(s)
+            assert status == 200
+            assert body == b'hostname="yi-hack";'
+            assert 'close' not in headers.get('connection', '')
+
+
+def test_http10_closes_unless_keep_alive_is_asked(server):
+    with connect(server) as s:
+        s.sendall(b'GET /cgi-bin/hostname.js HTTP/1.0\r\n\r\n')
+        status, headers, _, _ = read_response(s)
+        assert status == 200 and headers['connection'] == 'close'
+        assert is_closed(s)
+    with connect(server) as s:
+        for _ in range(2):
+            s.sendall(b'GET /cgi-bin/hostname.js HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')
+            status, headers, _, _ = read_response(s)
+            assert status == 200 and headers['connection'] == 'keep-alive'
+
+
+def test_connection_close_is_honoured(server):
+    with connect(server) as s:
+        s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        status, _, _, _ = read_response(s)
+        assert status == 200
+        assert is_closed(s)
+
+
+def test_head_sends_the_headers_of_get_without_a_body(server):
+    _, get_headers, get_body = server.get('/cgi-bin/hostname.js')
+    with connect(server) as s:
+        s.sendall(b'HEAD /cgi-bin/hostname.js HTTP/1.1\r\nHost: x\r\n\r\n'
+                  b'GET /cgi-bin/hostname.js HTTP/1.1\r\nHost: x\r\n\r\n')
+        data = b''
+        deadline = time.time() + 3
+        while data.count(b'HTTP/1.1 200') < 2 and time.time() < deadline:
+            data += s.recv(4096)
+    first, second = data.split(b'HTTP/1.1 200')[1:3]
+    assert ('Content-Length: %d' % len(get_body)).encode() in first
+    assert first.endswith(b'\r\n\r\n'), 'HEAD answer carried a body'
+    assert second.endswith(get_body)
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    with connect(server) as s:
+        s.sendall(b'GET /cgi-bin/hostname.js HTTP/1.1\r\nHost: x\r\n\r\n'
+                  b'GET /nope.html HTTP/1.1\r\nHost: x\r\n\r\n'
+                  b'GET /cgi-bin/hostname.js HTTP/1.1\r\nHost: x\r\n\r\n')
+        statuses = []
+        leftover = b''
+        for _ in range(3):
+            if leftover:
+                # the rest of the pipeline may already be in hand
+                s2 = _Prebuffered(s, leftover)
+                status, _, _, leftover = read_response(s2)
+            else:
+                status, _, _, leftover = read_response(s)
+            statuses.append(status)
+    assert statuses == [200, 404, 200]
+
+
+class _Prebuffered:
+    """A socket whose first recv returns bytes already read."""
+
+    def __init__(self, sock, data):
+        self.sock = sock
+        self.data = data
+
+    def recv(self, n):
+        if self.data:
+            data, self.data = self.data, b''
+            return data
+        return self.sock.recv(n)
+
+
+def test_every_answer_carries_content_length(server):
+    for path in ('/', '/cgi-bin/status.json', '/cgi-bin/nothing.sh', '/missing.css',
+                 '/record/2020Y01M01D01H/00M00S60.mp4'):
+        status, headers, body = server.get(path)
+        assert 'content-length' in headers, path
+        assert int(headers['content-length']) == len(body), path
+
+
+def test_unknown_service_is_a_json_404(server):
+    status, headers, body = server.get('/cgi-bin/nothing.sh')
+    assert status == 404
+    assert headers['content-type'] == 'application/json'
+    assert json.loads(body)['error'] == 'true'
+
+
+def test_request_line_over_2k_is_414_and_closes(server):
+    reply = server.raw(b'GET /' + b'a' * 2100 + b' HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert reply.startswith(b'HTTP/1.1 414 ')
+    assert b'Connection: close' in reply
+
+
+def test_request_line_over_2k_is_refused_before_it_ends(server):
+    reply = server.raw(b'GET /' + b'a' * 3000)
+    assert reply.startswith(b'HTTP/1.1 414 ')
+
+
+def test_headers_over_8k_are_431_and_close(server):
+    headers = b''.join(b'X-Filler-%d: %s\r\n' % (i, b'v' * 100) for i in range(90))
+    reply = server.raw(b'GET / HTTP/1.1\r\nHost: x\r\n' + headers + b'\r\n')
+    assert reply.startswith(b'HTTP/1.1 431 ')
+    assert b'Connection: close' in reply
+
+
+def test_body_over_the_route_limit_is_413_without_reading_it(server):
+    reply = server.raw(b'POST /cgi-bin/status.json HTTP/1.1\r\nHost: x\r\n'
+                       b'Content-Length: 100000000\r\n\r\n')
+    assert reply.startswith(b'HTTP/1.1 413 ')
+    assert b'Connection: close' in reply
+
+
+def test_chunked_request_body_asks_for_a_length(server):
+    reply = server.raw(b'POST /cgi-bin/status.json HTTP/1.1\r\nHost: x\r\n'
+                       b'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+    assert reply.startswith(b'HTTP/1.1 411 ')
+
+
+def test_malformed_requests_are_400(server):
+    for raw in (b'GARBAGE\r\n\r\n', b'GET noslash HTTP/1.1\r\n\r\n',
+                b'GET / HTTP/1.1\r\nno colon here\r\n\r\n',
+                b'GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n',
+                b'GET /\xff HTTP/1.1\r\n\r\n'):
+        reply = server.raw(raw)
+        assert reply.startswith(b'HTTP/1.1 400 '), raw
+
+
+def test_unsupported_version_is_505(server):
+    assert server.raw(b'GET / HTTP/2.0\r\n\r\n').startswith(b'HTTP/1.1 505 ')
+
+
+def test_other_methods_are_405(server):
+    for method in (b'PUT', b'DELETE'):
+        assert server.raw(method + b' /cgi-bin/status.json HTTP/1.1\r\n\r\n').startswith(b'HTTP/1.1 405 ')
+    assert server.raw(b'POST /index.html HTTP/1.1\r\nContent-Length: 0\r\n\r\n').startswith(b'HTTP/1.1 405 ')
+
+
+def test_bad_percent_escape_in_a_parameter_is_400(server):
+    status, body = server.get_json('/cgi-bin/status.json?x=%zz')
+    # status.json takes no parameters: unknown ones are ignored, never parsed
+    assert status == 200
+    status, _, _ = server.get('/record/2020Y01M01D01H/%zz.mp4')
+    assert status == 400
+
+
+def test_expect_100_continue_gets_an_interim_answer(server):
+    with connect(server) as s:
+        s.sendall(b'POST /cgi-bin/status.json HTTP/1.1\r\nHost: x\r\n'
+                  b'Content-Length: 100000000\r\nExpect: 100-continue\r\n\r\n')
+        reply = s.recv(4096)
+    # over the limit: refused at once, no 100 Continue
+    assert reply.startswith(b'HTTP/1.1 413 ')
+
+
+def test_incomplete_head_is_dropped_after_the_header_timeout(start_server):
+    server = start_server('--header-timeout', '1')
+    with connect(server) as s:
+        s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n')
+        started = time.time()
+        assert is_closed(s, wait=5)
+        assert 0.8 < time.time() - started < 3
+
+
+def test_idle_keep_alive_is_closed_after_the_idle_timeout(start_server):
+    server = start_server('--idle-timeout', '1')
+    with connect(server) as s:
+        s.sendall(b'GET /cgi-bin/hostname.js HTTP/1.1\r\nHost: x\r\n\r\n')
+        read_response(s)
+        started = time.time()
+        assert is_closed(s, wait=5)
+        assert 0.8 < time.time() - started < 3
+
+
+def test_request_log_line_has_method_path_status_bytes_and_ms(server):
+    server.get('/cgi-bin/hostname.js')
+    time.sleep(0.2)
+    lines = [line for line in server.log().splitlines() if 'GET /cgi-bin/hostname.js' in line]
+    assert lines, server.log()
+    parts = lines[-1].split()
+    assert parts[-3] == '200' and int(parts[-2]) > 0 and parts[-1].endswith('ms')
+
+
+def test_quiet_logs_no_request_lines(start_server):
+    server = start_server('--quiet')
+    server.get('/cgi-bin/hostname.js')
+    time.sleep(0.2)
+    assert 'hostname.js' not in server.log()
