@@ -117,8 +117,15 @@ class ServerProcess:
         self.url = 'http://%s:%d' % (self.host, self.port)
         self.log_path = os.path.join(os.path.dirname(root.rstrip('/')),
                                      'server-%s-%d.log' % (runtime, self.port))
+        args = list(args)
+        # The camera's queue is not here: unless a test picks a transport,
+        # camera commands are appended to this file (read it back to check).
+        self.ipc_record = os.path.join(os.path.dirname(root.rstrip('/')),
+                                       'ipc-%s-%d.bin' % (runtime, self.port))
+        if module == 'yihttpd' and '--ipc' not in args:
+            args += ['--ipc', 'record', '--ipc-record', self.ipc_record]
         cmd = runtime_command(runtime, module, heap) + [
-            '--root', root, '--port', str(self.port), '--bind', self.host] + list(args)
+            '--root', root, '--port', str(self.port), '--bind', self.host] + args
         self.log_file = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=runtime_env(runtime),
                                      stdout=self.log_file, stderr=subprocess.STDOUT)

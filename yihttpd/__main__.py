@@ -4,7 +4,7 @@ Also runs as `micropython -m yihttpd ...` with MICROPYPATH at the checkout.
 """
 import sys
 
-from . import cli, compat, conf
+from . import cli, compat, conf, ipc
 from .app import App
 from .loop import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Loop, Server
 
@@ -25,7 +25,8 @@ OPTIONS = (
     ('--ptz', str, None, 'yes or no: override the PTZ detection by model'),
     ('--tmp-dir', str, '/tmp', 'where uploads and temporary files go'),
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
-)
+    ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
+) + ipc.OPTIONS
 
 
 def log(line):
@@ -46,6 +47,7 @@ def main(argv):
         port = int(configured) if configured.isdigit() else DEFAULT_PORT
     loop = Loop()
     app = App(options, loop, log)
+    app.ipc = ipc.transport_or_exit(options, loop, log)
     server = Server(loop, app, options.bind, port, options.max_connections,
                     None if options.quiet else log, log if options.stats else None,
                     options.header_timeout, options.idle_timeout)
