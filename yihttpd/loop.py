@@ -134,6 +134,7 @@ class Server:
         self.log = log
         self.stats_log = stats_log     # where heap high-water lines go (--stats)
         self.heap_peak = 0
+        self.accepted = 0
         self.connections = {}
         self.send_buffer = None if compat.HAS_SENDFILE else bytearray(SEND_BUFFER_SIZE)
         self.sock = socket.socket()
@@ -153,14 +154,15 @@ class Server:
             if len(self.connections) >= self.max_connections and not self.evict_stalest():
                 sock.close()
                 continue
-            conn = Connection(self, sock, compat.sockaddr_host(addr))
+            self.accepted += 1
+            conn = Connection(self, sock, compat.sockaddr_host(addr), self.accepted)
             self.connections[conn.fd] = conn
 
     def evict_stalest(self):
         """Close the connection waiting longest for a request to complete."""
         stalest = None
         for conn in self.connections.values():
-            if conn.state <= READ_BODY and (stalest is None or conn.waiting_since < stalest.waiting_since):
+            if conn.state <= READ_BODY and (stalest is None or conn.wait_key() < stalest.wait_key()):
                 stalest = conn
         if stalest is None:
             return False
@@ -196,8 +198,9 @@ class Server:
 class Connection:
     """One client socket: read a request, answer it, keep alive or close."""
 
-    def __init__(self, server, sock, peer):
+    def __init__(self, server, sock, peer, number):
         self.server = server
+        self.number = number     # accept order: breaks ties of the millisecond clock
         self.loop = server.loop
         self.sock = sock
         self.fd = sock.fileno()
@@ -222,6 +225,10 @@ class Connection:
         self.waiting_since = compat.monotonic()
         self.deadline = self.waiting_since + self.server.header_timeout
         self.loop.register(self.fd, POLLIN, self.on_event)
+
+    def wait_key(self):
+        """Orders connections by how long they have waited for a request."""
+        return (self.waiting_since, self.number)
 
     # -- reading ---------------------------------------------------------
 
