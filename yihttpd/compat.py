@@ -263,8 +263,7 @@ class Child:
             redirect = ' >' + shell_quote(stdout_path) if stdout_path else ' >/dev/null'
             os.system('(%s%s 2>/dev/null </dev/null; echo $? >%s.tmp; mv %s.tmp %s) &' % (
                 command, redirect, shell_quote(self._status_path),
-                shell_quote(self._status_path), shell_quote(self._status_path),
-                shell_quote(self._status_path)))
+                shell_quote(self._status_path), shell_quote(self._status_path)))
 
     def poll(self):
         if self.returncode is not None:
