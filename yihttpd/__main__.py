@@ -24,6 +24,13 @@ OPTIONS = (
     ('--family', str, None, 'firmware family reported by status.json'),
     ('--ptz', str, None, 'yes or no: override the PTZ detection by model'),
     ('--tmp-dir', str, '/tmp', 'where uploads and temporary files go'),
+    ('--longpoll-timeout', float, None, 'seconds getlastrecordedvideo.sh waits for a video (default 80)'),
+    ('--service-script', str, None, 'firmware service script (default ROOT/yi-hack/script/service.sh)'),
+    ('--reboot-cmd', str, None, 'shell command run after reboot.sh answers (default: sync; reboot)'),
+    ('--release-url', str, None, 'JSON with the latest firmware tag_name (default: GitHub releases)'),
+    ('--download-url', str, None, 'firmware archive URL, {tag} and {model} replaced (default: GitHub)'),
+    ('--wget', str, 'wget', 'program that fetches the release info and the archive'),
+    ('--upgrade-min-free-mb', int, None, 'free SD space an upgrade needs (default 100)'),
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
 ) + ipc.OPTIONS

@@ -21,6 +21,18 @@ UPLOAD_BODY = 1048576   # an uploaded settings archive is at most 1 MiB
 ROUTES = {
     '/cgi-bin/status.json': ('status', 'status_json', READS, 0),
     '/cgi-bin/hostname.js': ('status', 'hostname_js', READS, 0),
+    '/cgi-bin/camera_settings.sh': ('camera', 'camera_settings', CHANGES, 0),
+    '/cgi-bin/ptz.sh': ('camera', 'ptz', CHANGES, 0),
+    '/cgi-bin/preset.sh': ('camera', 'preset', CHANGES, 0),
+    '/cgi-bin/snapshot.sh': ('snapshot', 'snapshot', READS, 0),
+    '/cgi-bin/eventsdir.sh': ('records', 'events_dir', READS, 0),
+    '/cgi-bin/eventsfile.sh': ('records', 'events_file', READS, 0),
+    '/cgi-bin/eventsdirdel.sh': ('records', 'events_dir_delete', CHANGES, 0),
+    '/cgi-bin/eventsfiledel.sh': ('records', 'events_file_delete', CHANGES, 0),
+    '/cgi-bin/getlastrecordedvideo.sh': ('records', 'last_recorded_video', READS, 0),
+    '/cgi-bin/service.sh': ('services', 'service_sh', CHANGES, 0),
+    '/cgi-bin/reboot.sh': ('system', 'reboot_sh', CHANGES, 0),
+    '/cgi-bin/fw_upgrade.sh': ('system', 'fw_upgrade_sh', CHANGES, 0),
 }
 
 REALM = 'yi-hack'

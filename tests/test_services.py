@@ -1,0 +1,186 @@
+"""service.sh: the spec table's names, actions and params, run beside the loop."""
+import os
+import threading
+import time
+
+import pytest
+
+# Stands in for the firmware's yi-hack/script/service.sh: records each call
+# in `calls` beside itself, sleeps `delay` seconds on start when that file
+# exists, and answers status by exit code (0 started) like an init script.
+STAND_IN_SCRIPT = '''#!/bin/sh
+dir=$(dirname "$0")
+echo "$*" >>"$dir/calls"
+[ -f "$dir/fail" ] && exit 3
+case "$2" in
+  start) [ -f "$dir/delay" ] && sleep "$(cat "$dir/delay")"; touch "$dir/$1.started" ;;
+  stop) rm -f "$dir/$1.started" ;;
+  status) [ -f "$dir/$1.started" ] ;;
+esac
+'''
+SCRIPT = 'yi-hack/script/service.sh'
+SLOW_START = 3          # seconds the stand-in takes to start a service (the issue's figure)
+QUICK_ANSWER = 1.0      # seconds within which another client must be answered meanwhile
+
+
+@pytest.fixture
+def script(sd):
+    path = sd.write(SCRIPT, STAND_IN_SCRIPT)
+    os.chmod(path, 0o755)
+    return path
+
+
+def calls(sd):
+    path = sd.file('yi-hack/script/calls')
+    if not os.path.exists(path):
+        return []
+    return open(path).read().splitlines()
+
+
+def start(start_server, tmp_path, *args):
+    return start_server('--tmp-dir', str(tmp_path), *args)
+
+
+def test_start_and_stop_pass_name_action_and_params_as_arguments(start_server, tmp_path, sd, script):
+    server = start(start_server, tmp_path)
+    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=start&param1=high') == (
+        200, {'error': 'false'})
+    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=status') == (
+        200, {'status': 'started'})
+    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=stop')[0] == 200
+    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=status') == (
+        200, {'status': 'stopped'})
+    assert server.get_json('/cgi-bin/service.sh?name=onvif&action=start&param1=both&param2=no')[0] == 200
+    assert server.get_json('/cgi-bin/service.sh?name=mp4record&action=start')[0] == 200
+    assert calls(sd) == ['rtsp start high', 'rtsp status', 'rtsp stop', 'rtsp status',
+                         'onvif start both no', 'mp4record start']
+
+
+def test_service_script_path_is_configurable(start_server, tmp_path, sd):
+    other = sd.write('elsewhere/service.sh', STAND_IN_SCRIPT)
+    os.chmod(other, 0o755)
+    server = start(start_server, tmp_path, '--service-script', other)
+    assert server.get_json('/cgi-bin/service.sh?name=ftpd&action=start&param1=pure-ftpd')[0] == 200
+    assert open(sd.file('elsewhere/calls')).read() == 'ftpd start pure-ftpd\n'
+
+
+BAD_QUERIES = (
+    '',                                                   # no name
+    'name=rtsp',                                          # no action
+    'name=telnet&action=start',                           # unknown service
+    'name=RTSP&action=start',                             # names are exact
+    'name=rtsp&action=restart',                           # unknown action
+    'name=rtsp&action=start&param1=ultra',                # bad resolution
+    'name=rtsp&action=start&param1=high%3Breboot',        # shell text
+    'name=rtsp&action=start&param1=high&param2=yes',      # rtsp has no param2
+    'name=onvif&action=start&param1=low&param2=maybe',    # bad watermark
+    'name=ftpd&action=start&param1=low',                  # not an ftp daemon
+    'name=mqtt&action=start&param1=high',                 # mqtt takes no params
+    'name=mp4record&action=stop&param2=no',               # neither does mp4record
+    'name=rtsp%00&action=start',                          # NUL
+    'name=..%2Fservice.sh&action=start',                  # a path
+)
+
+
+def test_bad_inputs_answer_400_and_run_nothing(start_server, tmp_path, sd, script):
+    server = start(start_server, tmp_path)
+    before = sd.snapshot()
+    for query in BAD_QUERIES:
+        status, body = server.get_json('/cgi-bin/service.sh?' + query)
+        assert status == 400, query
+        assert body['error'] == 'true' and body['message'], query
+    status, _ = server.get_json('/cgi-bin/service.sh?name=rtsp&action=start',
+                                headers={'Sec-Fetch-Site': 'cross-site'})
+    assert status == 403
+    time.sleep(0.5)   # a wrongly started script would have written by now
+    assert calls(sd) == []
+    assert sd.snapshot() == before
+
+
+def test_other_clients_are_answered_while_a_service_takes_3s_to_start(start_server, tmp_path, sd, script):
+    sd.write('yi-hack/script/delay', str(SLOW_START))
+    server = start(start_server, tmp_path)
+    result = {}
+
+    def slow_start():
+        began = time.monotonic()
+        result['answer'] = server.get_json('/cgi-bin/service.sh?name=rtsp&action=start&param1=low')
+        result['took'] = time.monotonic() - began
+    thread = threading.Thread(target=slow_start)
+    thread.start()
+    time.sleep(0.3)   # the start is under way
+    began = time.monotonic()
+    status, _ = server.get_json('/cgi-bin/status.json')
+    meanwhile = time.monotonic() - began
+    thread.join(SLOW_START + 10)
+    assert status == 200
+    assert meanwhile < QUICK_ANSWER
+    assert result['answer'] == (200, {'error': 'false'})
+    assert result['took'] >= SLOW_START - 0.5
+
+
+def test_a_failing_service_script_is_reported(start_server, tmp_path, sd, script):
+    sd.write('yi-hack/script/fail', '')
+    server = start(start_server, tmp_path)
+    status, body = server.get_json('/cgi-bin/service.sh?name=rtsp&action=start')
+    assert status == 500
+    assert 'exit 3' in body['message']
+    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=status') == (
+        200, {'status': 'stopped'})
+
+
+@pytest.fixture(autouse=True)
+def no_bridge_left(tmp_path):
+    """A bridge that a failed test left running is killed."""
+    yield
+    try:
+        pid = bridge_pid(tmp_path)
+    except (OSError, ValueError):
+        return
+    if is_alive(pid):
+        os.kill(pid, 9)
+
+
+def bridge_pid(tmp_path):
+    text = open(os.path.join(str(tmp_path), 'yihttpd-mqtt.pid')).read().strip()
+    return int(text)
+
+
+def is_alive(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return b'yihttpd.mqtt' in f.read()
+    except OSError:
+        return False
+
+
+def test_mqtt_starts_and_stops_the_bridge_process(start_server, tmp_path, sd):
+    server = start(start_server, tmp_path)
+    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=status') == (
+        200, {'status': 'stopped'})
+    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=start') == (
+        200, {'error': 'false'})
+    pid = bridge_pid(tmp_path)
+    assert is_alive(pid)
+    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=status') == (
+        200, {'status': 'started'})
+    # A second start keeps the one bridge.
+    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=start')[0] == 200
+    assert bridge_pid(tmp_path) == pid
+    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=stop') == (
+        200, {'error': 'false'})
+    assert not is_alive(pid)
+    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=status') == (
+        200, {'status': 'stopped'})
+
+
+def test_a_restarted_server_still_stops_its_bridge(start_server, tmp_path, sd):
+    first = start(start_server, tmp_path)
+    assert first.get_json('/cgi-bin/service.sh?name=mqtt&action=start')[0] == 200
+    pid = bridge_pid(tmp_path)
+    first.stop()
+    second = start(start_server, tmp_path)
+    assert second.get_json('/cgi-bin/service.sh?name=mqtt&action=status') == (
+        200, {'status': 'started'})
+    assert second.get_json('/cgi-bin/service.sh?name=mqtt&action=stop')[0] == 200
+    assert not is_alive(pid)

@@ -1,0 +1,225 @@
+"""service.sh: start, stop and ask about the camera's services.
+
+rtsp, onvif, ftpd and mp4record belong to the firmware: they go to its
+service script (`service.sh NAME ACTION P1 P2`) as an argument list and run
+beside the loop, so other clients are served while a service starts.
+mqtt is yihttpd's own bridge process (`-m yihttpd.mqtt --root ROOT`).
+
+How status is known:
+- firmware services: the script is asked `service.sh NAME status` and its
+  exit status says it, as for LSB init scripts: 0 started, anything else
+  stopped;
+- mqtt: the bridge's pid file (written by the shell that execs it) names a
+  live process whose command line is the bridge's. The pid file lives in
+  --tmp-dir, so a restarted server still finds and stops its bridge.
+"""
+import os
+import sys
+
+from .. import compat
+from ..http import Deferred, HttpError, error_response, json_response, ok
+
+# name: (values of param1, values of param2); None = the service takes none.
+SERVICES = {
+    'rtsp': (('low', 'high', 'both'), None),
+    'onvif': (('low', 'high', 'both'), ('yes', 'no')),
+    'ftpd': (('busybox', 'pure-ftpd'), None),
+    'mqtt': (None, None),
+    'mp4record': (None, None),
+}
+ACTIONS = ('start', 'stop', 'status')
+
+POLL_INTERVAL = 0.1       # seconds between checks whether a background program has ended
+SCRIPT_TIMEOUT = 30.0     # seconds a service script may take to start or stop a service
+STATUS_TIMEOUT = 5.0      # seconds the script may take to say whether a service runs
+MQTT_START_CHECK = 1.0    # seconds after which a bridge that has not died is taken as started
+MQTT_STOP_TIMEOUT = 5.0   # seconds the bridge gets to leave after SIGTERM before SIGKILL
+MQTT_MODULE = 'yihttpd.mqtt'
+# The shell records its own pid, then becomes the bridge (exec keeps the pid).
+# A constant: the pid file and the bridge's argv come in as positional arguments.
+PID_THEN_EXEC = 'echo $$ >"$0" && exec "$@" 2>&1'
+
+
+class Background:
+    """A program run beside the loop: on_exit(returncode) once it ends, None on timeout.
+
+    The loop checks it every POLL_INTERVAL, which also reaps it.
+    """
+
+    def __init__(self, loop, argv, timeout, on_exit, status_dir='/tmp', stdout_path=None):
+        self.loop = loop
+        self.on_exit = on_exit
+        self.deadline = compat.monotonic() + timeout
+        self.child = compat.Child(argv, stdout_path, status_dir)
+        self.timer = loop.call_later(POLL_INTERVAL, self.check)
+
+    def check(self):
+        code = self.child.poll()
+        if code is None and compat.monotonic() < self.deadline:
+            self.timer = self.loop.call_later(POLL_INTERVAL, self.check)
+            return
+        if code is None:
+            self.child.kill()
+        self.on_exit(code)
+
+    def cancel(self):
+        """Stop waiting and stop the program (where the runtime can)."""
+        self.timer.cancel()
+        self.child.kill()
+
+
+def run_beside(req, argv, timeout, on_exit, stdout_path=None):
+    """Background for a request's app: status files go to its --tmp-dir."""
+    return Background(req.loop, argv, timeout, on_exit, req.app.tmp_dir, stdout_path)
+
+
+def checked_param(req, service, name, allowed):
+    """A param1/param2 value, '' when absent; 400 when the service does not take it."""
+    value = req.param(name, '')
+    if value == '':
+        return value
+    if allowed is None:
+        raise HttpError(400, '%s takes no %s' % (service, name))
+    if value not in allowed:
+        raise HttpError(400, 'bad %s for %s: %s (one of %s)' % (
+            name, service, value[:40], ', '.join(allowed)))
+    return value
+
+
+def service_sh(req):
+    """Every value is checked before anything runs."""
+    name = req.param('name', '')
+    if name not in SERVICES:
+        raise HttpError(400, 'unknown service: %s (one of %s)' % (
+            name[:40], ', '.join(sorted(SERVICES))))
+    action = req.param('action', '')
+    if action not in ACTIONS:
+        raise HttpError(400, 'bad action: %s (one of %s)' % (action[:40], ', '.join(ACTIONS)))
+    values1, values2 = SERVICES[name]
+    param1 = checked_param(req, name, 'param1', values1)
+    param2 = checked_param(req, name, 'param2', values2)
+    if name == 'mqtt':
+        return mqtt_action(req, action)
+    return script_action(req, name, action, param1, param2)
+
+
+def service_script(app):
+    return app.options.service_script or app.sd.yi_hack + '/script/service.sh'
+
+
+def script_action(req, name, action, param1, param2):
+    """Run the firmware's script; parameters are passed on start only (param2: onvif start)."""
+    argv = [service_script(req.app), name, action]
+    if action == 'start':
+        argv += [param1, param2]
+        while argv[-1] == '':
+            argv.pop()
+    deferred = Deferred()
+    if action == 'status':
+        def on_status(code):
+            deferred.resolve(json_response({'status': 'started' if code == 0 else 'stopped'}))
+        run_beside(req, argv, STATUS_TIMEOUT, on_status)
+        return deferred
+
+    def on_done(code):
+        if code == 0:
+            deferred.resolve(ok())
+        elif code is None:
+            deferred.resolve(error_response(503, '%s %s: the service script still runs after %ds' % (
+                name, action, SCRIPT_TIMEOUT)))
+        else:
+            deferred.resolve(error_response(500, '%s %s: the service script failed (exit %d)' % (
+                name, action, code)))
+    run_beside(req, argv, SCRIPT_TIMEOUT, on_done)
+    return deferred
+
+
+# -- the MQTT bridge ---------------------------------------------------------
+
+_bridge = []   # the Child of the bridge this server started, kept to reap it
+
+
+def bridge_pid_path(app):
+    return app.tmp_dir + '/yihttpd-mqtt.pid'
+
+
+def bridge_log_path(app):
+    return app.tmp_dir + '/yihttpd-mqtt.log'
+
+
+def is_bridge(pid, root):
+    """Whether pid is a live (not zombie) bridge process serving root."""
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            cmdline = f.read()
+    except OSError:
+        return False
+    return MQTT_MODULE.encode() in cmdline and root.encode() in cmdline
+
+
+def bridge_pid(app):
+    """The pid of the running bridge, or None."""
+    for child in _bridge:
+        child.poll()
+    text = app.sd.read_text(bridge_pid_path(app), '')
+    if not text.isdigit():
+        return None
+    pid = int(text)
+    return pid if is_bridge(pid, app.sd.root) else None
+
+
+def bridge_module_present():
+    package = __file__.rpartition('/')[0].rpartition('/')[0] or '.'
+    return any(compat.stat(package + '/mqtt' + ext) is not None for ext in ('.py', '.mpy'))
+
+
+def mqtt_action(req, action):
+    app = req.app
+    pid = bridge_pid(app)
+    if action == 'status':
+        return json_response({'status': 'stopped' if pid is None else 'started'})
+    if action == 'start':
+        return ok() if pid is not None else start_bridge(req)
+    return ok() if pid is None else stop_bridge(req, pid)
+
+
+def start_bridge(req):
+    app = req.app
+    if not bridge_module_present():
+        raise HttpError(503, 'the MQTT bridge (yihttpd/mqtt.py) is not installed')
+    argv = ['/bin/sh', '-c', PID_THEN_EXEC, bridge_pid_path(app),
+            sys.executable, '-m', MQTT_MODULE, '--root', app.sd.root]
+    del _bridge[:]
+    _bridge.append(compat.Child(argv, bridge_log_path(app), app.tmp_dir))
+    deferred = Deferred()
+
+    def check_started():
+        if bridge_pid(app) is None:
+            deferred.resolve(error_response(500, 'the MQTT bridge exited at start: see %s' % (
+                bridge_log_path(app))))
+        else:
+            deferred.resolve(ok())
+    req.loop.call_later(MQTT_START_CHECK, check_started)
+    return deferred
+
+
+def stop_bridge(req, pid):
+    """SIGTERM, wait up to MQTT_STOP_TIMEOUT for it to leave, then SIGKILL; answer when gone."""
+    app = req.app
+    compat.run(['kill', '-TERM', str(pid)])
+    deferred = Deferred()
+    deadline = compat.monotonic() + MQTT_STOP_TIMEOUT
+
+    def check_gone():
+        if bridge_pid(app) is not None:
+            if compat.monotonic() < deadline:
+                req.loop.call_later(POLL_INTERVAL, check_gone)
+                return
+            compat.run(['kill', '-KILL', str(pid)])
+        try:
+            os.remove(bridge_pid_path(app))
+        except OSError:
+            pass
+        deferred.resolve(ok())
+    req.loop.call_later(POLL_INTERVAL, check_gone)
+    return deferred
