@@ -267,7 +267,9 @@ def choose_transport(options, loop, log):
         kind = 'record'
     tool = options.ipc_cmd or options.root + '/yi-hack/bin/ipc_cmd'
     if kind == 'record':
-        return RecordTransport(options.ipc_record or options.tmp_dir + '/yihttpd-ipc.bin', log)
+        # --demo keeps its record inside the throw-away root, removed at exit
+        default = options.root + '/ipc-sent.bin' if options.demo else options.tmp_dir + '/yihttpd-ipc.bin'
+        return RecordTransport(options.ipc_record or default, log)
     if kind == 'ipc_cmd':
         return ToolTransport(tool, options.tmp_dir, loop, log)
     if kind == 'mqueue':

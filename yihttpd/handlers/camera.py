@@ -1,0 +1,210 @@
+"""Camera control: camera_settings.sh, ptz.sh, preset.sh (spec/API.md, spec/IPC.md).
+
+Every command goes through req.app.ipc (a transport of yihttpd.ipc). Waits
+between commands are timers on the loop, so other clients are served while
+the camera moves or takes its settings.
+"""
+from .. import conf, ipc
+from ..http import Deferred, HttpError, error_response, ok
+
+# The firmware spaces its setting commands about 0.5 s: the camera drops
+# commands that arrive closer together.
+SETTING_SPACING = 0.5
+PTZ_DEFAULT_TIME = '0.3'
+PTZ_MAX_TIME = 10.0        # seconds of movement at most (API.md)
+TIME_TEXT_MAX = 8          # characters of a TIME value, e.g. "10.00000"
+PRESET_COUNT = 16          # presets 0-15
+CAMERA_CONF = 'camera.conf'
+
+YES_NO = ('yes', 'no')
+
+# query name, camera.conf key, accepted values, message builder; in the
+# order the commands are sent.
+SETTINGS = (
+    ('switch_on', 'SWITCH_ON', YES_NO, lambda v: ipc.switch(v == 'yes')),
+    ('save_video_on_motion', 'SAVE_VIDEO_ON_MOTION', YES_NO, lambda v: ipc.save_on_motion(v == 'yes')),
+    ('sensitivity', 'SENSITIVITY', ('low', 'medium', 'high'), ipc.sensitivity),
+    ('led', 'LED', YES_NO, lambda v: ipc.led(v == 'yes')),
+    ('ir', 'IR', YES_NO, lambda v: ipc.ir(v == 'yes')),
+    ('rotate', 'ROTATE', YES_NO, lambda v: ipc.rotate(v == 'yes')),
+)
+
+
+def send_spaced(app, messages, spacing, on_done):
+    """Send messages in order, spacing seconds apart on the loop's timer.
+
+    on_done(None) once the last is sent, or on_done(IpcUnavailable) at the
+    first one the camera does not take (the rest are dropped).
+    """
+    messages = list(messages)
+
+    def step():
+        try:
+            app.ipc.send(messages.pop(0))
+        except ipc.IpcUnavailable as err:
+            on_done(err)
+            return
+        if messages:
+            app.loop.call_later(spacing, step)
+        else:
+            on_done(None)
+
+    if messages:
+        step()
+    else:
+        on_done(None)
+
+
+def answer_when_sent(app, messages, spacing, fields=None):
+    """A Deferred that answers ok once every message is sent, 503 if one is refused."""
+    deferred = Deferred()
+
+    def done(err):
+        deferred.resolve(error_response(err.status, err.message) if err else ok(fields))
+
+    send_spaced(app, messages, spacing, done)
+    return deferred
+
+
+def chosen_settings(req):
+    """[(SETTINGS row, value)] of the given settings; HttpError 400 if any is invalid."""
+    chosen = []
+    for row in SETTINGS:
+        value = req.param(row[0])
+        if value is None:
+            continue
+        if value not in row[2]:
+            raise HttpError(400, 'invalid %s: must be %s' % (row[0], ' or '.join(row[2])))
+        chosen.append((row, value))
+    return chosen
+
+
+def save_settings(path, changes):
+    """Write the settings to camera.conf atomically.
+
+    Keys the file lacks are appended first (one more atomic write), then
+    conf.update_conf sets the others in place.
+    """
+    present = conf.read_conf(path)
+    missing = [key for key in changes if key not in present]
+    if missing:
+        try:
+            lines = conf.read_lines(path)
+        except OSError:
+            lines = []
+        if lines and lines[-1] == '':
+            lines.pop()
+        lines += [key + '=' + changes[key] for key in missing] + ['']
+        conf.atomic_write(path, '\n'.join(lines).encode())
+    conf.update_conf(path, changes)
+
+
+def camera_settings(req):
+    """GET camera_settings.sh?switch_on=yes&...: save in camera.conf, then send."""
+    chosen = chosen_settings(req)
+    if not chosen:
+        return ok()
+    path = req.app.sd.conf_path(CAMERA_CONF)
+    try:
+        save_settings(path, dict((row[1], value) for row, value in chosen))
+    except OSError as err:
+        raise HttpError(500, 'cannot save %s: %s' % (CAMERA_CONF, err))
+    return answer_when_sent(req.app, [row[3](value) for row, value in chosen], SETTING_SPACING)
+
+
+def apply_camera_settings(app, on_done=None):
+    """Send the settings camera.conf holds (after load.sh replaced the confs).
+
+    Values that are not valid are skipped. on_done(None or IpcUnavailable)
+    runs when the last command is sent; returns the number of commands.
+    """
+    values = conf.read_conf(app.sd.conf_path(CAMERA_CONF))
+    messages = [row[3](values[row[1]]) for row in SETTINGS if values.get(row[1]) in row[2]]
+
+    def done(err):
+        if err is not None and app.log:
+            app.log('camera settings not applied: %s' % err.message)
+        if on_done is not None:
+            on_done(err)
+
+    send_spaced(app, messages, SETTING_SPACING, done)
+    return len(messages)
+
+
+def parse_seconds(text):
+    """TIME as a float: digits with at most one '.', more than 0, at most PTZ_MAX_TIME."""
+    whole, dot, fraction = text.partition('.')
+    digits = whole + fraction
+    if (len(text) > TIME_TEXT_MAX or not digits or
+            not all('0' <= c <= '9' for c in digits) or '.' in fraction):
+        return None
+    seconds = float(text if whole else '0' + text)
+    if seconds <= 0 or seconds > PTZ_MAX_TIME:
+        return None
+    return seconds
+
+
+class PtzMove:
+    """One manual move: the move command now, the stop command after TIME.
+
+    The answer waits for the stop. A client that goes away does not cancel
+    the stop: the camera must never be left moving.
+    """
+
+    def __init__(self, app, direction, seconds):
+        self.app = app
+        self.direction = direction
+        self.seconds = seconds
+        self.deferred = Deferred()
+        self.timer = None
+
+    def start(self):
+        self.app.ipc.send(ipc.ptz_move(self.direction))
+        self.app.ptz_move = self
+        self.timer = self.app.loop.call_later(self.seconds, self.stop)
+        return self.deferred
+
+    def stop(self, interrupted=False):
+        """Send the stop (now, if a newer move interrupts this one) and answer."""
+        self.timer.cancel()
+        if self.app.ptz_move is self:
+            self.app.ptz_move = None
+        try:
+            self.app.ipc.send(ipc.ptz_stop())
+        except ipc.IpcUnavailable as err:
+            self.deferred.resolve(error_response(err.status, err.message))
+            return
+        self.deferred.resolve(ok({'interrupted': 'true'} if interrupted else None))
+
+
+def ptz(req):
+    """GET ptz.sh?dir=left&time=0.3"""
+    direction = req.param('dir')
+    if direction not in ipc.PTZ_DIRECTIONS:
+        raise HttpError(400, 'dir must be left, right, up or down')
+    seconds = parse_seconds(req.param('time', PTZ_DEFAULT_TIME))
+    if seconds is None:
+        raise HttpError(400, 'time must be a number of seconds, more than 0, at most %d' % PTZ_MAX_TIME)
+    running = getattr(req.app, 'ptz_move', None)
+    if running is not None:
+        running.stop(interrupted=True)
+    return PtzMove(req.app, direction, seconds).start()
+
+
+def preset_number(text):
+    if text is None or not 0 < len(text) <= 2 or not all('0' <= c <= '9' for c in text):
+        return None
+    number = int(text)
+    return number if number < PRESET_COUNT else None
+
+
+def preset(req):
+    """GET preset.sh?num=N (action=go_preset, which existing clients send, is the only action)."""
+    action = req.param('action', 'go_preset')
+    if action != 'go_preset':
+        raise HttpError(400, 'action must be go_preset')
+    number = preset_number(req.param('num'))
+    if number is None:
+        raise HttpError(400, 'num must be a preset number from 0 to %d' % (PRESET_COUNT - 1))
+    req.app.ipc.send(ipc.go_preset(number))
+    return ok()

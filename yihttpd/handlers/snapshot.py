@@ -1,0 +1,133 @@
+"""snapshot.sh: the camera's current frame from the firmware's grabber.
+
+The grabber (imggrabber) writes a JPEG to its stdout, redirected into a
+temp file; a loop timer watches it (compat.Child), so other clients are
+served meanwhile. On MicroPython the grabber runs in a background shell
+(compat.Child), watched the same way, but a grabber that hangs cannot be
+killed, only abandoned. Missing, failing or silent grabbers give the
+fallback image with X-Snapshot: fallback, never an empty 200.
+"""
+import os
+
+from .. import compat
+from ..http import Deferred, HttpError, Response
+
+GRABBER_TIMEOUT = 5.0      # seconds a grabber may take before the fallback is sent
+GRABBER_POLL = 0.05        # how often a running grabber is checked
+MAX_GRABBERS = 2           # grabbers at once: each holds a frame in the camera's RAM
+MODEL_MAX = 32             # characters of yi-hack/model_suffix passed as -m
+JPEG_START = b'\xff\xd8'
+FALLBACK_NAME = 'snapshot-fallback.jpg'
+RESOLUTIONS = ('high', 'low')
+
+
+def valid_model(text):
+    """A model suffix as the firmware writes it (e.g. y211ga): letters, digits, '_' or '-'."""
+    return 0 < len(text) <= MODEL_MAX and all(
+        'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9' or c in '_-' for c in text)
+
+
+def grabber_argv(app, res, watermark):
+    grabber = app.options.grabber or app.sd.yi_hack + '/bin/imggrabber'
+    argv = [grabber, '-r', res]
+    if watermark:
+        argv.append('-w')
+    model = (app.sd.read_text(app.sd.yi_hack + '/model_suffix') or '').strip()
+    if valid_model(model):
+        argv += ['-m', model]
+    return argv
+
+
+def jpeg_response(f, size, headers=None):
+    return Response.file_part(f, 0, size, 200, 'image/jpeg',
+                              [('Cache-Control', 'no-store')] + (headers or []))
+
+
+def fallback(app, reason):
+    """The fallback image, saying why in the log and in X-Snapshot."""
+    if app.log:
+        app.log('snapshot: fallback image (%s)' % reason)
+    path = app.www + '/' + FALLBACK_NAME
+    st = compat.stat(path)
+    if st is None:
+        raise HttpError(503, 'no snapshot: %s, and %s is missing' % (reason, path))
+    return jpeg_response(open(path, 'rb'), compat.stat_size(st), [('X-Snapshot', 'fallback')])
+
+
+def open_jpeg(path):
+    """The grabbed image as (open file, size), or None if it is not a JPEG.
+
+    The temp file is removed at once: the open file keeps its data until sent.
+    """
+    st = compat.stat(path)
+    if st is None or compat.stat_size(st) < len(JPEG_START):
+        return None
+    f = open(path, 'rb')
+    os.remove(path)
+    if f.read(len(JPEG_START)) != JPEG_START:
+        f.close()
+        return None
+    return f, compat.stat_size(st)
+
+
+class Grab:
+    """One run of the grabber into a temp file, watched by a loop timer."""
+
+    def __init__(self, app, argv):
+        self.app = app
+        app.grabbers = getattr(app, 'grabbers', 0) + 1
+        app.grab_count = getattr(app, 'grab_count', 0) + 1
+        self.path = '%s/yihttpd-snapshot-%d-%d.jpg' % (app.tmp_dir, compat.getpid(), app.grab_count)
+        self.deferred = Deferred(on_cancel=self.abandon)
+        self.started = compat.monotonic()
+        self.child = compat.Child(argv, self.path, app.tmp_dir)
+        self.timer = app.loop.call_later(GRABBER_POLL, self.watch)
+
+    def watch(self):
+        status = self.child.poll()
+        if status is None and compat.monotonic() - self.started < GRABBER_TIMEOUT:
+            self.timer = self.app.loop.call_later(GRABBER_POLL, self.watch)
+            return
+        image = None
+        if status is None:
+            reason = 'grabber silent for %d s' % GRABBER_TIMEOUT
+        elif status != 0:
+            reason = 'grabber failed with status %d' % status
+        else:
+            image = open_jpeg(self.path)
+            reason = 'grabber wrote no JPEG'
+        self.finish()
+        if image is None:
+            self.deferred.resolve(fallback(self.app, reason))
+        else:
+            self.deferred.resolve(jpeg_response(image[0], image[1]))
+
+    def finish(self):
+        self.timer.cancel()
+        self.child.kill()
+        self.app.grabbers -= 1
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
+
+    def abandon(self):
+        """The client went away: stop the grabber, drop its file."""
+        self.finish()
+
+
+def snapshot(req):
+    """GET snapshot.sh?res=high|low&watermark=yes|no"""
+    res = req.param('res', 'high')
+    if res not in RESOLUTIONS:
+        raise HttpError(400, 'res must be high or low')
+    watermark = req.param('watermark', 'no')
+    if watermark not in ('yes', 'no'):
+        raise HttpError(400, 'watermark must be yes or no')
+    app = req.app
+    argv = grabber_argv(app, res, watermark == 'yes')
+    if compat.stat(argv[0]) is None:
+        return fallback(app, argv[0] + ' is missing')
+    if getattr(app, 'grabbers', 0) >= MAX_GRABBERS:
+        return fallback(app, '%d grabbers already running' % MAX_GRABBERS)
+    return Grab(app, argv).deferred
