@@ -20,6 +20,7 @@ MAX_CONNECTIONS = 32      # open connections; the stalest reader is dropped past
 HEADER_TIMEOUT = 10.0     # seconds a client gets to send a whole request head
 IDLE_TIMEOUT = 30.0       # seconds an idle keep-alive or non-reading client is kept
 SWEEP_INTERVAL = 0.5      # seconds between timeout checks
+DEFERRED_TIMEOUT = 120.0  # a deferred answer never takes longer (long-poll is 80 s): a safety net
 MEMORY_BODY_MAX = 65536   # bodies up to this are kept in memory, larger ones spooled to a file
 
 POLLIN = select.POLLIN
@@ -172,7 +173,10 @@ class Server:
     def sweep(self):
         now = compat.monotonic()
         for conn in list(self.connections.values()):
-            if conn.deadline is not None and now > conn.deadline:
+            if now > conn.deadline:
+                if conn.state == WAIT and self.log is not None:
+                    self.log('%s %s gave no answer in %d s: closed' % (
+                        conn.request.method, conn.request.path, DEFERRED_TIMEOUT))
                 conn.close()
         self.sample_heap()
         self.loop.call_later(SWEEP_INTERVAL, self.sweep)
@@ -339,7 +343,7 @@ class Connection:
 
     def dispatch(self):
         self.state = WAIT
-        self.deadline = None
+        self.deadline = compat.monotonic() + DEFERRED_TIMEOUT
         result = self.server.app.handle(self.request)
         if isinstance(result, http.Deferred):
             self.deferred = result
