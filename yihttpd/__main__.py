@@ -24,6 +24,7 @@ OPTIONS = (
     ('--family', str, None, 'firmware family reported by status.json'),
     ('--ptz', str, None, 'yes or no: override the PTZ detection by model'),
     ('--tmp-dir', str, '/tmp', 'where uploads and temporary files go'),
+    ('--hostname-cmd', str, 'hostname NAME', 'applies a new hostname (NAME: the name; run without a shell)'),
     ('--longpoll-timeout', float, None, 'seconds getlastrecordedvideo.sh waits for a video (default 80)'),
     ('--service-script', str, None, 'firmware service script (default ROOT/yi-hack/script/service.sh)'),
     ('--reboot-cmd', str, None, 'shell command run after reboot.sh answers (default: sync; reboot)'),

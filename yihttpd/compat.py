@@ -481,3 +481,47 @@ class MessageQueue:
         calls = _mq()
         if calls:
             calls['unlink'](name)
+
+
+# Compression of the settings archive (save.sh, load.sh). CPython has zlib,
+# gzip and bz2. MicroPython has only `deflate`, which always decompresses
+# gzip but compresses only in builds made with MICROPY_PY_DEFLATE_COMPRESS
+# (the unix port used here has no DeflateIO.write); where nothing can
+# compress, archive.py writes gzip with stored (uncompressed) blocks.
+try:
+    import bz2
+except ImportError:
+    bz2 = None
+try:
+    import zlib
+except ImportError:
+    zlib = None
+
+HAS_BZ2 = bz2 is not None
+
+# What a decompressor raises on data that is not what it claims to be.
+DECOMPRESS_ERRORS = (OSError, EOFError, ValueError) + ((zlib.error,) if zlib else ())
+
+
+def bz2_compressor():
+    """An object with compress(bytes) and flush(), or None without bz2."""
+    return bz2.BZ2Compressor(9) if bz2 else None
+
+
+def bz2_reader(f):
+    """A reader of the bzip2 stream in f (only where HAS_BZ2)."""
+    return bz2.BZ2File(f)
+
+
+def gzip_compressor():
+    """An object with compress(bytes) and flush() writing gzip, or None where the runtime cannot."""
+    return zlib.compressobj(9, zlib.DEFLATED, 31) if zlib else None
+
+
+def gzip_reader(f):
+    """A reader of the gzip stream in f (CPython's gzip, else MicroPython's deflate)."""
+    if zlib is None:
+        import deflate
+        return deflate.DeflateIO(f, deflate.GZIP)
+    import gzip
+    return gzip.GzipFile(fileobj=f, mode='rb')

@@ -27,12 +27,22 @@ def split_line(line):
     return key, value
 
 
-def read_lines(path):
+def read_small(path, limit=MAX_CONF_SIZE):
+    """A whole file of at most limit bytes (larger: ValueError).
+
+    The size is asked first, so no limit-sized buffer is allocated for a
+    small file (MicroPython's read(n) reserves n bytes up front).
+    """
     with open(path, 'rb') as f:
-        data = f.read(MAX_CONF_SIZE + 1)
-    if len(data) > MAX_CONF_SIZE:
-        raise ValueError('%s is larger than %d bytes' % (path, MAX_CONF_SIZE))
-    return data.decode().split('\n')
+        size = f.seek(0, 2)
+        if size > limit:
+            raise ValueError('%s is larger than %d bytes' % (path, limit))
+        f.seek(0)
+        return f.read(size)
+
+
+def read_lines(path):
+    return read_small(path).decode().split('\n')
 
 
 def read_conf(path):

@@ -1,0 +1,235 @@
+"""The settings archive: a tar of etc/*.conf and hostname, bzip2 or gzip.
+
+Tar is written and read here by hand, so it works where the runtime has no
+tarfile (MicroPython). The reader trusts nothing: it takes only regular
+files with plain settings names and bounded sizes, and refuses the whole
+archive at the first member that is anything else.
+"""
+import binascii
+
+from . import compat
+from .conf import read_small
+
+BLOCK = 512                # tar's unit: headers and padded contents
+MAX_MEMBER_SIZE = 65536    # a settings file is small; a larger member refuses the archive
+MAX_MEMBERS = 32           # the firmware's etc/ holds about five files
+MAX_NAME = 64              # longest member name taken
+COPY_CHUNK = 4096          # bytes moved at a time between streams
+STORED_BLOCK_MAX = 65535   # largest stored deflate block (16-bit length)
+
+HOSTNAME = 'hostname'
+CONF_SUFFIX = '.conf'
+ZERO_BLOCK = bytes(BLOCK)
+GZIP_MAGIC = b'\x1f\x8b'
+BZIP2_MAGIC = b'BZh'
+REGULAR_TYPES = (ord('0'), 0)   # '0' and old tars' NUL both mean a regular file
+
+
+class ArchiveError(Exception):
+    """The upload is not a settings archive we accept; the message says why."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def is_member_name(name):
+    """hostname, or NAME.conf with NAME of letters, digits, '_' and '-'."""
+    if name == HOSTNAME:
+        return True
+    stem = name[:-len(CONF_SUFFIX)]
+    return (name.endswith(CONF_SUFFIX) and 0 < len(name) <= MAX_NAME and len(stem) > 0
+            and all(c in '_-' or 'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9'
+                    for c in stem))
+
+
+# Writing
+
+def _octal(value, width):
+    """A numeric tar field: zero-padded octal and a NUL."""
+    return ('%0*o\0' % (width - 1, value)).encode()
+
+
+def tar_header(name, size, mtime):
+    """A ustar header block for a regular file owned by root, mode 0644."""
+    block = bytearray(BLOCK)
+
+    def put(offset, data):
+        block[offset:offset + len(data)] = data
+
+    put(0, name.encode())
+    put(100, _octal(0o644, 8))
+    put(108, _octal(0, 8))
+    put(116, _octal(0, 8))
+    put(124, _octal(size, 12))
+    put(136, _octal(mtime, 12))
+    put(148, b' ' * 8)          # the checksum counts its own field as spaces
+    block[156] = ord('0')
+    put(257, b'ustar\x0000')
+    put(265, b'root')
+    put(297, b'root')
+    put(148, ('%06o\0 ' % sum(block)).encode())
+    return bytes(block)
+
+
+class StoredGzip:
+    """A gzip writer with the compressobj interface that does not compress.
+
+    For runtimes with no deflate compressor: the stream is valid gzip (stored
+    blocks, CRC-32 and length trailer), which every gunzip reads.
+    """
+
+    def __init__(self):
+        self.started = False
+        self.crc = 0
+        self.size = 0
+
+    def compress(self, data):
+        out = []
+        if not self.started:
+            self.started = True
+            # magic, deflate, no flags, no mtime, no extra flags, OS unknown
+            out.append(GZIP_MAGIC + b'\x08\x00\x00\x00\x00\x00\x00\xff')
+        self.crc = binascii.crc32(data, self.crc)
+        self.size += len(data)
+        for at in range(0, len(data), STORED_BLOCK_MAX):
+            part = data[at:at + STORED_BLOCK_MAX]
+            out.append(self._stored_block(part, False))
+        return b''.join(out)
+
+    def flush(self):
+        head = self.compress(b'') if not self.started else b''
+        trailer = _le32(self.crc & 0xffffffff) + _le32(self.size & 0xffffffff)
+        return head + self._stored_block(b'', True) + trailer
+
+    @staticmethod
+    def _stored_block(data, final):
+        n = len(data)
+        return bytes((1 if final else 0, n & 255, n >> 8, ~n & 255, (~n >> 8) & 255)) + data
+
+
+def _le32(n):
+    return bytes((n & 255, (n >> 8) & 255, (n >> 16) & 255, n >> 24))
+
+
+def compressor(kind):
+    """The compressor for 'bz2' or 'gz'."""
+    if kind == 'bz2':
+        return compat.bz2_compressor()
+    return compat.gzip_compressor() or StoredGzip()
+
+
+def preferred_kind():
+    """bz2 where the runtime has it (the firmware's format), else gz."""
+    return 'bz2' if compat.HAS_BZ2 else 'gz'
+
+
+def write_archive(out, files, kind):
+    """Write a compressed tar of files, a list of (name, path), to the stream out.
+
+    Each file is read whole (they are at most MAX_MEMBER_SIZE bytes).
+    """
+    packer = compressor(kind)
+    for name, path in files:
+        data = read_small(path, MAX_MEMBER_SIZE)
+        st = compat.stat(path)
+        out.write(packer.compress(tar_header(name, len(data), compat.stat_mtime(st))))
+        out.write(packer.compress(data))
+        out.write(packer.compress(bytes(-len(data) % BLOCK)))
+    out.write(packer.compress(ZERO_BLOCK + ZERO_BLOCK))
+    out.write(packer.flush())
+
+
+# Reading
+
+def open_compressed(section):
+    """A reader of the tar inside section, a bzip2 or gzip stream (by its magic bytes)."""
+    magic = section.read(len(BZIP2_MAGIC))
+    section.seek(0)
+    if magic.startswith(GZIP_MAGIC):
+        return compat.gzip_reader(section)
+    if magic == BZIP2_MAGIC:
+        if not compat.HAS_BZ2:
+            raise ArchiveError('this runtime cannot read bzip2: upload a gzip archive')
+        return compat.bz2_reader(section)
+    raise ArchiveError('not a bzip2 or gzip archive')
+
+
+def _read_exact(stream, n):
+    """n bytes from a decompressing stream; less means the archive was cut short."""
+    chunks = []
+    left = n
+    while left:
+        try:
+            chunk = stream.read(left)
+        except compat.DECOMPRESS_ERRORS:
+            raise ArchiveError('the compressed data is corrupt or cut short')
+        if not chunk:
+            raise ArchiveError('the archive is cut short')
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b''.join(chunks)
+
+
+def _number(field):
+    """An octal tar number field (base-256 sizes are far beyond any limit here)."""
+    digits = field.replace(b'\0', b' ').strip()
+    if not digits or any(c < 0x30 or c > 0x37 for c in digits):
+        raise ArchiveError('not a tar archive (bad number in a header)')
+    return int(digits.decode(), 8)
+
+
+def _text(field):
+    try:
+        return field.split(b'\0')[0].decode()
+    except UnicodeError:
+        raise ArchiveError('a member name is not UTF-8')
+
+
+def parse_header(block):
+    """(name, size) of a header block that passes every rule; None at the end marker."""
+    if block == ZERO_BLOCK:
+        return None
+    stored = _number(block[148:156])
+    if stored != sum(block[:148]) + 8 * 32 + sum(block[156:]):
+        raise ArchiveError('not a tar archive (header checksum does not match)')
+    name = _text(block[0:100])
+    if block[257:263] == b'ustar\x00' and block[345:500].strip(b'\0'):
+        name = _text(block[345:500]) + '/' + name   # POSIX prefix: a path
+    if '/' in name or name in ('.', '..'):
+        raise ArchiveError('member %r has a path' % name[:MAX_NAME])
+    if block[156] not in REGULAR_TYPES:
+        raise ArchiveError('member %r is not a regular file (links, devices and '
+                           'directories are refused)' % name[:MAX_NAME])
+    if not is_member_name(name):
+        raise ArchiveError('member %r is not a *.conf file or hostname' % name[:MAX_NAME])
+    size = _number(block[124:136]) if block[124] < 0x80 else MAX_MEMBER_SIZE + 1
+    if size > MAX_MEMBER_SIZE:
+        raise ArchiveError('member %r is larger than %d bytes' % (name, MAX_MEMBER_SIZE))
+    return name, size
+
+
+def extract(stream, directory):
+    """Unpack a tar stream into an empty directory; the member names.
+
+    Raises ArchiveError at the first member that breaks a rule; the caller
+    throws the directory away then, so nothing of a refused archive is used.
+    """
+    names = []
+    while True:
+        header = parse_header(_read_exact(stream, BLOCK))
+        if header is None:
+            return names
+        name, size = header
+        if name in names:
+            raise ArchiveError('member %r appears twice' % name)
+        if len(names) == MAX_MEMBERS:
+            raise ArchiveError('more than %d members' % MAX_MEMBERS)
+        names.append(name)
+        with open(directory + '/' + name, 'wb') as f:
+            left = size
+            while left:
+                chunk = _read_exact(stream, min(left, COPY_CHUNK))
+                f.write(chunk)
+                left -= len(chunk)
+        _read_exact(stream, -size % BLOCK)

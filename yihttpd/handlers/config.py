@@ -1,0 +1,233 @@
+"""Configuration services: get_configs, set_configs, save and load.
+
+The conf files are only ever changed through conf.update_conf and
+conf.atomic_write, so a power cut or a kill leaves each file whole, old or
+new. A load unpacks the archive into a scratch directory first and touches
+etc/ only once every member has passed every rule.
+"""
+import io
+import json
+import os
+
+from .. import archive, compat, conf
+from ..http import HttpError, Response, multipart_file, ok
+
+# ?conf= names and their files in yi-hack/etc
+CONF_FILES = {'system': 'system.conf', 'mqtt': 'mqttv4.conf', 'camera': 'camera.conf'}
+REQUIRED_IN_ARCHIVE = ('system.conf', 'camera.conf')
+SECRET_SUFFIX = 'PASSWORD'   # keys ending so are never sent back in clear
+MASK = '********'            # what a secret is answered as; sent back, it keeps the stored value
+HOSTNAME_KEY = 'HOSTNAME'    # system's pseudo-key, kept in etc/hostname
+MAX_HOSTNAME = 63            # one DNS label
+NAME_WORD = 'NAME'           # replaced by the new hostname in --hostname-cmd
+WLAN_MAC_PATH = '/sys/class/net/wlan0/address'   # the default hostname comes from this MAC
+ARCHIVE_TYPES = {'bz2': 'application/x-bzip2', 'gz': 'application/gzip'}
+
+
+def conf_path(req):
+    """The file for ?conf=; anything but system, mqtt or camera: 400."""
+    name = CONF_FILES.get(req.param('conf', ''))
+    if name is None:
+        raise HttpError(400, 'conf must be one of: system, mqtt, camera')
+    path = req.app.sd.conf_path(name)
+    if compat.entry_kind(path) != 'file':
+        raise HttpError(404, 'no such config file: %s' % name)
+    return path
+
+
+def is_secret(key):
+    return key.endswith(SECRET_SUFFIX)
+
+
+def get_configs(req):
+    path = conf_path(req)
+    values = conf.read_conf(path)
+    for key in values:
+        if is_secret(key) and values[key]:
+            values[key] = MASK
+    if req.param('conf') == 'system':
+        values[HOSTNAME_KEY] = req.app.sd.read_text(req.app.sd.hostname_path, '')
+    return Response(json.dumps(values).encode())
+
+
+def parse_changes(body):
+    """The JSON object of a set: keys [A-Z0-9_]+, values single-line strings; else 400."""
+    try:
+        changes = json.loads(body.decode())
+    except (ValueError, UnicodeError):
+        raise HttpError(400, 'body is not JSON')
+    if not isinstance(changes, dict):
+        raise HttpError(400, 'body must be a JSON object')
+    for key in changes:
+        value = changes[key]
+        if not conf.is_key(key):
+            raise HttpError(400, 'not a config key: %r' % key[:40])
+        if not isinstance(value, str):
+            raise HttpError(400, 'value of %s must be a string' % key)
+        if '\n' in value or '\r' in value or '\0' in value:
+            raise HttpError(400, 'value of %s has a line break or NUL' % key)
+    return changes
+
+
+def set_configs(req):
+    path = conf_path(req)
+    changes = parse_changes(req.body)
+    hostname = None
+    if req.param('conf') == 'system' and HOSTNAME_KEY in changes:
+        hostname = checked_hostname(changes.pop(HOSTNAME_KEY) or default_hostname())
+    for key in list(changes):
+        if is_secret(key) and changes[key] == MASK:
+            del changes[key]
+    conf.update_conf(path, changes)
+    if hostname is not None:
+        conf.atomic_write(req.app.sd.hostname_path, (hostname + '\n').encode())
+        apply_hostname(req.app, hostname)
+    return ok()
+
+
+# Hostname
+
+def is_hostname(name):
+    """One DNS label: letters, digits and '-', not at either end."""
+    return (0 < len(name) <= MAX_HOSTNAME and name[0] != '-' and name[-1] != '-'
+            and all(c == '-' or 'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9'
+                    for c in name))
+
+
+def checked_hostname(name):
+    if not is_hostname(name):
+        raise HttpError(400, 'hostname must be letters, digits and inner dashes, at most %d'
+                        % MAX_HOSTNAME)
+    return name
+
+
+def default_hostname():
+    """yi- and the last 4 hex digits of the wlan MAC (the default route's MAC off the camera)."""
+    from .status import network_info, read_first_line
+    mac = read_first_line(WLAN_MAC_PATH) or network_info()['mac_addr']
+    digits = mac.replace(':', '').lower()
+    if len(digits) != 12 or not all(c in '0123456789abcdef' for c in digits):
+        raise HttpError(500, 'no wlan MAC address to make the default hostname from')
+    return 'yi-' + digits[-4:]
+
+
+def apply_hostname(app, name):
+    """Run --hostname-cmd with NAME replaced (an argument list, never a shell string)."""
+    argv = app.options.hostname_cmd.split()
+    if NAME_WORD in argv:
+        argv = [name if word == NAME_WORD else word for word in argv]
+    else:
+        argv.append(name)
+    try:
+        status = compat.run(argv)
+    except OSError as exc:
+        status = exc
+    if status != 0:
+        app.log('hostname command %s failed: %s' % (argv[0], status))
+
+
+# Save and load
+
+def settings_files(sd):
+    """(name, path) of every plain *.conf in etc and hostname, sorted by name."""
+    names = [name for name, kind in compat.list_entries(sd.etc)
+             if kind == 'file' and archive.is_member_name(name)]
+    names.sort()
+    return [(name, sd.etc + '/' + name) for name in names]
+
+
+def save(req):
+    """The settings archive as an attachment, built in a temp file and streamed."""
+    app = req.app
+    kind = archive.preferred_kind()
+    path = '%s/yihttpd-save-%d' % (app.tmp_dir, compat.getpid())
+    try:
+        with open(path, 'wb') as out:
+            archive.write_archive(out, settings_files(app.sd), kind)
+        size = compat.stat_size(compat.stat(path))
+        f = open(path, 'rb')
+    finally:
+        app.drop_spool(path)   # the open file stays readable until it is closed
+    filename = 'config.tar.' + kind
+    return Response.file_part(f, 0, size, 200, ARCHIVE_TYPES[kind], [
+        ('Content-Disposition', 'attachment; filename="%s"' % filename),
+        ('Cache-Control', 'no-store')])
+
+
+def upload_stream(req):
+    """(stream, size) of the request body, in memory or spooled to a file."""
+    if req.body_path:
+        return open(req.body_path, 'rb'), compat.stat_size(compat.stat(req.body_path))
+    return io.BytesIO(req.body), len(req.body)
+
+
+def load(req):
+    app = req.app
+    stream, size = upload_stream(req)
+    scratch = '%s/yihttpd-load-%d' % (app.tmp_dir, compat.getpid())
+    if compat.is_dir(scratch):
+        compat.remove_tree(scratch)
+    os.mkdir(scratch)
+    try:
+        section = multipart_file(stream, size, req.headers.get('content-type', ''))
+        names = unpack_checked(section, scratch)
+        hostname = install(app.sd, scratch, names)
+    finally:
+        stream.close()
+        compat.remove_tree(scratch)
+    if hostname is not None:
+        apply_hostname(app, hostname)
+    reapply_camera_settings(app)
+    return ok()
+
+
+def unpack_checked(section, scratch):
+    """Unpack into scratch and check the whole archive; 400 at the first thing refused."""
+    try:
+        names = archive.extract(archive.open_compressed(section), scratch)
+        for required in REQUIRED_IN_ARCHIVE:
+            if required not in names:
+                raise archive.ArchiveError('the archive has no %s' % required)
+        for name in names:
+            check_member_text(scratch, name)
+    except archive.ArchiveError as err:
+        raise HttpError(400, 'settings archive refused: ' + err.message)
+    return names
+
+
+def check_member_text(scratch, name):
+    """A conf is UTF-8 text without NUL; hostname holds one valid hostname or nothing."""
+    data = conf.read_small(scratch + '/' + name, archive.MAX_MEMBER_SIZE)
+    try:
+        text = data.decode()
+    except UnicodeError:
+        raise archive.ArchiveError('%s is not UTF-8 text' % name)
+    if '\0' in text:
+        raise archive.ArchiveError('%s holds a NUL byte' % name)
+    if name == archive.HOSTNAME and text.strip() and not is_hostname(text.strip()):
+        raise archive.ArchiveError('hostname does not hold a valid hostname')
+
+
+def install(sd, scratch, names):
+    """Write each checked member over etc/ (one atomic write each); the new hostname or None."""
+    hostname = None
+    for name in names:
+        data = conf.read_small(scratch + '/' + name, archive.MAX_MEMBER_SIZE)
+        conf.atomic_write(sd.etc + '/' + name, data)
+        if name == archive.HOSTNAME:
+            hostname = data.decode().strip() or None
+    return hostname
+
+
+def reapply_camera_settings(app):
+    """Hook: after a load, let the camera-control code apply camera.conf again.
+
+    Looked up lazily, so this module works before and without that code.
+    """
+    try:
+        from . import camera
+    except ImportError:
+        return
+    apply = getattr(camera, 'apply_camera_settings', None)
+    if apply is not None:
+        apply(app)
