@@ -42,3 +42,106 @@ def start_server(runtime, sd):
 @pytest.fixture
 def server(start_server):
     return start_server()
+
+
+# --- camera commands read back (IPC) ---
+
+import select  # noqa: E402
+import time  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from yihttpd import compat as yihttpd_compat  # noqa: E402
+
+TEST_QUEUE_MAXMSG = 10   # the kernel's default msg_max for a queue we create
+TEST_QUEUE_MSGSIZE = 512
+
+
+class TestQueue:
+    """A real POSIX queue with a test name, read the way the camera would."""
+    __test__ = False
+
+    def __init__(self, name, maxmsg=TEST_QUEUE_MAXMSG):
+        self.name = name
+        yihttpd_compat.MessageQueue.unlink(name)
+        c = yihttpd_compat
+        self.queue = c.MessageQueue(name, c.O_RDWR | c.O_CREAT | c.O_EXCL | c.O_NONBLOCK,
+                                    0o600, maxmsg, TEST_QUEUE_MSGSIZE)
+        self.buf = bytearray(TEST_QUEUE_MSGSIZE)
+
+    def receive(self, timeout):
+        """(monotonic time, bytes) of the next message, or None after timeout seconds."""
+        poller = select.poll()
+        poller.register(self.queue.fileno(), select.POLLIN)
+        if not poller.poll(int(timeout * 1000)):
+            return None
+        n = self.queue.receive(self.buf)
+        return time.monotonic(), bytes(self.buf[:n])
+
+    def drain(self):
+        messages = []
+        while True:
+            got = self.receive(0)
+            if got is None:
+                return messages
+            messages.append(got[1])
+
+    def close(self):
+        self.queue.close()
+        yihttpd_compat.MessageQueue.unlink(self.name)
+
+
+class CameraLink:
+    """A server whose camera commands can be read back.
+
+    CPython: --ipc mqueue on a real queue with a test name. MicroPython
+    (no ffi in the dev build): the record transport's file.
+    """
+
+    def __init__(self, runtime, start_server, extra_args=()):
+        self.runtime = runtime
+        self.queue = None
+        self.taken = 0
+        args = list(extra_args)
+        if runtime == 'cpython':
+            self.queue = TestQueue('/yihttpd-test-%d-%d' % (os.getpid(), id(self)))
+            args += ['--ipc', 'mqueue', '--ipc-queue', self.queue.name]
+        self.server = start_server(*args)
+
+    def sent(self):
+        """Every command byte sent since the last call, concatenated."""
+        if self.queue is not None:
+            return b''.join(self.queue.drain())
+        try:
+            with open(self.server.ipc_record, 'rb') as f:
+                f.seek(self.taken)
+                data = f.read()
+        except FileNotFoundError:
+            return b''
+        self.taken += len(data)
+        return data
+
+    def close(self):
+        if self.queue is not None:
+            self.queue.close()
+
+
+@pytest.fixture
+def camera(runtime, start_server):
+    link = CameraLink(runtime, start_server)
+    yield link
+    link.close()
+
+
+@pytest.fixture
+def test_queue():
+    """A fresh real POSIX queue named for this test (CPython side)."""
+    made = []
+
+    def make(maxmsg=TEST_QUEUE_MAXMSG):
+        queue = TestQueue('/yihttpd-test-%d-q%d' % (os.getpid(), len(made)), maxmsg)
+        made.append(queue)
+        return queue
+
+    yield make
+    for queue in made:
+        queue.close()

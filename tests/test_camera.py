@@ -1,0 +1,254 @@
+"""camera_settings.sh, ptz.sh and preset.sh: what reaches the camera, when, and what is refused.
+
+The `camera` fixture reads the commands back: on CPython from a real POSIX
+queue with a test name (--ipc mqueue), on MicroPython from the record
+transport's file.
+"""
+import json
+import socket
+import time
+
+import pytest
+
+from yihttpd import ipc
+
+ALL_SETTINGS = ('switch_on=no&save_video_on_motion=yes&sensitivity=medium'
+                '&led=no&ir=yes&rotate=yes')
+ALL_SETTINGS_BYTES = (ipc.switch(False) + ipc.save_on_motion(True) + ipc.sensitivity('medium')
+                      + ipc.led(False) + ipc.ir(True) + ipc.rotate(True))
+SPACING = 0.5
+TIMING_MARGIN = 0.1   # the issue's bound for the PTZ stop and a concurrent answer
+
+
+def start_request(server, path):
+    """Send a GET without waiting for its answer; finish_request reads it."""
+    sock = socket.create_connection((server.host, server.port), timeout=15)
+    sock.sendall(('GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n'
+                  % (path, server.host)).encode())
+    return sock
+
+
+def finish_request(sock):
+    data = b''
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    head, _, body = data.partition(b'\r\n\r\n')
+    return int(head.split(b' ')[1]), json.loads(body)
+
+
+def camera_conf(sd):
+    values = {}
+    for line in sd.read('yi-hack/etc/camera.conf').decode().split('\n'):
+        key, eq, value = line.partition('=')
+        if eq:
+            values[key] = value
+    return values
+
+
+# --- camera_settings.sh ---
+
+def test_settings_are_saved_then_sent_in_order_and_answered_after_the_last(camera, sd):
+    started = time.monotonic()
+    status, body = camera.server.get_json('/cgi-bin/camera_settings.sh?' + ALL_SETTINGS)
+    took = time.monotonic() - started
+    assert status == 200 and body['error'] == 'false'
+    assert took >= 5 * SPACING - TIMING_MARGIN
+    assert camera.sent() == ALL_SETTINGS_BYTES
+    values = camera_conf(sd)
+    assert (values['SWITCH_ON'], values['SAVE_VIDEO_ON_MOTION'], values['SENSITIVITY'],
+            values['LED'], values['IR'], values['ROTATE']) == ('no', 'yes', 'medium', 'no', 'yes', 'yes')
+
+
+def test_a_subset_sends_only_its_commands(camera, sd):
+    before = camera_conf(sd)
+    status, _ = camera.server.get_json('/cgi-bin/camera_settings.sh?led=yes&sensitivity=low')
+    assert status == 200
+    assert camera.sent() == ipc.sensitivity('low') + ipc.led(True)
+    after = camera_conf(sd)
+    assert after['LED'] == 'yes' and after['SENSITIVITY'] == 'low'
+    assert after['IR'] == before['IR'] and after['ROTATE'] == before['ROTATE']
+
+
+def test_a_key_missing_from_camera_conf_is_added(camera, sd):
+    text = sd.read('yi-hack/etc/camera.conf').decode()
+    sd.write('yi-hack/etc/camera.conf', '\n'.join(
+        line for line in text.split('\n') if not line.startswith('ROTATE=')))
+    assert camera.server.get_json('/cgi-bin/camera_settings.sh?rotate=yes')[0] == 200
+    assert camera_conf(sd)['ROTATE'] == 'yes'
+    assert camera.sent() == ipc.rotate(True)
+
+
+@pytest.mark.parametrize('runtime', ['cpython'])
+def test_settings_are_spaced_half_a_second_on_the_queue(camera):
+    sock = start_request(camera.server, '/cgi-bin/camera_settings.sh?led=yes&ir=no&rotate=no')
+    times = []
+    for _ in range(3):
+        got = camera.queue.receive(5)
+        assert got is not None
+        times.append(got[0])
+    assert finish_request(sock)[0] == 200
+    for earlier, later in zip(times, times[1:]):
+        assert abs(later - earlier - SPACING) <= TIMING_MARGIN
+
+
+BAD_SETTINGS = [
+    'switch_on=maybe', 'switch_on=YES', 'switch_on=', 'save_video_on_motion=1',
+    'sensitivity=max', 'sensitivity=Low', 'led=on', 'ir=off', 'rotate=180',
+    'led=yes&ir=bad',          # one bad value spoils the whole request
+    'rotate=no%0Aother=1',
+]
+
+
+@pytest.mark.parametrize('query', BAD_SETTINGS)
+def test_an_invalid_setting_is_refused_with_nothing_saved_or_sent(camera, sd, query):
+    before = sd.snapshot()
+    status, body = camera.server.get_json('/cgi-bin/camera_settings.sh?' + query)
+    assert status == 400 and body['error'] == 'true'
+    assert sd.snapshot() == before
+    assert camera.sent() == b''
+
+
+# --- ptz.sh ---
+
+@pytest.mark.parametrize('runtime', ['cpython'])
+def test_ptz_stop_arrives_time_seconds_after_the_move(camera):
+    sock = start_request(camera.server, '/cgi-bin/ptz.sh?dir=left&time=1.5')
+    move = camera.queue.receive(5)
+    stop = camera.queue.receive(5)
+    answered = finish_request(sock)
+    assert move[1] == ipc.ptz_move('left') and stop[1] == ipc.ptz_stop()
+    assert abs(stop[0] - move[0] - 1.5) <= TIMING_MARGIN
+    assert answered == (200, {'error': 'false'})
+
+
+def test_ptz_moves_then_stops_after_the_default_time(camera):
+    started = time.monotonic()
+    status, body = camera.server.get_json('/cgi-bin/ptz.sh?dir=down')
+    took = time.monotonic() - started
+    assert status == 200 and body['error'] == 'false'
+    assert 0.3 - TIMING_MARGIN <= took <= 0.3 + 1
+    assert camera.sent() == ipc.ptz_move('down') + ipc.ptz_stop()
+
+
+def test_status_is_answered_at_once_while_ptz_moves(camera):
+    sock = start_request(camera.server, '/cgi-bin/ptz.sh?dir=left&time=2')
+    time.sleep(0.3)
+    started = time.monotonic()
+    status, _ = camera.server.get_json('/cgi-bin/status.json')
+    assert status == 200
+    assert time.monotonic() - started < TIMING_MARGIN
+    assert camera.sent() == ipc.ptz_move('left')
+    assert finish_request(sock)[0] == 200
+    assert camera.sent() == ipc.ptz_stop()
+
+
+def test_a_new_move_stops_the_running_one_first(camera):
+    first = start_request(camera.server, '/cgi-bin/ptz.sh?dir=left&time=5')
+    time.sleep(0.3)
+    started = time.monotonic()
+    status, body = camera.server.get_json('/cgi-bin/ptz.sh?dir=right&time=0.2')
+    assert status == 200
+    assert finish_request(first) == (200, {'error': 'false', 'interrupted': 'true'})
+    assert time.monotonic() - started < 2
+    assert camera.sent() == (ipc.ptz_move('left') + ipc.ptz_stop()
+                             + ipc.ptz_move('right') + ipc.ptz_stop())
+
+
+@pytest.mark.parametrize('query', [
+    '', 'dir=', 'dir=north', 'dir=LEFT', 'dir=left&time=0', 'dir=left&time=10.5',
+    'dir=left&time=11', 'dir=left&time=-1', 'dir=left&time=abc', 'dir=left&time=1e1',
+    'dir=left&time=nan', 'dir=left&time=1.2.3', 'dir=left&time=.', 'dir=left&time=',
+    'dir=left&time=0000000001',
+])
+def test_ptz_refuses_invalid_values_and_sends_nothing(camera, sd, query):
+    before = sd.snapshot()
+    status, body = camera.server.get_json('/cgi-bin/ptz.sh?' + query)
+    assert status == 400 and body['error'] == 'true'
+    assert camera.sent() == b''
+    assert sd.snapshot() == before
+
+
+def test_ptz_accepts_a_fraction_without_leading_zero(camera):
+    assert camera.server.get_json('/cgi-bin/ptz.sh?dir=up&time=.1')[0] == 200
+    assert camera.sent() == ipc.ptz_move('up') + ipc.ptz_stop()
+
+
+@pytest.mark.parametrize('text,seconds', [('10', 10.0), ('10.0', 10.0), ('0.3', 0.3), ('2', 2.0)])
+def test_ptz_time_reaches_ten_seconds(text, seconds):
+    from yihttpd.handlers.camera import parse_seconds
+    assert parse_seconds(text) == seconds
+
+
+# --- preset.sh ---
+
+@pytest.mark.parametrize('query,number', [
+    ('num=0', 0), ('num=15', 15), ('action=go_preset&num=7', 7), ('num=03', 3)])
+def test_preset_sends_go_to_preset(camera, query, number):
+    status, body = camera.server.get_json('/cgi-bin/preset.sh?' + query)
+    assert status == 200 and body['error'] == 'false'
+    assert camera.sent() == ipc.go_preset(number)
+
+
+@pytest.mark.parametrize('query', [
+    '', 'num=', 'num=16', 'num=-1', 'num=abc', 'num=1.5', 'num=%201', 'num=100',
+    'action=remove_preset&num=1', 'action=&num=1'])
+def test_preset_refuses_invalid_values_and_sends_nothing(camera, sd, query):
+    before = sd.snapshot()
+    status, body = camera.server.get_json('/cgi-bin/preset.sh?' + query)
+    assert status == 400 and body['error'] == 'true'
+    assert camera.sent() == b''
+    assert sd.snapshot() == before
+
+
+# --- apply_camera_settings (load.sh calls it after a load) ---
+
+class TimerLoop:
+    """Just enough of the loop: timers run in order, their delays recorded."""
+
+    def __init__(self):
+        self.pending = []
+        self.delays = []
+
+    def call_later(self, delay, fn, *args):
+        self.delays.append(delay)
+        self.pending.append((fn, args))
+
+    def run(self):
+        while self.pending:
+            fn, args = self.pending.pop(0)
+            fn(*args)
+
+
+class SentList:
+    def __init__(self):
+        self.messages = []
+
+    def send(self, message):
+        self.messages.append(message)
+
+
+def test_apply_camera_settings_resends_what_camera_conf_holds(sd):
+    from yihttpd.handlers import camera
+    from yihttpd.sdcard import SdCard
+
+    class App:
+        pass
+    app = App()
+    app.sd = SdCard(sd.path)
+    app.loop = TimerLoop()
+    app.ipc = SentList()
+    app.log = None
+    for key, value in (('SWITCH_ON', 'yes'), ('SAVE_VIDEO_ON_MOTION', 'no'), ('SENSITIVITY', 'high'),
+                       ('LED', 'yes'), ('IR', 'no'), ('ROTATE', 'bogus')):
+        sd.set_conf('camera.conf', key, value)
+    finished = []
+    assert camera.apply_camera_settings(app, finished.append) == 5
+    app.loop.run()
+    assert finished == [None]
+    assert app.ipc.messages == [ipc.switch(True), ipc.save_on_motion(False), ipc.sensitivity('high'),
+                                ipc.led(True), ipc.ir(False)]
+    assert app.loop.delays == [SPACING] * 4
