@@ -1,0 +1,126 @@
+"""snapshot.sh: the grabber's JPEG, or the fallback image that says so.
+
+Stand-in grabbers (shell scripts) play imggrabber: one that works, one that
+fails, one that prints no JPEG and one that never answers.
+"""
+import os
+import time
+
+import pytest
+
+from harness import REPO
+
+FRAME = bytes.fromhex('ffd8ffe000104a46494600') + b'frame' * 100 + bytes.fromhex('ffd9')
+FALLBACK = open(os.path.join(REPO, 'www', 'snapshot-fallback.jpg'), 'rb').read()
+GRABBER = 'yi-hack/bin/imggrabber'
+GRABBER_TIMEOUT = 5.0
+
+
+def install_grabber(sd, body, rel=GRABBER):
+    path = sd.write(rel, '#!/bin/sh\n' + body)
+    os.chmod(path, 0o755)
+    return path
+
+
+def good_grabber(sd, tmp_path, rel=GRABBER):
+    """Writes its arguments to args.txt and the sample frame to stdout."""
+    frame = sd.write('frame.bin', FRAME)
+    args = tmp_path / 'args.txt'
+    install_grabber(sd, 'echo "$@" > %s\ncat %s\n' % (args, frame), rel)
+    return args
+
+
+@pytest.fixture
+def tmp_dir(tmp_path):
+    path = tmp_path / 'tmp'
+    path.mkdir()
+    return path
+
+
+def snapshot_files(tmp_dir):
+    return [n for n in os.listdir(str(tmp_dir)) if n.startswith('yihttpd-snapshot')]
+
+
+def test_snapshot_streams_the_grabbers_jpeg(start_server, sd, tmp_path, tmp_dir):
+    args = good_grabber(sd, tmp_path)
+    server = start_server('--tmp-dir', str(tmp_dir))
+    status, headers, body = server.get('/cgi-bin/snapshot.sh')
+    assert status == 200 and headers['content-type'] == 'image/jpeg'
+    assert body == FRAME and int(headers['content-length']) == len(FRAME)
+    assert 'x-snapshot' not in headers
+    assert args.read_text().split() == ['-r', 'high', '-m', 'y211ga']
+    assert snapshot_files(tmp_dir) == []
+
+
+def test_snapshot_passes_resolution_and_watermark(start_server, sd, tmp_path):
+    args = good_grabber(sd, tmp_path)
+    server = start_server()
+    status, _headers, body = server.get('/cgi-bin/snapshot.sh?res=low&watermark=yes')
+    assert status == 200 and body == FRAME
+    assert args.read_text().split() == ['-r', 'low', '-w', '-m', 'y211ga']
+
+
+def test_grabber_path_is_configurable(start_server, sd, tmp_path):
+    args = good_grabber(sd, tmp_path, 'tools/grab')
+    server = start_server('--grabber', sd.file('tools/grab'))
+    status, _headers, body = server.get('/cgi-bin/snapshot.sh')
+    assert status == 200 and body == FRAME and args.exists()
+
+
+def assert_fallback(response):
+    status, headers, body = response
+    assert status == 200 and headers['content-type'] == 'image/jpeg'
+    assert headers['x-snapshot'] == 'fallback'
+    assert body == FALLBACK and int(headers['content-length']) == len(FALLBACK)
+
+
+def test_missing_grabber_gives_the_fallback(server):
+    assert_fallback(server.get('/cgi-bin/snapshot.sh'))
+    assert 'imggrabber is missing' in server.log()
+
+
+@pytest.mark.parametrize('grabber', [
+    'echo half > /dev/null\nexit 1\n',               # fails
+    'printf "\\377\\330partial"\nexit 3\n',          # fails after part of a frame
+    'echo "not an image"\n',                         # succeeds without a JPEG
+    'exit 0\n',                                       # succeeds with nothing
+])
+def test_failing_grabber_gives_the_fallback(start_server, sd, tmp_dir, grabber):
+    install_grabber(sd, grabber)
+    server = start_server('--tmp-dir', str(tmp_dir))
+    assert_fallback(server.get('/cgi-bin/snapshot.sh'))
+    assert snapshot_files(tmp_dir) == []
+
+
+def test_silent_grabber_gives_the_fallback_after_5_s_while_others_are_served(start_server, sd):
+    install_grabber(sd, 'sleep 8\n')
+    server = start_server()
+    import threading
+    result = {}
+
+    def grab():
+        started = time.monotonic()
+        result['response'] = server.get('/cgi-bin/snapshot.sh', timeout=15)
+        result['took'] = time.monotonic() - started
+
+    thread = threading.Thread(target=grab)
+    thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert server.get('/cgi-bin/status.json')[0] == 200
+    assert time.monotonic() - started < 0.1
+    thread.join(15)
+    assert_fallback(result['response'])
+    assert GRABBER_TIMEOUT - 0.2 <= result['took'] <= GRABBER_TIMEOUT + 2
+    assert 'silent' in server.log()
+
+
+@pytest.mark.parametrize('query', [
+    'res=medium', 'res=HIGH', 'res=', 'watermark=1', 'watermark=on', 'res=low&watermark=',
+    'res=low%3Brm'])
+def test_snapshot_refuses_invalid_values(start_server, sd, tmp_path, query):
+    args = good_grabber(sd, tmp_path)
+    server = start_server()
+    status, headers, _body = server.get('/cgi-bin/snapshot.sh?' + query)
+    assert status == 400 and headers['content-type'] == 'application/json'
+    assert not args.exists()
