@@ -1,0 +1,270 @@
+"""reboot.sh and fw_upgrade.sh: answer first, then reboot; upgrade only from safe archives."""
+import http.server
+import io
+import json
+import os
+import shlex
+import tarfile
+import threading
+import time
+
+import pytest
+
+NEW_VERSION = '0.4.2'
+RELEASE_JSON = json.dumps({'url': 'https://example.invalid/releases/1', 'id': 1,
+                           'author': {'login': 'someone', 'id': 2},
+                           'tag_name': NEW_VERSION, 'name': 'release'}).encode()
+LATEST_TIMEOUT = 5      # the issue's bound for the release URL
+MARGIN = 3              # seconds of slack for a busy 2-core machine
+SLOW_RELEASE = 9        # seconds the stalled release URL takes to answer (beyond the bound)
+QUICK_ANSWER = 1.0      # seconds within which another client must be answered meanwhile
+LOCAL_ARCHIVE = 'y211ga_x.x.x.tgz'
+
+
+class ReleaseServer:
+    """A loopback HTTP server standing in for the firmware's release site."""
+
+    def __init__(self):
+        self.files = {}
+        self.stall = {}
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                time.sleep(owner.stall.get(self.path, 0))
+                data = owner.files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def release():
+    server = ReleaseServer()
+    yield server
+    server.close()
+
+
+def tgz(members):
+    """A gzip tar of members: (name, bytes) files, or (name, tarfile type, link target)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode='w:gz', format=tarfile.GNU_FORMAT) as tar:
+        for member in members:
+            info = tarfile.TarInfo(member[0])
+            if len(member) == 2:
+                info.size = len(member[1])
+                tar.addfile(info, io.BytesIO(member[1]))
+            else:
+                info.type, info.linkname = member[1], member[2]
+                tar.addfile(info)
+    return out.getvalue()
+
+
+FIRMWARE = (
+    ('yi-hack/version', NEW_VERSION.encode() + b'\n'),
+    ('yi-hack/etc/system.conf', b'HTTPD_PORT=8080\nFROM_ARCHIVE=yes\n'),
+    ('yi-hack/bin/tool', b'\x7fELF' + bytes(200000)),
+    ('./Factory/home.tar', b'factory'),
+)
+
+
+@pytest.fixture
+def reboot_marker(tmp_path):
+    """(marker path, --reboot-cmd args): the stand-in reboot appends the time to the marker."""
+    marker = str(tmp_path / 'rebooted')
+    script = tmp_path / 'reboot.sh'
+    script.write_text('#!/bin/sh\ndate +%%s.%%N >>%s\n' % shlex.quote(marker))
+    script.chmod(0o755)
+    return marker, ('--reboot-cmd', shlex.quote(str(script)))
+
+
+def wait_for(path, seconds=5):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def run(start_server, tmp_path, *args):
+    return start_server('--tmp-dir', str(tmp_path), *args)
+
+
+def test_reboot_answers_before_the_reboot_command_takes_the_server_down(start_server, tmp_path):
+    """The stand-in kills the server like a reboot would: the client still has its whole answer."""
+    marker = tmp_path / 'rebooted'
+    pid_file = tmp_path / 'server.pid'
+    script = tmp_path / 'reboot.sh'
+    script.write_text('#!/bin/sh\necho rebooted >%s\nkill -9 "$(cat %s)"\n' % (
+        shlex.quote(str(marker)), shlex.quote(str(pid_file))))
+    script.chmod(0o755)
+    server = run(start_server, tmp_path, '--reboot-cmd', shlex.quote(str(script)))
+    pid_file.write_text(str(server.proc.pid))
+    assert server.get_json('/cgi-bin/reboot.sh') == (200, {'error': 'false'})
+    server.proc.wait(10)
+    assert marker.read_text() == 'rebooted\n'
+
+
+def test_reboot_from_another_site_is_refused_and_runs_nothing(start_server, tmp_path, reboot_marker):
+    marker, args = reboot_marker
+    server = run(start_server, tmp_path, *args)
+    status, _ = server.get_json('/cgi-bin/reboot.sh', headers={'Origin': 'http://evil.example'})
+    assert status == 403
+    time.sleep(0.5)
+    assert not os.path.exists(marker)
+
+
+def test_fw_info_gives_installed_latest_and_local_firmware(start_server, tmp_path, sd, release):
+    release.files['/latest'] = RELEASE_JSON
+    server = run(start_server, tmp_path, '--release-url', release.url + '/latest')
+    assert server.get_json('/cgi-bin/fw_upgrade.sh?get=info') == (200, {
+        'error': 'false', 'fw_version': '0.4.1', 'latest_fw': NEW_VERSION, 'local_fw': 'false'})
+    sd.write(LOCAL_ARCHIVE, tgz(FIRMWARE))
+    assert server.get_json('/cgi-bin/fw_upgrade.sh?get=info')[1]['local_fw'] == 'true'
+
+
+def test_fw_info_answers_without_latest_when_the_release_url_fails(start_server, tmp_path, release):
+    server = run(start_server, tmp_path, '--release-url', release.url + '/missing')
+    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=info')
+    assert status == 200 and body['latest_fw'] == '' and body['fw_version'] == '0.4.1'
+
+
+def test_a_stalled_release_url_gives_empty_latest_in_5s_and_blocks_no_one(start_server, tmp_path, release):
+    release.files['/latest'] = RELEASE_JSON
+    release.stall['/latest'] = SLOW_RELEASE
+    server = run(start_server, tmp_path, '--release-url', release.url + '/latest')
+    result = {}
+
+    def ask_info():
+        began = time.monotonic()
+        result['answer'] = server.get_json('/cgi-bin/fw_upgrade.sh?get=info')
+        result['took'] = time.monotonic() - began
+    thread = threading.Thread(target=ask_info)
+    thread.start()
+    time.sleep(0.5)
+    began = time.monotonic()
+    assert server.get('/cgi-bin/status.json')[0] == 200
+    meanwhile = time.monotonic() - began
+    thread.join(LATEST_TIMEOUT + MARGIN + 5)
+    assert meanwhile < QUICK_ANSWER
+    assert result['answer'][1]['latest_fw'] == ''
+    assert LATEST_TIMEOUT - 0.5 <= result['took'] < LATEST_TIMEOUT + MARGIN
+
+
+def assert_upgraded(sd, settings_before):
+    assert sd.read('yi-hack/version') == NEW_VERSION.encode() + b'\n'
+    assert sd.read('yi-hack/etc/system.conf') == settings_before
+    assert len(sd.read('yi-hack/bin/tool')) == 200004
+    assert sd.read('Factory/home.tar') == b'factory'
+    assert sd.read('.fw_upgrade.old/yi-hack/version') == b'0.4.1\n'
+    assert sd.read('record/2020Y01M01D01H/00M00S60.mp4') == b'video'
+    assert not os.path.exists(sd.file('.fw_upgrade'))
+
+
+def test_upgrade_from_the_local_archive_keeps_settings_then_reboots(start_server, tmp_path, sd,
+                                                                    reboot_marker):
+    marker, args = reboot_marker
+    sd.set_conf('system.conf', 'HTTPD_PORT', '8181')
+    sd.add_video('2020Y01M01D01H', '00M00S60')
+    settings = sd.read('yi-hack/etc/system.conf')
+    sd.write(LOCAL_ARCHIVE, tgz(FIRMWARE))
+    server = run(start_server, tmp_path, *args)
+    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
+    answered = time.time()
+    assert (status, body['error']) == (200, 'false')
+    assert wait_for(marker)
+    assert float(open(marker).read().split()[0]) >= answered - 1
+    assert_upgraded(sd, settings)
+    assert not os.path.exists(sd.file(LOCAL_ARCHIVE))
+
+
+def test_upgrade_downloads_the_latest_release(start_server, tmp_path, sd, release, reboot_marker):
+    marker, args = reboot_marker
+    sd.add_video('2020Y01M01D01H', '00M00S60')
+    settings = sd.read('yi-hack/etc/system.conf')
+    release.files['/latest'] = RELEASE_JSON
+    release.files['/download/%s/y211ga_%s.tgz' % (NEW_VERSION, NEW_VERSION)] = tgz(FIRMWARE)
+    server = run(start_server, tmp_path, '--release-url', release.url + '/latest',
+                 '--download-url', release.url + '/download/{tag}/{model}_{tag}.tgz', *args)
+    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
+    assert (status, body['error']) == (200, 'false')
+    assert wait_for(marker)
+    assert_upgraded(sd, settings)
+    assert not os.path.exists(sd.file('.fw_upgrade.tgz'))
+
+
+def test_upgrade_without_a_newer_release_changes_nothing(start_server, tmp_path, sd, release,
+                                                         reboot_marker):
+    marker, args = reboot_marker
+    release.files['/latest'] = RELEASE_JSON
+    sd.write('yi-hack/version', NEW_VERSION + '\n')
+    before = sd.snapshot()
+    server = run(start_server, tmp_path, '--release-url', release.url + '/latest', *args)
+    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
+    assert status == 400 and 'no new firmware' in body['message']
+    assert sd.snapshot() == before
+    assert not os.path.exists(marker)
+
+
+def test_upgrade_is_refused_without_enough_free_space(start_server, tmp_path, sd, reboot_marker):
+    marker, args = reboot_marker
+    sd.write(LOCAL_ARCHIVE, tgz(FIRMWARE))
+    before = sd.snapshot()
+    server = run(start_server, tmp_path, '--upgrade-min-free-mb', '100000000', *args)
+    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
+    assert status == 503 and 'not enough free space' in body['message']
+    assert sd.snapshot() == before
+    time.sleep(0.3)
+    assert not os.path.exists(marker)
+
+
+HOSTILE = (
+    [('../escaped', b'x')],
+    [('yi-hack/../../escaped', b'x')],
+    [('/tmp/escaped-absolute', b'x')],
+    [('yi-hack/version', b'0.4.2'), ('yi-hack/link', tarfile.SYMTYPE, '/etc')],
+    [('yi-hack/link', tarfile.SYMTYPE, '..'), ('yi-hack/link/escaped', b'x')],
+    [('yi-hack/hard', tarfile.LNKTYPE, '/etc/passwd')],
+    [('yi-hack/dev', tarfile.CHRTYPE, '')],
+    [('record/2020Y01M01D01H/00M00S60.mp4', b'replaced')],
+    [('.fw_upgrade.old/x', b'x')],
+)
+
+
+def test_hostile_archives_are_refused_and_change_nothing(start_server, tmp_path, sd, reboot_marker):
+    marker, args = reboot_marker
+    sd.add_video('2020Y01M01D01H', '00M00S60')
+    server = run(start_server, tmp_path, *args)
+    for members in HOSTILE + ('not a gzip archive',):
+        sd.write(LOCAL_ARCHIVE, tgz(members) if isinstance(members, list) else members)
+        before = sd.snapshot()
+        status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
+        assert status == 400, members
+        assert 'firmware archive refused' in body['message'], members
+        assert sd.snapshot() == before, members
+    assert not os.path.exists(str(tmp_path / 'escaped'))
+    assert not os.path.exists('/tmp/escaped-absolute')
+    time.sleep(0.3)
+    assert not os.path.exists(marker)
+
+
+def test_fw_upgrade_needs_a_known_get(start_server, tmp_path):
+    server = run(start_server, tmp_path)
+    assert server.get_json('/cgi-bin/fw_upgrade.sh?get=everything')[0] == 400

@@ -1,0 +1,390 @@
+"""reboot.sh and fw_upgrade.sh: the camera's own life cycle.
+
+reboot.sh answers, and runs the reboot command once the answer is out.
+
+fw_upgrade.sh?get=info asks the release URL for the latest tag;
+get=upgrade takes the local archive (ROOT/<model>_x.x.x.tgz) or downloads
+the latest one, unpacks it into a staging folder on the SD card a slice at
+a time on the loop, copies the current etc/ over the archive's, moves the
+staged entries into place (what they replace is kept in .fw_upgrade.old
+until the next upgrade), answers, then reboots.
+
+Fetching is a child program (--wget, `wget`) writing a file while the loop
+goes on, given LATEST_TIMEOUT seconds for the release info: the release URL
+is HTTPS, MicroPython has no ssl, and the firmware ships a wget with TLS.
+"""
+import os
+
+from .. import compat
+from ..archive import BLOCK, ZERO_BLOCK, ArchiveError, _number, _read_exact, _text
+from ..http import Deferred, HttpError, error_response, ok
+from .services import Background
+
+DEFAULT_REBOOT_CMD = 'sync; reboot'
+DEMO_REBOOT_CMD = 'true'     # --demo never reboots the machine it runs on
+REBOOT_TIMEOUT = 60          # seconds before a reboot command that has not ended is logged
+DEFAULT_RELEASE_URL = 'https://api.github.com/repos/roleoroleo/yi-hack-Allwinner-v2/releases/latest'
+DEFAULT_DOWNLOAD_URL = ('https://github.com/roleoroleo/yi-hack-Allwinner-v2/releases/download/'
+                        '{tag}/{model}_{tag}.tgz')
+LATEST_TIMEOUT = 5           # seconds the release URL gets before latest_fw is ""
+DOWNLOAD_TIMEOUT = 900       # seconds a firmware download (~15 MB on a slow link) may take
+RELEASE_HEAD = 16384         # GitHub puts tag_name in the first few KiB of a release
+MAX_TAG = 32                 # a release tag such as 0.4.12 is far shorter
+MIN_FREE_MB = 100            # an upgrade needs room for the archive and its unpacked copy
+LOCAL_TAG = 'x.x.x'          # the firmware's name for an archive dropped on the card
+STAGING = '.fw_upgrade'      # unpacked here, then moved into place
+REPLACED = '.fw_upgrade.old' # what the upgrade replaced (removed at the next upgrade)
+DOWNLOADED = '.fw_upgrade.tgz'
+PROTECTED = ('record', STAGING, REPLACED, DOWNLOADED)  # top-level names an archive may not bring
+EXTRACT_SLICE = 65536        # bytes unpacked per loop turn, so other clients get theirs
+SLICE_PAUSE = 0.001          # seconds between slices: a timer due at once would starve poll
+COPY_CHUNK = 4096            # bytes copied at a time
+MAX_MEMBERS = 10000          # a firmware holds a few hundred files
+MAX_PATH = 255               # longest member path (ustar's limit)
+FILE_TYPES = (ord('0'), 0)   # '0' and old tars' NUL: a regular file
+DIR_TYPE = ord('5')
+LONG_NAME_TYPE = ord('L')    # GNU tar: the next member's long name as content
+REFUSED_TYPES = {ord('1'): 'a hard link', ord('2'): 'a symbolic link', ord('3'): 'a device',
+                 ord('4'): 'a device', ord('6'): 'a FIFO',
+                 ord('x'): 'a pax header (not supported)', ord('g'): 'a pax header (not supported)'}
+
+_upgrading = []   # holds True while an upgrade runs: one at a time
+
+
+# -- reboot -------------------------------------------------------------------
+
+def reboot(app):
+    """Run the reboot command beside the loop (the options' text, never a client's)."""
+    command = app.options.reboot_cmd or (DEMO_REBOOT_CMD if app.options.demo else DEFAULT_REBOOT_CMD)
+    app.log('rebooting: ' + command)
+
+    def ended(code):
+        app.log('reboot command ended: %s' % ('still running' if code is None else 'exit %d' % code))
+    Background(app.loop, ['/bin/sh', '-c', command], REBOOT_TIMEOUT, ended, app.tmp_dir)
+
+
+def reboot_sh(req):
+    response = ok()
+    response.after_sent = lambda: reboot(req.app)
+    return response
+
+
+# -- release info ---------------------------------------------------------------
+
+def is_plain(text, extra=''):
+    """1 to MAX_TAG ASCII letters, digits and the characters of extra."""
+    return 0 < len(text) <= MAX_TAG and all(
+        c in extra or 'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9' for c in text)
+
+
+def tag_from_release(path):
+    """The tag_name of a release JSON file, or '' when it has none that is a plain tag."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(RELEASE_HEAD)
+    except OSError:
+        return ''
+    at = head.find(b'"tag_name"')
+    if at < 0:
+        return ''
+    rest = head[at + len(b'"tag_name"'):].lstrip()
+    if not rest.startswith(b':'):
+        return ''
+    rest = rest[1:].lstrip()
+    end = rest.find(b'"', 1)
+    if not rest.startswith(b'"') or end < 0:
+        return ''
+    try:
+        tag = rest[1:end].decode()
+    except UnicodeError:
+        return ''
+    return tag if is_plain(tag, '._-') else ''
+
+
+_fetch_count = [0]
+
+
+def fetch(req, url, path, timeout, on_done):
+    """wget url into path beside the loop; on_done(True when it arrived whole)."""
+    argv = [req.app.options.wget, '-q', '-T', str(LATEST_TIMEOUT), '-O', path, url]
+    return Background(req.loop, argv, timeout, lambda code: on_done(code == 0), req.app.tmp_dir)
+
+
+def latest_tag(req, on_tag):
+    """Ask the release URL for the latest tag; on_tag(tag or '') within LATEST_TIMEOUT."""
+    _fetch_count[0] += 1
+    path = '%s/yihttpd-release-%d-%d' % (req.app.tmp_dir, compat.getpid(), _fetch_count[0])
+
+    def done(arrived):
+        tag = tag_from_release(path) if arrived else ''
+        remove_file(path)
+        on_tag(tag)
+    return fetch(req, req.app.options.release_url or DEFAULT_RELEASE_URL, path, LATEST_TIMEOUT, done)
+
+
+def remove_file(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def model_suffix(app):
+    model = app.sd.read_text(app.sd.yi_hack + '/model_suffix', '')
+    if not is_plain(model):
+        raise HttpError(500, 'yi-hack/model_suffix is missing or not a model name')
+    return model
+
+
+def local_archive(app):
+    return '%s/%s_%s.tgz' % (app.sd.root, model_suffix(app), LOCAL_TAG)
+
+
+def fw_version(app):
+    return app.sd.read_text(app.sd.yi_hack + '/version', '')
+
+
+def fw_info(req):
+    app = req.app
+    fields = {'fw_version': fw_version(app),
+              'local_fw': 'true' if compat.stat(local_archive(app)) is not None else 'false'}
+
+    deferred = Deferred()
+
+    def answer(tag):
+        fields['latest_fw'] = tag
+        deferred.resolve(ok(fields))
+    fetching = latest_tag(req, answer)
+    deferred.on_cancel = fetching.cancel
+    return deferred
+
+
+def fw_upgrade_sh(req):
+    what = req.param('get', '')
+    if what == 'info':
+        return fw_info(req)
+    if what == 'upgrade':
+        return fw_upgrade(req)
+    raise HttpError(400, 'get must be info or upgrade')
+
+
+# -- upgrade --------------------------------------------------------------------
+
+def free_mb(path):
+    st = os.statvfs(path)
+    return st[1] * st[4] // (1024 * 1024)
+
+
+def fw_upgrade(req):
+    app = req.app
+    if _upgrading:
+        raise HttpError(503, 'an upgrade is already under way')
+    needed = app.options.upgrade_min_free_mb
+    needed = MIN_FREE_MB if needed is None else needed
+    free = free_mb(app.sd.root)
+    if free < needed:
+        raise HttpError(503, 'not enough free space on the SD card for an upgrade: '
+                             '%d MB free, %d MB needed' % (free, needed))
+    return Upgrade(req).deferred
+
+
+class Upgrade:
+    """One firmware upgrade, step by step on the loop; answers, then reboots."""
+
+    def __init__(self, req):
+        self.req = req
+        self.app = req.app
+        self.root = req.app.sd.root
+        self.staging = self.root + '/' + STAGING
+        self.deferred = Deferred(on_cancel=self.client_gone)
+        self.client_left = False
+        local = local_archive(self.app)
+        _upgrading.append(True)
+        for leftover in (self.staging, self.root + '/' + REPLACED):
+            if compat.is_dir(leftover):
+                compat.remove_tree(leftover)
+        remove_file(self.root + '/' + DOWNLOADED)
+        if compat.stat(local) is not None:
+            self.unpack(local)
+        else:
+            latest_tag(req, self.download)
+
+    def client_gone(self):
+        """The upgrade goes on; without a client to answer, it reboots when done."""
+        self.client_left = True
+
+    def fail(self, status, message):
+        if compat.is_dir(self.staging):
+            compat.remove_tree(self.staging)
+        remove_file(self.root + '/' + DOWNLOADED)
+        del _upgrading[:]
+        self.deferred.resolve(error_response(status, message))
+
+    def download(self, tag):
+        if not tag:
+            return self.fail(503, 'the release URL gave no latest firmware version')
+        if tag == fw_version(self.app):
+            return self.fail(400, 'no new firmware: %s is installed' % tag)
+        url = (self.app.options.download_url or DEFAULT_DOWNLOAD_URL).replace(
+            '{tag}', tag).replace('{model}', model_suffix(self.app))
+        path = self.root + '/' + DOWNLOADED
+
+        def arrived(whole):
+            if whole:
+                self.unpack(path)
+            else:
+                self.fail(503, 'could not download %s' % url)
+        fetch(self.req, url, path, DOWNLOAD_TIMEOUT, arrived)
+
+    def unpack(self, archive):
+        os.mkdir(self.staging)
+        self.archive = archive
+        self.source = open(archive, 'rb')
+        self.step(unpack_slices(compat.gzip_reader(self.source), self.staging))
+
+    def step(self, steps):
+        try:
+            next(steps)
+        except StopIteration:
+            return self.unpacked(None)
+        except ArchiveError as err:
+            return self.unpacked(err)
+        except OSError as exc:   # e.g. a file member where the archive made a directory
+            return self.unpacked(ArchiveError('cannot unpack: %r' % exc))
+        self.req.loop.call_later(SLICE_PAUSE, self.step, steps)
+
+    def unpacked(self, error):
+        self.source.close()
+        if error is not None:
+            return self.fail(400, 'firmware archive refused: %s' % error.message)
+        try:
+            keep_settings(self.app.sd.etc, self.staging + '/yi-hack/etc')
+            move_into_place(self.staging, self.root, self.root + '/' + REPLACED)
+        except OSError as exc:
+            return self.fail(500, 'could not put the new firmware in place: %r' % exc)
+        remove_file(self.archive)
+        del _upgrading[:]
+        if self.client_left:
+            reboot(self.app)
+            return
+        response = ok({'message': 'Upgrading, please wait...'})
+        response.after_sent = lambda: reboot(self.app)
+        self.deferred.resolve(response)
+
+
+def makedirs(path):
+    """Create path and its missing parents."""
+    if compat.is_dir(path):
+        return
+    makedirs(path.rpartition('/')[0])
+    os.mkdir(path)
+
+
+def keep_settings(etc, staged_etc):
+    """Copy the current etc/ files over the archive's, so the new firmware keeps the settings."""
+    makedirs(staged_etc)
+    for name, kind in compat.list_entries(etc):
+        if kind == 'file':
+            copy_file(etc + '/' + name, staged_etc + '/' + name)
+
+
+def copy_file(source, target):
+    with open(source, 'rb') as src, open(target, 'wb') as dst:
+        while True:
+            chunk = src.read(COPY_CHUNK)
+            if not chunk:
+                break
+            dst.write(chunk)
+
+
+def move_into_place(staging, root, replaced):
+    """Rename each staged top-level entry into root; what was there goes to replaced."""
+    os.mkdir(replaced)
+    for name, _kind in list(compat.list_entries(staging)):
+        if compat.entry_kind(root + '/' + name) is not None:
+            os.rename(root + '/' + name, replaced + '/' + name)
+        os.rename(staging + '/' + name, root + '/' + name)
+    os.rmdir(staging)
+
+
+# -- the firmware tar -----------------------------------------------------------
+
+def member_path(name):
+    """A member name as a relative path inside the staging folder, or ArchiveError."""
+    while name.startswith('./'):
+        name = name[2:]
+    name = name.rstrip('/')
+    if not name or name == '.':
+        return ''
+    if len(name) > MAX_PATH or '\0' in name or '\\' in name or name.startswith('/'):
+        raise ArchiveError('member %r is not a plain relative path' % name[:MAX_PATH])
+    parts = name.split('/')
+    for part in parts:
+        if part in ('', '.', '..'):
+            raise ArchiveError('member %r leaves the staging folder' % name[:MAX_PATH])
+    if parts[0] in PROTECTED:
+        raise ArchiveError('member %r would replace %s on the SD card' % (name[:MAX_PATH], parts[0]))
+    return name
+
+
+def member_header(block):
+    """(type, name, size) of a header block, None at the end marker."""
+    if block == ZERO_BLOCK:
+        return None
+    if _number(block[148:156]) != sum(block[:148]) + 8 * 32 + sum(block[156:]):
+        raise ArchiveError('not a tar archive (header checksum does not match)')
+    name = _text(block[0:100])
+    if block[257:263] == b'ustar\x00' and block[345:500].strip(b'\0'):
+        name = _text(block[345:500]) + '/' + name
+    if block[124] >= 0x80:
+        raise ArchiveError('member %r is too large' % name[:MAX_PATH])
+    return block[156], name, _number(block[124:136])
+
+
+def unpack_slices(stream, staging):
+    """Unpack a tar stream under staging; yields after each EXTRACT_SLICE bytes.
+
+    Only directories and regular files are made, each at a checked path under
+    staging; links and devices refuse the archive, so no member can reach out.
+    """
+    long_name = None
+    members = 0
+    budget = EXTRACT_SLICE
+    while True:
+        header = member_header(_read_exact(stream, BLOCK))
+        if header is None:
+            return
+        kind, name, size = header
+        members += 1
+        if members > MAX_MEMBERS:
+            raise ArchiveError('more than %d members' % MAX_MEMBERS)
+        if kind == LONG_NAME_TYPE:
+            if size > MAX_PATH + 1:
+                raise ArchiveError('a member name is longer than %d bytes' % MAX_PATH)
+            long_name = _text(_read_exact(stream, size + (-size % BLOCK)))
+            continue
+        if long_name is not None:
+            name, long_name = long_name, None
+        if kind in REFUSED_TYPES:
+            raise ArchiveError('member %r is %s' % (name[:MAX_PATH], REFUSED_TYPES[kind]))
+        if kind != DIR_TYPE and kind not in FILE_TYPES:
+            raise ArchiveError('member %r has an unknown type' % name[:MAX_PATH])
+        path = member_path(name)
+        if kind == DIR_TYPE:
+            if path:
+                makedirs(staging + '/' + path)
+            continue
+        if not path:
+            raise ArchiveError('a file member has no name')
+        makedirs((staging + '/' + path).rpartition('/')[0])
+        with open(staging + '/' + path, 'wb') as f:
+            left = size
+            while left:
+                chunk = _read_exact(stream, min(left, COPY_CHUNK))
+                f.write(chunk)
+                left -= len(chunk)
+                budget -= len(chunk)
+                if budget <= 0:
+                    budget = EXTRACT_SLICE
+                    yield
+        _read_exact(stream, -size % BLOCK)
