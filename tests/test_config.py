@@ -1,0 +1,501 @@
+"""Configuration services: get_configs, set_configs, save.sh and load.sh (API.md)."""
+import gzip
+import http.client
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import tarfile
+import threading
+import time
+
+import pytest
+
+from yihttpd import ipc
+
+JSON_LIMIT = 65536
+MEMBER_LIMIT = 65536
+KILL_ROUNDS = 12           # server processes SIGKILLed while writing, per runtime
+KILL_AFTER = (0.05, 0.4)   # seconds of writing before each kill
+
+
+def post_json(server, conf, obj, headers=None):
+    body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+    return server.request('POST', '/cgi-bin/set_configs.sh?conf=' + conf, body,
+                          dict({'Content-Type': 'application/json'}, **(headers or {})))
+
+
+def multipart(parts, boundary='----yihttpd-test-boundary'):
+    """A multipart/form-data body: parts are (field, filename or None, bytes)."""
+    out = []
+    for field, filename, data in parts:
+        disposition = 'form-data; name="%s"' % field
+        if filename is not None:
+            disposition += '; filename="%s"' % filename
+        out.append(('--%s\r\nContent-Disposition: %s\r\n' % (boundary, disposition)).encode())
+        if filename is not None:
+            out.append(b'Content-Type: application/octet-stream\r\n')
+        out.append(b'\r\n' + data + b'\r\n')
+    out.append(('--%s--\r\n' % boundary).encode())
+    return b''.join(out), 'multipart/form-data; boundary=' + boundary
+
+
+def upload(server, archive_bytes, field='file', filename='config.tar.gz', before=()):
+    body, ctype = multipart(list(before) + [(field, filename, archive_bytes)])
+    status, _headers, answer = server.request('POST', '/cgi-bin/load.sh', body,
+                                              {'Content-Type': ctype})
+    return status, json.loads(answer)
+
+
+def make_tar(members, compression='gz'):
+    """A tar built by Python's tarfile: members are (TarInfo fields dict, bytes or None)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode='w', format=tarfile.GNU_FORMAT) as tar:
+        for fields, data in members:
+            info = tarfile.TarInfo(fields.pop('name'))
+            for key, value in fields.items():
+                setattr(info, key, value)
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    data = raw.getvalue()
+    if compression == 'gz':
+        return gzip.compress(data)
+    if compression == 'bz2':
+        import bz2
+        return bz2.compress(data)
+    return data
+
+
+def good_members(sd, **replace):
+    """(fields, data) for every file a settings archive holds, from the SD root's etc/."""
+    members = []
+    for name in ('camera.conf', 'hostname', 'mqttv4.conf', 'system.conf'):
+        data = replace.get(name.replace('.', '_'), sd.read('yi-hack/etc/' + name))
+        members.append(({'name': name}, data))
+    return members
+
+
+# --- get_configs ---
+
+def test_get_configs_answers_each_conf_file_as_flat_strings(server, sd):
+    sd.set_conf('mqttv4.conf', 'MQTT_IP', '10.0.0.2')
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=mqtt')
+    assert status == 200
+    assert body['MQTT_IP'] == '10.0.0.2'
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=camera')
+    assert body == {'SWITCH_ON': 'yes', 'SAVE_VIDEO_ON_MOTION': 'yes', 'SENSITIVITY': 'low',
+                    'LED': 'yes', 'IR': 'yes', 'ROTATE': 'no'}
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=system')
+    assert body['HTTPD_PORT'] == '8080'
+    assert body['HOSTNAME'] == 'yi-hack'
+    assert all(isinstance(v, str) for v in body.values())
+
+
+@pytest.mark.parametrize('conf', ['', '../x', 'system.conf', 'SYSTEM', 'mqttv4', '..%2Fsystem'])
+def test_get_configs_refuses_any_other_conf_name(server, conf):
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=' + conf)
+    assert status == 400
+    assert body['error'] == 'true'
+
+
+def test_get_configs_escapes_quotes_backslashes_and_unicode(server, sd):
+    tricky = 'say "hi" \\ back\\slash caf\u00e9 \u2603 </script>'
+    sd.set_conf('system.conf', 'NTP_SERVER', tricky)
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=system')
+    assert status == 200
+    assert body['NTP_SERVER'] == tricky
+
+
+def test_passwords_are_masked_and_the_mask_sent_back_keeps_them(server, sd):
+    sd.set_conf('system.conf', 'PASSWORD', 'hunter2')
+    sd.set_conf('system.conf', 'SSH_PASSWORD', '')
+    sd.set_conf('mqttv4.conf', 'MQTT_PASSWORD', 'broker-secret')
+    _, body = server.get_json('/cgi-bin/get_configs.sh?conf=system')
+    assert body['PASSWORD'] == '********'
+    assert body['SSH_PASSWORD'] == ''
+    _, body = server.get_json('/cgi-bin/get_configs.sh?conf=mqtt')
+    assert body['MQTT_PASSWORD'] == '********'
+    assert b'broker-secret' not in json.dumps(body).encode()
+    # The page sends everything back, mask included: the stored value stays.
+    body['MQTT_IP'] = '10.1.1.1'
+    status, _h, _b = post_json(server, 'mqtt', body)
+    assert status == 200
+    text = sd.read('yi-hack/etc/mqttv4.conf').decode()
+    assert 'MQTT_PASSWORD=broker-secret\n' in text
+    assert 'MQTT_IP=10.1.1.1\n' in text
+    post_json(server, 'mqtt', {'MQTT_PASSWORD': 'new-secret'})
+    assert 'MQTT_PASSWORD=new-secret\n' in sd.read('yi-hack/etc/mqttv4.conf').decode()
+
+
+# --- set_configs ---
+
+HAND_WRITTEN = (b'# written by hand\r\n'
+                b'\n'
+                b'FIRST=1\n'
+                b'  # indented comment = not a key\n'
+                b'lower=case stays\n'
+                b'SECOND=two words \n'
+                b'not a key line\n'
+                b'THIRD=3\r\n'
+                b'FIRST=duplicate later line\n'
+                b'LAST=no newline at end')
+
+
+def test_set_configs_changes_only_existing_keys_and_keeps_every_other_byte(server, sd):
+    sd.write('yi-hack/etc/camera.conf', HAND_WRITTEN)
+    status, _h, body = post_json(server, 'camera', {
+        'FIRST': 'one', 'THIRD': 'three', 'LAST': 'end', 'NEWKEY': 'ignored'})
+    assert status == 200 and json.loads(body) == {'error': 'false'}
+    expected = (HAND_WRITTEN.replace(b'FIRST=1\n', b'FIRST=one\n')
+                .replace(b'THIRD=3\r\n', b'THIRD=three\r\n')
+                .replace(b'LAST=no newline at end', b'LAST=end'))
+    assert sd.read('yi-hack/etc/camera.conf') == expected
+
+
+BAD_BODIES = [
+    b'not json',
+    b'["SWITCH_ON", "no"]',
+    b'"SWITCH_ON=no"',
+    b'{"SWITCH_ON": "no\\nLED=no"}',
+    b'{"SWITCH_ON": "no\\rLED=no"}',
+    b'{"SWITCH_ON": "no\\u0000"}',
+    b'{"switch_on": "no"}',
+    b'{"SWITCH-ON": "no"}',
+    b'{"SWITCH_ON=LED": "no"}',
+    b'{"": "no"}',
+    b'{"SWITCH_ON": 1}',
+    b'{"SWITCH_ON": null}',
+    b'{"SWITCH_ON": "no", "LED": ["no"]}',
+    b'\xff\xfe{}',
+]
+
+
+def test_set_configs_refuses_bad_bodies_and_changes_nothing(server, sd):
+    before = sd.snapshot()
+    for body in BAD_BODIES:
+        status, _h, answer = post_json(server, 'camera', body)
+        assert status == 400, body
+        assert json.loads(answer)['error'] == 'true'
+    assert sd.snapshot() == before
+
+
+def test_set_configs_refuses_a_body_over_64k(server, sd):
+    before = sd.snapshot()
+    body = json.dumps({'SWITCH_ON': 'x' * JSON_LIMIT}).encode()
+    status, _h, _b = post_json(server, 'camera', body)
+    assert status == 413
+    assert sd.snapshot() == before
+
+
+def test_set_configs_refuses_unknown_conf_and_other_sites(server, sd):
+    before = sd.snapshot()
+    status, _h, _b = post_json(server, 'system.conf', {'HTTPD': 'no'})
+    assert status == 400
+    status, _h, _b = post_json(server, 'system', {'HTTPD': 'no'},
+                               {'Origin': 'http://evil.example'})
+    assert status == 403
+    assert sd.snapshot() == before
+
+
+@pytest.fixture
+def hostname_recorder(tmp_path):
+    """A stand-in for `hostname`: it writes its argv, one per line, to a file."""
+    script = tmp_path / 'fake-hostname'
+    record = tmp_path / 'hostname-argv'
+    script.write_text('#!/bin/sh\nprintf "%%s\\n" "$@" > %s\n' % record)
+    script.chmod(0o755)
+    return str(script), record
+
+
+def test_hostname_is_written_and_applied_with_the_configured_command(start_server, sd,
+                                                                     hostname_recorder):
+    script, record = hostname_recorder
+    server = start_server('--hostname-cmd', script + ' --set NAME')
+    status, _h, _b = post_json(server, 'system', {'HOSTNAME': 'garage-cam', 'HTTPD': 'yes'})
+    assert status == 200
+    assert sd.read('yi-hack/etc/hostname') == b'garage-cam\n'
+    assert record.read_text() == '--set\ngarage-cam\n'
+    _, body = server.get_json('/cgi-bin/get_configs.sh?conf=system')
+    assert body['HOSTNAME'] == 'garage-cam'
+    assert 'HOSTNAME' not in sd.read('yi-hack/etc/system.conf').decode()
+
+
+def test_empty_hostname_becomes_yi_and_the_last_mac_digits(start_server, sd, hostname_recorder):
+    script, record = hostname_recorder
+    server = start_server('--hostname-cmd', script)
+    status, _h, _b = post_json(server, 'system', {'HOSTNAME': ''})
+    assert status == 200
+    name = sd.read('yi-hack/etc/hostname').decode().strip()
+    assert re.match(r'^yi-[0-9a-f]{4}$', name)
+    assert record.read_text() == name + '\n'
+
+
+@pytest.mark.parametrize('name', ['a;reboot', '$(reboot)', '-rf', 'bad name', 'x' * 64, 'dot.ted'])
+def test_hostname_that_is_not_a_label_is_refused_and_nothing_runs(start_server, sd,
+                                                                   hostname_recorder, name):
+    script, record = hostname_recorder
+    server = start_server('--hostname-cmd', script)
+    before = sd.snapshot()
+    status, _h, _b = post_json(server, 'system', {'HOSTNAME': name, 'HTTPD': 'no'})
+    assert status == 400
+    assert sd.snapshot() == before
+    assert not record.exists()
+
+
+def conf_with(text, key, value):
+    return re.sub(r'(?m)^%s=.*$' % key, '%s=%s' % (key, value), text)
+
+
+def test_a_killed_writer_leaves_the_old_or_the_new_file(start_server, sd):
+    """SIGKILL the server at random moments while it serves many set_configs."""
+    padding = ''.join('# padding line %05d so that a write takes a while\n' % i
+                      for i in range(1000))
+    original = padding + sd.read('yi-hack/etc/system.conf').decode()
+    sd.write('yi-hack/etc/system.conf', original)
+    variants = [{'RTSP_PORT': str(1000 + i), 'NTP_SERVER': 'ntp%d.example' % i} for i in range(2)]
+    allowed = {original.encode()}
+    for v in variants:
+        text = original
+        for key, value in v.items():
+            text = conf_with(text, key, value)
+        allowed.add(text.encode())
+    rng = random.Random(4)
+    served = 0
+    for _round in range(KILL_ROUNDS):
+        server = start_server()
+        stop = threading.Event()
+        counter = []
+
+        def hammer():
+            i = 0
+            while not stop.is_set():
+                try:
+                    status, _h, _b = post_json(server, 'system', variants[i % 2])
+                    if status == 200:
+                        counter.append(1)
+                except (OSError, http.client.HTTPException):
+                    return
+                i += 1
+
+        writer = threading.Thread(target=hammer)
+        writer.start()
+        time.sleep(rng.uniform(*KILL_AFTER))
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+        stop.set()
+        writer.join(10)
+        served += len(counter)
+        assert sd.read('yi-hack/etc/system.conf') in allowed
+    assert served > KILL_ROUNDS   # the kills really landed among writes
+
+
+# --- save.sh and load.sh ---
+
+def extract_with_tar(archive_path, into):
+    os.makedirs(into)
+    subprocess.run(['tar', 'xf', archive_path, '-C', into], check=True)
+    return sorted(os.listdir(into))
+
+
+def test_save_answers_an_attachment_that_tar_reads(server, sd, tmp_path, runtime):
+    status, headers, body = server.get('/cgi-bin/save.sh')
+    assert status == 200
+    kind = 'bz2' if runtime == 'cpython' else 'gz'
+    assert headers['content-disposition'] == 'attachment; filename="config.tar.%s"' % kind
+    assert body[:3] == b'BZh' if kind == 'bz2' else body[:2] == b'\x1f\x8b'
+    path = tmp_path / ('config.tar.' + kind)
+    path.write_bytes(body)
+    names = extract_with_tar(str(path), str(tmp_path / 'out'))
+    assert names == ['camera.conf', 'hostname', 'mqttv4.conf', 'system.conf']
+    for name in names:
+        assert (tmp_path / 'out' / name).read_bytes() == sd.read('yi-hack/etc/' + name)
+
+
+def test_save_then_load_restores_the_settings(server, sd):
+    _status, _headers, saved = server.get('/cgi-bin/save.sh')
+    kept = sd.snapshot()
+    post_json(server, 'camera', {'LED': 'no', 'IR': 'no'})
+    sd.write('yi-hack/etc/hostname', 'changed\n')
+    assert sd.snapshot() != kept
+    status, body = upload(server, saved, field='files[]')
+    assert status == 200 and body == {'error': 'false'}
+    assert sd.snapshot() == kept
+
+
+def firmware_backup(sd, tmp_path, flag):
+    """The firmware's own way: `tar cjf config.tar.bz2 *.conf hostname` in etc/."""
+    name = 'config.tar.' + ('bz2' if flag == 'j' else 'gz')
+    out = str(tmp_path / name)
+    subprocess.run('tar c%sf %s *.conf hostname' % (flag, out), shell=True, cwd=sd.etc, check=True)
+    return out
+
+
+def test_backup_made_by_tar_cjf_loads_where_the_runtime_has_bz2(server, sd, tmp_path, runtime):
+    sd.set_conf('camera.conf', 'ROTATE', 'yes')
+    sd.write('yi-hack/etc/hostname', 'from-backup\n')
+    path = firmware_backup(sd, tmp_path, 'j')
+    restored = sd.snapshot()
+    sd.set_conf('camera.conf', 'ROTATE', 'no')
+    sd.write('yi-hack/etc/hostname', 'other\n')
+    changed = sd.snapshot()
+    with open(path, 'rb') as f:
+        status, body = upload(server, f.read(), filename='config.tar.bz2')
+    if runtime == 'cpython':
+        assert status == 200, body
+        assert sd.snapshot() == restored
+    else:   # MicroPython has no bzip2: a clear refusal, nothing changed
+        assert status == 400 and 'bzip2' in body['message']
+        assert sd.snapshot() == changed
+
+
+def test_backup_made_by_tar_czf_loads_on_both_runtimes(server, sd, tmp_path):
+    sd.set_conf('system.conf', 'RTSP', 'no')
+    path = firmware_backup(sd, tmp_path, 'z')
+    restored = sd.snapshot()
+    sd.set_conf('system.conf', 'RTSP', 'yes')
+    with open(path, 'rb') as f:
+        status, body = upload(server, f.read())
+    assert status == 200, body
+    assert sd.snapshot() == restored
+
+
+def test_curl_uploads_and_wget_downloads_by_the_attachment_name(server, sd, tmp_path, runtime):
+    shutil.which('curl') and shutil.which('wget') or pytest.fail('curl and wget are needed')
+    kind = 'bz2' if runtime == 'cpython' else 'gz'
+    path = firmware_backup(sd, tmp_path, 'j' if kind == 'bz2' else 'z')
+    expected = sd.snapshot()
+    sd.set_conf('camera.conf', 'LED', 'no')
+    out = subprocess.run(['curl', '-sS', '-F', 'file=@' + path, server.url + '/cgi-bin/load.sh'],
+                         capture_output=True, check=True, timeout=20).stdout
+    assert json.loads(out) == {'error': 'false'}
+    assert sd.snapshot() == expected
+    download = tmp_path / 'download'
+    download.mkdir()
+    subprocess.run(['wget', '-q', '--content-disposition', server.url + '/cgi-bin/save.sh'],
+                   cwd=str(download), check=True, timeout=20)
+    assert os.listdir(str(download)) == ['config.tar.' + kind]
+
+
+def test_load_takes_the_first_file_part_of_a_large_spooled_upload(server, sd):
+    """A big text field first makes the body larger than 64 KiB, so it is spooled."""
+    sd.set_conf('camera.conf', 'SENSITIVITY', 'high')
+    archive = make_tar(good_members(sd))
+    restored = sd.snapshot()
+    sd.set_conf('camera.conf', 'SENSITIVITY', 'low')
+    status, body = upload(server, archive, before=[('comment', None, b'x' * 100000)])
+    assert status == 200, body
+    assert sd.snapshot() == restored
+
+
+def test_load_reapplies_camera_settings(runtime, camera, sd):
+    sd.set_conf('camera.conf', 'SWITCH_ON', 'no')
+    archive = make_tar(good_members(sd))
+    camera.sent()
+    status, body = upload(camera.server, archive)
+    assert status == 200, body
+    deadline = time.time() + 3
+    sent = b''
+    while ipc.switch(False) not in sent and time.time() < deadline:
+        time.sleep(0.05)
+        sent += camera.sent()
+    assert ipc.switch(False) in sent
+
+
+def without_end(tar):
+    """A tar cut right after its last member: the zero blocks that end it are gone."""
+    while tar.endswith(bytes(512)):
+        tar = tar[:-512]
+    return tar
+
+
+def hostile_archives(sd):
+    """(what, archive bytes): each must be refused whole."""
+    big = b'A=' + b'x' * MEMBER_LIMIT
+    system = sd.read('yi-hack/etc/system.conf')
+    link = tarfile.SYMTYPE
+    cases = [
+        ('member with a directory', good_members(sd) + [({'name': 'sub/x.conf'}, b'A=1\n')]),
+        ('member with ..', good_members(sd) + [({'name': '../x.conf'}, b'A=1\n')]),
+        ('absolute member', good_members(sd) + [({'name': '/tmp/x.conf'}, b'A=1\n')]),
+        ('dot-slash member', [({'name': './system.conf'}, system)] + good_members(sd)[:2]),
+        ('symlink', good_members(sd) + [({'name': 'x.conf', 'type': link, 'linkname': '/etc/passwd'}, None)]),
+        ('hardlink', good_members(sd) + [({'name': 'x.conf', 'type': tarfile.LNKTYPE,
+                                            'linkname': 'system.conf'}, None)]),
+        ('char device', good_members(sd) + [({'name': 'x.conf', 'type': tarfile.CHRTYPE,
+                                               'devmajor': 1, 'devminor': 3}, None)]),
+        ('block device', good_members(sd) + [({'name': 'x.conf', 'type': tarfile.BLKTYPE,
+                                                'devmajor': 8, 'devminor': 0}, None)]),
+        ('fifo', good_members(sd) + [({'name': 'x.conf', 'type': tarfile.FIFOTYPE}, None)]),
+        ('directory', good_members(sd) + [({'name': 'etc', 'type': tarfile.DIRTYPE}, None)]),
+        ('wrong name', good_members(sd) + [({'name': 'evil.sh'}, b'#!/bin/sh\n')]),
+        ('hidden name', good_members(sd) + [({'name': '.conf'}, b'A=1\n')]),
+        ('member over 64 KiB', good_members(sd) + [({'name': 'big.conf'}, big)]),
+        ('no system.conf', [m for m in good_members(sd) if m[0]['name'] != 'system.conf']),
+        ('no camera.conf', [m for m in good_members(sd) if m[0]['name'] != 'camera.conf']),
+        ('member twice', good_members(sd) + [({'name': 'system.conf'}, b'HTTPD=no\n')]),
+        ('hostname that is not one', good_members(sd, hostname=b'a;reboot\n')),
+        ('binary conf', good_members(sd, camera_conf=b'\xff\xfe\x00\x01')),
+    ]
+    archives = [(what, make_tar(members)) for what, members in cases]
+    plain = make_tar(good_members(sd), None)
+    whole = make_tar(good_members(sd))
+    archives += [
+        ('not compressed', plain),
+        ('not a tar', gzip.compress(b'just some text, no tar here\n' * 40)),
+        ('not an archive at all', b'hello, this is a text file\n'),
+        ('empty upload', b''),
+        ('truncated gzip', whole[:len(whole) // 2]),
+        ('gzip of a truncated tar', gzip.compress(plain[:1536 + 100])),
+        ('tar without its end', gzip.compress(without_end(plain))),
+        ('bad header checksum', gzip.compress(plain[:148] + b'0000000\0' + plain[156:])),
+    ]
+    return archives
+
+
+def test_hostile_archives_are_refused_whole_and_etc_is_unchanged(server, sd):
+    before = sd.snapshot()
+    for what, archive in hostile_archives(sd):
+        status, body = upload(server, archive)
+        assert status == 400, (what, body)
+        assert body['error'] == 'true', what
+        assert sd.snapshot() == before, what
+    # and the server still loads a good one afterwards
+    status, body = upload(server, make_tar(good_members(sd)))
+    assert status == 200, body
+
+
+def test_load_without_a_file_part_or_multipart_is_refused(server, sd):
+    before = sd.snapshot()
+    body, ctype = multipart([('comment', None, b'no file here')])
+    status, _h, _b = server.request('POST', '/cgi-bin/load.sh', body, {'Content-Type': ctype})
+    assert status == 400
+    status, _h, _b = server.request('POST', '/cgi-bin/load.sh', b'x' * 100,
+                                    {'Content-Type': 'application/octet-stream'})
+    assert status == 400
+    body, ctype = multipart([('file', 'config.tar.gz', make_tar(good_members(sd)))])
+    status, _h, _b = server.request('POST', '/cgi-bin/load.sh', body[:-40], {'Content-Type': ctype})
+    assert status == 400
+    assert sd.snapshot() == before
+
+
+def test_load_from_another_site_is_refused(server, sd):
+    before = sd.snapshot()
+    body, ctype = multipart([('file', 'config.tar.gz', make_tar(good_members(sd)))])
+    status, _h, _b = server.request('POST', '/cgi-bin/load.sh', body,
+                                    {'Content-Type': ctype, 'Sec-Fetch-Site': 'cross-site'})
+    assert status == 403
+    assert sd.snapshot() == before
+
+
+def test_multipart_scanner_finds_a_boundary_split_across_chunks():
+    from yihttpd import http
+    needle = b'\r\n--boundary'
+    for at in range(http.MULTIPART_CHUNK - len(needle) - 2, http.MULTIPART_CHUNK + 3):
+        data = b'a' * at + needle + b'b' * 50
+        assert http.find_in_stream(io.BytesIO(data), needle, 0, len(data)) == at
+        assert http.find_in_stream(io.BytesIO(data), needle, 0, at + len(needle) - 1) == -1
