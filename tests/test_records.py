@@ -1,0 +1,430 @@
+"""Recordings: eventsdir, eventsfile, eventsdirdel, eventsfiledel, getlastrecordedvideo."""
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from harness import SdRoot
+
+DIR = '2020Y01M01D01H'
+OLDER = '2020Y01M01D00H'
+NEWER = '2020Y01M02D13H'
+MONTH_DAYS = 30          # 30 days x 24 hours = 720 hour directories
+VIDEOS_PER_HOUR = 60
+FAST_ANSWER = 0.1        # seconds: other clients' bound while one waits (the issue's number)
+SHORT_LONGPOLL = '1.5'   # seconds: the long-poll cap the timeout test runs with
+
+
+def hour_name(day, hour):
+    return '2020Y01M%02dD%02dH' % (day, hour)
+
+
+def video_name(minute):
+    return '%02dM00S60.mp4' % minute
+
+
+@pytest.fixture(scope='session')
+def month(tmp_path_factory):
+    """A month of recordings (720 hour directories, 60 videos + 60 thumbnails each), built once."""
+    sd = SdRoot(tmp_path_factory.mktemp('month') / 'sd')
+    for day in range(1, MONTH_DAYS + 1):
+        for hour in range(24):
+            directory = os.path.join(sd.record, hour_name(day, hour))
+            os.mkdir(directory)
+            for minute in range(VIDEOS_PER_HOUR):
+                stem = os.path.join(directory, video_name(minute)[:-4])
+                with open(stem + '.mp4', 'wb') as f:
+                    f.write(b'v')
+                with open(stem + '.jpg', 'wb') as f:
+                    f.write(b'j')
+    return sd
+
+
+def build_tree(sd):
+    """Three hour directories plus things in the record root that are not records."""
+    sd.add_video(OLDER, '59M00S60')
+    sd.add_video(DIR, '00M00S60', data=b'first')
+    sd.add_video(DIR, '10M30S60', data=b'second', thumb=b'')      # empty thumbnail
+    sd.add_video(DIR, '20M15S45', data=b'third', thumb=None)      # no thumbnail
+    sd.add_video(DIR, 'AB05M00S60', data=b'prefixed')             # 14-character form
+    sd.write('record/%s/notes.txt' % DIR, 'not a record')
+    sd.write('record/%s/5M00S60.mp4' % DIR, 'wrong length')
+    sd.add_video(NEWER, '02M00S60', data=b'newest-a')
+    sd.add_video(NEWER, '01M00S60', data=b'newest-b')
+    sd.add_video(NEWER, '03M00S60', data=b'newest-c')
+    sd.write('record/tmp.mp4.tmp', 'being written')
+    sd.write('record/2020Y01M03D01X/00M00S60.mp4', 'not an hour directory')
+    sd.write('record/2020Y01M04D01H', 'a file named like an hour directory')
+    sd.write('record/lost+found/x', 'x')
+    os.symlink(sd.etc, os.path.join(sd.record, '2020Y01M05D01H'))
+
+
+@pytest.fixture
+def tree(sd):
+    build_tree(sd)
+    return sd
+
+
+def get_text(server, path, headers=None):
+    status, _headers, body = server.get(path, headers)
+    return status, body.decode()
+
+
+# -- eventsdir.sh ------------------------------------------------------------
+
+def test_eventsdir_lists_hour_directories_newest_first_and_nothing_else(tree, server):
+    status, body = server.get_json('/cgi-bin/eventsdir.sh')
+    assert status == 200
+    assert body == {'records': [
+        {'datetime': 'Date: 2020-01-02 Time: 13:00', 'dirname': NEWER},
+        {'datetime': 'Date: 2020-01-01 Time: 01:00', 'dirname': DIR},
+        {'datetime': 'Date: 2020-01-01 Time: 00:00', 'dirname': OLDER},
+    ]}
+
+
+def test_eventsdir_of_an_empty_record_root_is_an_empty_list(server):
+    status, headers, body = server.get('/cgi-bin/eventsdir.sh')
+    assert status == 200 and headers['content-type'] == 'application/json'
+    assert json.loads(body) == {'records': []}
+
+
+def test_eventsdir_head_has_the_length_of_the_body(tree, server):
+    _, get_headers, body = server.get('/cgi-bin/eventsdir.sh')
+    status, headers, head_body = server.request('HEAD', '/cgi-bin/eventsdir.sh')
+    assert status == 200 and head_body == b''
+    assert int(headers['content-length']) == len(body) == int(get_headers['content-length'])
+
+
+# -- eventsfile.sh -----------------------------------------------------------
+
+def test_eventsfile_lists_videos_newest_first_with_their_thumbnails(tree, server):
+    status, body = server.get_json('/cgi-bin/eventsfile.sh?dirname=' + DIR)
+    assert status == 200
+    assert body == {'error': 'false', 'date': '2020-01-01', 'records': [
+        {'time': 'Time: 01:20', 'filename': '20M15S45.mp4', 'thumbfilename': ''},
+        {'time': 'Time: 01:10', 'filename': '10M30S60.mp4', 'thumbfilename': ''},
+        {'time': 'Time: 01:05', 'filename': 'AB05M00S60.mp4', 'thumbfilename': 'AB05M00S60.jpg'},
+        {'time': 'Time: 01:00', 'filename': '00M00S60.mp4', 'thumbfilename': '00M00S60.jpg'},
+    ]}
+
+
+def test_eventsfile_of_an_empty_hour_directory_is_an_empty_list(sd, server):
+    os.mkdir(os.path.join(sd.record, DIR))
+    status, body = server.get_json('/cgi-bin/eventsfile.sh?dirname=' + DIR)
+    assert status == 200 and body == {'error': 'false', 'date': '2020-01-01', 'records': []}
+
+
+@pytest.mark.parametrize('query, expected', [
+    ('', 400),
+    ('dirname=', 400),
+    ('dirname=..', 400),
+    ('dirname=../yi-hack', 400),
+    ('dirname=2020Y01M01D01', 400),
+    ('dirname=2020Y01M01D01Hx', 400),
+    ('dirname=2020X01M01D01H', 400),
+    ('dirname=%2E%2E%2Fyi-hack', 400),
+    ('dirname=2020Y01M04D01H', 400),     # a file, not a directory
+    ('dirname=2020Y01M05D01H', 400),     # a link
+    ('dirname=2021Y01M01D01H', 404),     # follows the rule, does not exist
+])
+def test_eventsfile_refuses_names_that_are_not_hour_directories(tree, server, query, expected):
+    status, body = server.get_json('/cgi-bin/eventsfile.sh?' + query)
+    assert status == expected and body['error'] == 'true'
+
+
+# -- eventsdirdel.sh ---------------------------------------------------------
+
+def test_eventsdirdel_removes_one_hour_directory_and_nothing_else(tree, server):
+    before = tree.snapshot()
+    status, body = server.get_json('/cgi-bin/eventsdirdel.sh?dir=' + DIR)
+    assert status == 200 and body == {'error': 'false'}
+    after = tree.snapshot()
+    assert {k for k in before if k not in after} == {k for k in before if k.startswith('record/' + DIR)}
+    assert all(after[k] == before[k] for k in after)
+
+
+def test_eventsdirdel_all_removes_every_hour_directory_and_nothing_else(tree, server):
+    before = tree.snapshot()
+    status, body = server.get_json('/cgi-bin/eventsdirdel.sh?dir=all')
+    assert status == 200 and body == {'error': 'false'}
+    after = tree.snapshot()
+    gone = {k for k in before if k not in after}
+    assert gone == {k for k in before if k.split('/')[1:2] in ([DIR], [OLDER], [NEWER])}
+    assert all(after[k] == before[k] for k in after)
+    assert 'record/2020Y01M05D01H' in after and os.listdir(tree.etc)   # the link and its target stay
+
+
+def test_eventsdirdel_all_of_a_month_answers_others_while_it_deletes(tmp_path, start_server):
+    sd = SdRoot(tmp_path / 'big')
+    for hour in range(24 * 3):
+        for minute in range(30):
+            sd.add_video(hour_name(1 + hour // 24, hour % 24), video_name(minute)[:-4])
+    server = start_server(root=sd.path)
+    results = {}
+    deleter = threading.Thread(target=lambda: results.update(
+        delete=server.get_json('/cgi-bin/eventsdirdel.sh?dir=all')))
+    deleter.start()
+    status_codes = []
+    while deleter.is_alive():
+        status_codes.append(server.get('/cgi-bin/status.json')[0])
+    deleter.join()
+    assert results['delete'] == (200, {'error': 'false'})
+    assert set(status_codes) <= {200}
+    assert os.listdir(sd.record) == []
+
+
+@pytest.mark.parametrize('value', [
+    '', '*', '..', '../yi-hack', '%2E%2E%2Fyi-hack', '%252E%252E', '/tmp', '/' + DIR,
+    DIR + '/', DIR + '/..', '2020Y01M01D1H', '2020Y01M01D01h', '2020Y01M01D001H', 'ALL',
+    '2020Y01M05D01H',     # a link named like an hour directory
+    '2020Y01M04D01H',     # a file named like one
+])
+def test_eventsdirdel_refuses_what_is_not_an_hour_directory_and_changes_nothing(tree, server, value):
+    before = tree.snapshot()
+    status, body = server.get_json('/cgi-bin/eventsdirdel.sh?dir=' + value)
+    assert status == 400 and body['error'] == 'true'
+    assert tree.snapshot() == before
+
+
+def test_eventsdirdel_of_a_missing_directory_is_404(tree, server):
+    before = tree.snapshot()
+    status, _ = server.get_json('/cgi-bin/eventsdirdel.sh?dir=2021Y01M01D01H')
+    assert status == 404 and tree.snapshot() == before
+
+
+def test_deletes_from_another_site_are_refused(tree, server):
+    before = tree.snapshot()
+    for path in ('/cgi-bin/eventsdirdel.sh?dir=all', '/cgi-bin/eventsfiledel.sh?file=%s/00M00S60.mp4' % DIR):
+        status, _, _ = server.get(path, {'Sec-Fetch-Site': 'cross-site'})
+        assert status == 403
+        status, _, _ = server.get(path, {'Origin': 'http://evil.example'})
+        assert status == 403
+    assert tree.snapshot() == before
+
+
+# -- eventsfiledel.sh --------------------------------------------------------
+
+def test_eventsfiledel_removes_the_video_and_its_thumbnail_only(tree, server):
+    before = tree.snapshot()
+    status, body = server.get_json('/cgi-bin/eventsfiledel.sh?file=%s/00M00S60.mp4' % DIR)
+    assert status == 200 and body == {'error': 'false'}
+    after = tree.snapshot()
+    assert {k for k in before if k not in after} == {
+        'record/%s/00M00S60.mp4' % DIR, 'record/%s/00M00S60.jpg' % DIR}
+    assert all(after[k] == before[k] for k in after)
+
+
+def test_eventsfiledel_of_a_video_without_thumbnail(tree, server):
+    status, _ = server.get_json('/cgi-bin/eventsfiledel.sh?file=%s/20M15S45.mp4' % DIR)
+    assert status == 200
+    assert not os.path.exists(os.path.join(tree.record, DIR, '20M15S45.mp4'))
+
+
+@pytest.mark.parametrize('value', [
+    '', DIR, DIR + '/', DIR + '/../../x', DIR + '/../../yi-hack/etc/system.conf',
+    DIR + '%2F..%2F..%2Fx', DIR + '%252F..%252Fx', '../yi-hack/etc/system.conf',
+    '/' + DIR + '/00M00S60.mp4', '/tmp/sd/record/%s/00M00S60.mp4' % DIR,
+    DIR + '/00M00S60.jpg', DIR + '/notes.txt', DIR + '/5M00S60.mp4', DIR + '/00M00S6.mp4',
+    DIR + '/00X00S60.mp4', DIR + '/*.mp4', DIR + '/00M00S60.mp4/x', '*/00M00S60.mp4',
+    '2020Y01M01D1H/00M00S60.mp4', DIR + '/00M00S60.mp4%00', DIR + '//00M00S60.mp4',
+])
+def test_eventsfiledel_refuses_what_is_not_a_video_name_and_changes_nothing(tree, server, value):
+    before = tree.snapshot()
+    status, body = server.get_json('/cgi-bin/eventsfiledel.sh?file=' + value)
+    assert status == 400 and body['error'] == 'true'
+    assert tree.snapshot() == before
+
+
+def test_eventsfiledel_through_a_linked_directory_is_refused(tree, server):
+    before = tree.snapshot()
+    status, _ = server.get_json('/cgi-bin/eventsfiledel.sh?file=2020Y01M05D01H/00M00S60.mp4')
+    assert status == 400 and tree.snapshot() == before
+
+
+def test_eventsfiledel_of_a_missing_video_is_404(tree, server):
+    before = tree.snapshot()
+    status, _ = server.get_json('/cgi-bin/eventsfiledel.sh?file=%s/33M00S60.mp4' % DIR)
+    assert status == 404 and tree.snapshot() == before
+
+
+# -- getlastrecordedvideo.sh -------------------------------------------------
+
+@pytest.mark.parametrize('query, expected', [
+    ('', NEWER + '/03M00S60.mp4'),
+    ('oldness=0', NEWER + '/03M00S60.mp4'),
+    ('oldness=1', NEWER + '/03M00S60.mp4'),
+    ('oldness=2', NEWER + '/02M00S60.mp4'),
+    ('oldness=3', NEWER + '/01M00S60.mp4'),
+    ('oldness=4', NEWER + '/01M00S60.mp4'),           # past the end: the oldest there
+    ('oldness=999999999&type=1', NEWER + '/01M00S60.mp4'),
+    ('type=1&oldness=2', NEWER + '/02M00S60.mp4'),
+])
+def test_getlastrecordedvideo_oldness_picks_in_the_newest_hour_directory(tree, server, query, expected):
+    status, headers, body = server.get('/cgi-bin/getlastrecordedvideo.sh?' + query)
+    assert status == 200 and headers['content-type'].startswith('text/plain')
+    assert body.decode() == expected
+
+
+def test_getlastrecordedvideo_skips_an_hour_directory_without_videos(tree, server):
+    os.mkdir(os.path.join(tree.record, '2020Y01M03D00H'))
+    assert get_text(server, '/cgi-bin/getlastrecordedvideo.sh') == (200, NEWER + '/03M00S60.mp4')
+
+
+def test_getlastrecordedvideo_type2_is_the_url_the_client_reached(tree, server):
+    status, body = get_text(server, '/cgi-bin/getlastrecordedvideo.sh?type=2&oldness=2',
+                            {'Host': 'camera.example:8080'})
+    assert (status, body) == (200, 'http://camera.example:8080/record/%s/02M00S60.mp4' % NEWER)
+    status, body = get_text(server, '/cgi-bin/getlastrecordedvideo.sh?type=2')
+    assert body == '%s/record/%s/03M00S60.mp4' % (server.url, NEWER)
+    status, body = server.get_json('/cgi-bin/getlastrecordedvideo.sh?type=2', {'Host': 'a"b<c>'})
+    assert status == 400
+
+
+@pytest.mark.parametrize('kind, disposition', [('3', 'inline'), ('4', 'attachment')])
+def test_getlastrecordedvideo_type3_and_4_send_the_video(tree, server, kind, disposition):
+    status, headers, body = server.get('/cgi-bin/getlastrecordedvideo.sh?oldness=3&type=' + kind)
+    assert status == 200 and body == b'newest-b'
+    assert headers['content-type'] == 'video/mp4'
+    assert headers['content-length'] == str(len(body))
+    assert headers['content-disposition'] == '%s; filename="01M00S60.mp4"' % disposition
+
+
+def test_wget_content_disposition_saves_the_video_under_its_name(tree, server, tmp_path):
+    out = tmp_path / 'wget'
+    out.mkdir()
+    subprocess.run(['wget', '-q', '--content-disposition', '-P', str(out),
+                    server.url + '/cgi-bin/getlastrecordedvideo.sh?type=4'], check=True, timeout=30)
+    assert os.listdir(out) == ['03M00S60.mp4']
+    assert (out / '03M00S60.mp4').read_bytes() == b'newest-c'
+
+
+def test_curl_remote_header_name_saves_the_video_under_its_name(tree, server, tmp_path):
+    out = tmp_path / 'curl'
+    out.mkdir()
+    subprocess.run(['curl', '-sS', '-f', '-O', '-J',
+                    server.url + '/cgi-bin/getlastrecordedvideo.sh?type=3&oldness=2'],
+                   check=True, cwd=str(out), timeout=30)
+    assert os.listdir(out) == ['02M00S60.mp4']
+    assert (out / '02M00S60.mp4').read_bytes() == b'newest-a'
+
+
+def test_getlastrecordedvideo_without_any_video_is_404(sd, server):
+    os.mkdir(os.path.join(sd.record, DIR))
+    for query in ('', 'type=3', 'oldness=-1'):
+        status, body = server.get_json('/cgi-bin/getlastrecordedvideo.sh?' + query)
+        assert status == 404 and body['error'] == 'true'
+
+
+@pytest.mark.parametrize('query', [
+    'type=0', 'type=5', 'type=x', 'type=', 'oldness=x', 'oldness=1.5', 'oldness=--1',
+    'oldness=', 'oldness=-', 'oldness=1e3', 'oldness=1234567890',
+])
+def test_getlastrecordedvideo_refuses_bad_parameters(tree, server, query):
+    status, body = server.get_json('/cgi-bin/getlastrecordedvideo.sh?' + query)
+    assert status == 400 and body['error'] == 'true'
+
+
+def test_oldness_minus_one_answers_at_once_when_nothing_is_being_recorded(tree, server):
+    os.remove(os.path.join(tree.record, 'tmp.mp4.tmp'))
+    started = time.monotonic()
+    assert get_text(server, '/cgi-bin/getlastrecordedvideo.sh?oldness=-1') == (200, NEWER + '/03M00S60.mp4')
+    assert time.monotonic() - started < 5
+
+
+class Waiting:
+    """A client waiting on getlastrecordedvideo.sh in a thread."""
+
+    def __init__(self, server, query='oldness=-1'):
+        self.result = None
+        self.thread = threading.Thread(target=self.run, args=(server, query))
+        self.thread.start()
+
+    def run(self, server, query):
+        status, _, body = server.get('/cgi-bin/getlastrecordedvideo.sh?' + query, timeout=30)
+        self.result = (status, body.decode())
+        self.done_at = time.monotonic()
+
+    def join(self):
+        self.thread.join(30)
+        return self.result
+
+
+def wait_until_waiting(server):
+    """Give the waiters time to reach the server and a long-poll check to pass."""
+    time.sleep(1.0)
+
+
+def timed_get(server, path):
+    started = time.monotonic()
+    status, _, _ = server.get(path)
+    return status, time.monotonic() - started
+
+
+def test_oldness_minus_one_waits_for_the_next_video_while_others_are_answered(tree, server):
+    waiters = [Waiting(server), Waiting(server, 'oldness=-1&type=2'), Waiting(server, 'oldness=-1&type=4')]
+    wait_until_waiting(server)
+    assert all(w.result is None for w in waiters)
+    for path in ('/cgi-bin/status.json', '/cgi-bin/eventsfile.sh?dirname=' + DIR):
+        for _ in range(5):
+            status, took = timed_get(server, path)
+            assert status == 200 and took < FAST_ANSWER, (path, took)
+    assert all(w.result is None for w in waiters)
+    tree.add_video(NEWER, '04M00S60', data=b'the new one')
+    first, second, third = [w.join() for w in waiters]
+    assert first == (200, NEWER + '/04M00S60.mp4')
+    assert second == (200, '%s/record/%s/04M00S60.mp4' % (server.url, NEWER))
+    assert third == (200, 'the new one')
+
+
+def test_oldness_minus_one_ends_when_a_new_hour_directory_appears(tree, server):
+    waiter = Waiting(server)
+    wait_until_waiting(server)
+    assert waiter.result is None
+    tree.add_video('2020Y01M02D14H', '00M00S60')
+    assert waiter.join() == (200, '2020Y01M02D14H/00M00S60.mp4')
+
+
+def test_oldness_minus_one_gives_up_after_the_timeout(tree, start_server):
+    server = start_server('--longpoll-timeout', SHORT_LONGPOLL)
+    started = time.monotonic()
+    waiter = Waiting(server)
+    assert waiter.join() == (200, NEWER + '/03M00S60.mp4')
+    waited = waiter.done_at - started
+    assert float(SHORT_LONGPOLL) <= waited < float(SHORT_LONGPOLL) + 3
+
+
+def test_a_client_that_leaves_while_waiting_is_dropped_cleanly(tree, server):
+    leaving = socket.create_connection((server.host, server.port), timeout=5)
+    leaving.sendall(b'GET /cgi-bin/getlastrecordedvideo.sh?oldness=-1 HTTP/1.1\r\nHost: x\r\n\r\n')
+    staying = Waiting(server)
+    wait_until_waiting(server)
+    leaving.close()
+    time.sleep(0.5)
+    assert server.get('/cgi-bin/status.json')[0] == 200
+    tree.add_video(NEWER, '04M00S60')
+    assert staying.join() == (200, NEWER + '/04M00S60.mp4')
+    log = server.log()
+    assert 'Traceback' not in log and 'error in' not in log
+
+
+# -- a month of recordings -----------------------------------------------------
+
+def test_a_month_of_recordings_lists_fetches_and_finds_the_last_video(month, start_server):
+    server = start_server('--quiet', root=month.path)
+    status, headers, raw = server.get('/cgi-bin/eventsdir.sh', timeout=30)
+    assert status == 200 and int(headers['content-length']) == len(raw)
+    names = [entry['dirname'] for entry in json.loads(raw)['records']]
+    assert len(names) == MONTH_DAYS * 24
+    assert names == sorted(names, reverse=True) and names[0] == hour_name(MONTH_DAYS, 23)
+    status, body = server.get_json('/cgi-bin/eventsfile.sh?dirname=' + hour_name(15, 7))
+    assert status == 200 and len(body['records']) == VIDEOS_PER_HOUR
+    assert body['records'][0] == {'time': 'Time: 07:59', 'filename': '59M00S60.mp4',
+                                  'thumbfilename': '59M00S60.jpg'}
+    assert get_text(server, '/cgi-bin/getlastrecordedvideo.sh?oldness=5') == (
+        200, '%s/55M00S60.mp4' % hour_name(MONTH_DAYS, 23))
+    assert server.proc.poll() is None
+    assert 'MemoryError' not in server.log()

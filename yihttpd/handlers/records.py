@@ -1,0 +1,335 @@
+"""Motion events and recorded videos: list, delete, fetch, wait for the next one.
+
+eventsdir.sh, eventsfile.sh, eventsdirdel.sh, eventsfiledel.sh and
+getlastrecordedvideo.sh of spec/API.md. Only names that follow the record
+rules of sdcard.py are listed, deleted or served; listing reads directory
+entries, never file contents. Long work (deleting thousands of files,
+waiting for the next video) runs on loop timers, so other clients are
+answered meanwhile.
+"""
+import os
+
+from .. import compat
+from ..http import Deferred, HttpError, Response, error_response, ok, text_response
+from ..sdcard import (hour_dir_date, hour_dir_hour, is_video, record_order_key,
+                      thumbnail_name, video_minute)
+from . import static
+
+DIR_ENTRIES_PER_PIECE = 32   # eventsdir entries sent per piece (~2 KiB): few sends, small buffers
+REMOVALS_PER_TURN = 64       # files deleted per loop turn, so a big delete never stalls other clients
+LONGPOLL_INTERVAL = 0.5      # seconds between checks for the next video (the spec's wait is coarse)
+LONGPOLL_TIMEOUT = 80.0      # seconds a client waits at most for the next video (the firmware's cap)
+MAX_OLDNESS_DIGITS = 9       # an oldness longer than this is not a number a client means
+MAX_HOST_LENGTH = 255        # a DNS name with a port fits; longer Host headers are refused
+HOST_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]'
+VIDEO_TYPES = ('1', '2', '3', '4')
+DISPOSITIONS = {'3': 'inline', '4': 'attachment'}
+
+DIR_ENTRY = '{"datetime":"Date: %s Time: %s:00","dirname":"%s"}'
+FILE_ENTRY = '{"time":"Time: %s:%s","filename":"%s","thumbfilename":"%s"}'
+EVENTS_DIR_HEAD = b'{"records":['
+EVENTS_DIR_TAIL = b']}'
+
+
+def required(req, name):
+    value = req.param(name)
+    if not value:
+        raise HttpError(400, 'missing parameter: ' + name)
+    return value
+
+
+# -- listing ---------------------------------------------------------------
+
+def dir_entry(dirname):
+    return DIR_ENTRY % (hour_dir_date(dirname), hour_dir_hour(dirname), dirname)
+
+
+# Every hour directory name has the same length, so every entry has too.
+DIR_ENTRY_LENGTH = len(dir_entry('2020Y01M01D01H'))
+
+
+def events_dir(req):
+    """eventsdir.sh: every hour directory, newest first, streamed piece by piece.
+
+    Only the compact name list is held (sdcard.HourDirs); the JSON text is
+    made a piece at a time while the socket takes it, its length known up
+    front since every entry has the same length.
+    """
+    dirs = req.app.sd.hour_dirs()
+    length = len(EVENTS_DIR_HEAD) + len(EVENTS_DIR_TAIL)
+    if dirs:
+        length += len(dirs) * (DIR_ENTRY_LENGTH + 1) - 1
+    return Response(events_dir_pieces(dirs), length=length)
+
+
+def events_dir_pieces(dirs):
+    yield EVENTS_DIR_HEAD
+    for start in range(0, len(dirs), DIR_ENTRIES_PER_PIECE):
+        end = min(start + DIR_ENTRIES_PER_PIECE, len(dirs))
+        piece = ','.join([dir_entry(dirs.name(i)) for i in range(start, end)])
+        yield (',' + piece if start else piece).encode()
+    yield EVENTS_DIR_TAIL
+
+
+def hour_contents(path):
+    """(videos newest first, set of thumbnail names) of an hour directory; plain files only."""
+    videos = []
+    thumbs = set()
+    for name, kind in compat.list_entries(path):
+        if kind != 'file':
+            continue
+        if is_video(name):
+            videos.append(name)
+        elif name.endswith('.jpg'):
+            thumbs.add(name)
+    videos.sort(key=record_order_key, reverse=True)
+    return videos, thumbs
+
+
+def events_file(req):
+    """eventsfile.sh?dirname=DIR: the videos of one hour directory, newest first."""
+    dirname = required(req, 'dirname')
+    path = req.app.sd.existing_hour_dir(dirname)
+    videos, thumbs = hour_contents(path)
+    hour = hour_dir_hour(dirname)
+    entries = []
+    for video in videos:
+        thumb = thumbnail_name(video)
+        if thumb not in thumbs or not non_empty(path + '/' + thumb):
+            thumb = ''
+        entries.append(FILE_ENTRY % (hour, video_minute(video), video, thumb))
+    body = '{"error":"false","date":"%s","records":[%s]}' % (hour_dir_date(dirname), ','.join(entries))
+    return Response(body.encode())
+
+
+def non_empty(path):
+    st = compat.stat(path)
+    return st is not None and compat.stat_size(st) > 0
+
+
+# -- deleting --------------------------------------------------------------
+
+def events_dir_delete(req):
+    """eventsdirdel.sh?dir=all|DIR: remove every hour directory, or one."""
+    value = required(req, 'dir')
+    sd = req.app.sd
+    if value == 'all':
+        paths = (sd.record + '/' + name for name in sd.hour_dirs())
+    else:
+        paths = iter([sd.existing_hour_dir(value)])
+    return Removal(req.loop, paths).start()
+
+
+def events_file_delete(req):
+    """eventsfiledel.sh?file=DIR/VIDEO.mp4: remove the video and its thumbnail."""
+    dirname, _, filename = required(req, 'file').partition('/')
+    if not is_video(filename):
+        raise HttpError(400, 'not a video name: %r' % filename[:40])
+    sd = req.app.sd
+    path = sd.existing_record_file(dirname, filename)
+    thumb = sd.record_file(dirname, thumbnail_name(filename))
+    os.remove(path)
+    if compat.entry_kind(thumb) == 'file':
+        os.remove(thumb)
+    return ok()
+
+
+def removal_steps(path):
+    """Delete a directory one entry per step; links inside are removed, never followed.
+
+    An entry that is already gone (another delete got there first) is fine.
+    """
+    for name, kind in list(compat.list_entries(path)):
+        child = path + '/' + name
+        try:
+            if kind == 'dir':
+                compat.remove_tree(child)
+            else:
+                os.remove(child)
+        except OSError as exc:
+            if compat.errno_of(exc) != compat.ENOENT:
+                raise
+        yield
+    try:
+        os.rmdir(path)
+    except OSError as exc:
+        if compat.errno_of(exc) != compat.ENOENT:
+            raise
+
+
+class Removal:
+    """Deletes directories (an iterator of paths) a batch of files per loop turn, then answers."""
+
+    def __init__(self, loop, paths):
+        self.loop = loop
+        self.paths = paths
+        self.steps = None
+        self.deferred = None
+
+    def start(self):
+        """The answer right away when the work is small, else a Deferred."""
+        result = self.run_batch()
+        if result is not None:
+            return result
+        self.deferred = Deferred()
+        self.loop.call_later(0, self.next_turn)
+        return self.deferred
+
+    def next_turn(self):
+        result = self.run_batch()
+        if result is None:
+            self.loop.call_later(0, self.next_turn)
+        else:
+            self.deferred.resolve(result)
+
+    def run_batch(self):
+        """Up to REMOVALS_PER_TURN steps; the answer once all is done, else None."""
+        try:
+            for _ in range(REMOVALS_PER_TURN):
+                if self.steps is None:
+                    path = next(self.paths, None)
+                    if path is None:
+                        return ok()
+                    self.steps = removal_steps(path)
+                if next(self.steps, StopIteration) is StopIteration:
+                    self.steps = None
+        except OSError as exc:
+            return error_response(500, 'could not delete: %s' % exc)
+        return None
+
+
+# -- the last recorded video -------------------------------------------------
+
+def last_recorded_video(req):
+    """getlastrecordedvideo.sh?oldness=N&type=T (spec/API.md)."""
+    oldness = parse_oldness(req.param('oldness', '0'))
+    kind = req.param('type', '1')
+    if kind not in VIDEO_TYPES:
+        raise HttpError(400, 'type must be 1, 2, 3 or 4')
+    host = checked_host(req) if kind == '2' else None
+    sd = req.app.sd
+    if oldness < 0 and not getattr(req, 'waited', False) and sd.is_recording():
+        return next_video_watch(req).wait(req)
+    found = newest_videos(sd)
+    if found is None:
+        raise HttpError(404, 'no recorded video')
+    dirname, videos = found
+    video = videos[min(max(oldness, 1), len(videos)) - 1]
+    if kind == '1':
+        return text_response('%s/%s' % (dirname, video))
+    if kind == '2':
+        return text_response('http://%s/record/%s/%s' % (host, dirname, video))
+    disposition = '%s; filename="%s"' % (DISPOSITIONS[kind], video)
+    path = sd.record + '/' + dirname + '/' + video
+    return static.file_response(req, path, [('Content-Disposition', disposition)])
+
+
+def parse_oldness(text):
+    digits = text[1:] if text.startswith('-') else text
+    if not digits.isdigit() or len(digits) > MAX_OLDNESS_DIGITS:
+        raise HttpError(400, 'oldness must be a whole number')
+    return int(text)
+
+
+def checked_host(req):
+    """The Host header the client used, if it is a plain host[:port]."""
+    host = req.host()
+    if not host or len(host) > MAX_HOST_LENGTH or not all(c in HOST_CHARS for c in host):
+        raise HttpError(400, 'type=2 needs the Host header the client used')
+    return host
+
+
+def newest_videos(sd):
+    """(hour directory, its videos newest first) for the newest one holding a video, or None."""
+    for dirname in sd.hour_dirs():
+        videos = hour_contents(sd.record + '/' + dirname)[0]
+        if videos:
+            return dirname, videos
+    return None
+
+
+def newest_state(sd):
+    """What the long-poll compares: the newest hour directory and its newest video."""
+    dirs = sd.hour_dirs()
+    if not dirs:
+        return None, None
+    newest = dirs.name(0)
+    videos = hour_contents(sd.record + '/' + newest)[0]
+    return newest, videos[0] if videos else None
+
+
+_watch = None
+
+
+def next_video_watch(req):
+    global _watch
+    if _watch is None:
+        _watch = NextVideoWatch(req.app, req.loop)
+    return _watch
+
+
+class Waiter:
+    """One client waiting for the next video."""
+
+    def __init__(self, req, deadline):
+        self.req = req
+        self.deadline = deadline
+        self.deferred = Deferred()
+
+
+class NextVideoWatch:
+    """Clients waiting for the next video (oldness < 0): one timer checks for all.
+
+    The wait ends at a new video in the newest hour directory, a new hour
+    directory, or the timeout; each waiter is then answered as for
+    oldness=0 by running its request again through the app (so errors are
+    mapped in the one usual place). A client that leaves is just dropped.
+    """
+
+    def __init__(self, app, loop):
+        self.app = app
+        self.loop = loop
+        self.timeout = getattr(app.options, 'longpoll_timeout', None) or LONGPOLL_TIMEOUT
+        self.waiters = []
+        self.baseline = None
+        self.timer = None
+
+    def wait(self, req):
+        state = newest_state(self.app.sd)
+        if self.waiters and state != self.baseline:
+            self.release(list(self.waiters))
+        if not self.waiters:
+            self.baseline = state
+            self.timer = self.loop.call_later(LONGPOLL_INTERVAL, self.check)
+        waiter = Waiter(req, compat.monotonic() + self.timeout)
+        waiter.deferred.on_cancel = lambda: self.drop(waiter)
+        self.waiters.append(waiter)
+        return waiter.deferred
+
+    def check(self):
+        self.timer = None
+        if newest_state(self.app.sd) != self.baseline:
+            due = list(self.waiters)
+        else:
+            now = compat.monotonic()
+            due = [w for w in self.waiters if w.deadline <= now]
+        self.release(due)
+        if self.waiters:
+            self.timer = self.loop.call_later(LONGPOLL_INTERVAL, self.check)
+
+    def release(self, waiters):
+        for waiter in waiters:
+            self.waiters.remove(waiter)
+            waiter.req.waited = True
+            waiter.deferred.resolve(self.app.handle(waiter.req))
+        self.stop_if_idle()
+
+    def drop(self, waiter):
+        if waiter in self.waiters:
+            self.waiters.remove(waiter)
+        self.stop_if_idle()
+
+    def stop_if_idle(self):
+        if not self.waiters and self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
