@@ -119,6 +119,12 @@ def test_other_clients_are_answered_while_a_service_takes_3s_to_start(start_serv
     assert result['took'] >= SLOW_START - 0.5
 
 
+def test_a_missing_service_script_is_reported(start_server, tmp_path):
+    server = start(start_server, tmp_path)
+    status, body = server.get_json('/cgi-bin/service.sh?name=rtsp&action=start')
+    assert status == 503 and 'no service script' in body['message']
+
+
 def test_a_failing_service_script_is_reported(start_server, tmp_path, sd, script):
     sd.write('yi-hack/script/fail', '')
     server = start(start_server, tmp_path)

@@ -109,7 +109,10 @@ def service_script(app):
 
 def script_action(req, name, action, param1, param2):
     """Run the firmware's script; parameters are passed on start only (param2: onvif start)."""
-    argv = [service_script(req.app), name, action]
+    script = service_script(req.app)
+    if compat.stat(script) is None:
+        raise HttpError(503, 'no service script at %s' % script)
+    argv = [script, name, action]
     if action == 'start':
         argv += [param1, param2]
         while argv[-1] == '':
