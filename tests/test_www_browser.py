@@ -1,0 +1,318 @@
+"""The web page in a real browser: headless Chromium driven by Selenium
+against the real server (both runtimes), with a test SD root.
+
+One browser serves the whole module; each test starts its own server.
+Screenshots of every section at phone and desktop width land in
+test-artifacts/www/ for a person to look at.
+"""
+import base64
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from harness import REPO
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMEDRIVER = '/usr/bin/chromedriver'
+ARTIFACTS = os.path.join(REPO, 'test-artifacts', 'www')
+SAMPLE_VIDEO = os.path.join(REPO, 'demo', 'sample.mp4')
+SAMPLE_THUMB = os.path.join(REPO, 'demo', 'sample.jpg')
+SAMPLE_SECONDS = 2.0           # demo/sample.mp4 lasts 2 s
+WAIT = 20                      # seconds an outcome may take (camera settings are spaced 0.5 s)
+PHONE = (390, 844)             # a common phone viewport
+DESKTOP = (1280, 900)
+SECTIONS = ('status', 'camera', 'events', 'snapshot', 'ptz', 'settings', 'mqtt', 'maintenance')
+
+# IPC.md: the bytes the camera gets.
+LED_OFF = bytes.fromhex('02000000080000007700010000000000')
+PTZ_LEFT = bytes.fromhex('0100000008000000064006401800000003000000' '00000000')
+PTZ_STOP = bytes.fromhex('01000000080000000740010000000000')
+
+HOURS = ('2021Y03M04D05H', '2021Y03M04D07H', '2021Y03M05D00H')
+STEMS = ('00M00S60', '15M00S60', '30M10S45')
+
+
+@pytest.fixture(scope='module')
+def downloads():
+    path = tempfile.mkdtemp(prefix='yihttpd-www-downloads-')
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def browser(downloads):
+    """Headless Chromium from Debian: no sandbox (root), no network, fresh profile."""
+    profile = tempfile.mkdtemp(prefix='yihttpd-www-profile-')
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                 '--disable-dev-shm-usage', '--autoplay-policy=no-user-gesture-required',
+                 '--user-data-dir=' + profile, '--window-size=%d,%d' % DESKTOP):
+        options.add_argument(flag)
+    options.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
+    options.add_experimental_option('prefs', {'download.default_directory': downloads,
+                                              'download.prompt_for_download': False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd('Browser.setDownloadBehavior', {'behavior': 'allow', 'downloadPath': downloads})
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def add_sample_videos(sd):
+    with open(SAMPLE_VIDEO, 'rb') as f:
+        video = f.read()
+    with open(SAMPLE_THUMB, 'rb') as f:
+        thumb = f.read()
+    for hour in HOURS:
+        for stem in STEMS:
+            sd.add_video(hour, stem, video, thumb)
+    # Not records: never listed.
+    sd.write('record/notes.txt', 'x')
+    sd.write('record/2021Y03M05D00H/holiday.mp4', video)
+
+
+# The firmware's service script, as a stand-in: every service is stopped,
+# start and stop succeed.
+SERVICE_SCRIPT = '#!/bin/sh\n[ "$2" = status ] && exit 1\nexit 0\n'
+
+
+def add_service_script(sd):
+    path = sd.write('yi-hack/script/service.sh', SERVICE_SCRIPT)
+    os.chmod(path, 0o755)
+
+
+@pytest.fixture
+def page(browser, start_server, sd):
+    """The page opened on a fresh server; the browser log starts empty."""
+    add_sample_videos(sd)
+    add_service_script(sd)
+    server = start_server()
+    browser.set_window_size(*DESKTOP)
+    browser.get(server.url + '/#status')
+    wait_settled(browser, 'status')
+    browser.get_log('browser')
+    return Page(browser, server, sd)
+
+
+def wait_settled(driver, section):
+    """Until no outcome in the section shows a spinner."""
+    def settled(d):
+        return d.execute_script(
+            "const s = document.getElementById(arguments[0]);"
+            "return !s.hidden && !s.querySelector('[data-state=busy]');", section)
+    WebDriverWait(driver, WAIT).until(settled)
+
+
+class Page:
+    def __init__(self, driver, server, sd):
+        self.driver = driver
+        self.server = server
+        self.sd = sd
+
+    def open(self, section):
+        self.driver.execute_script('location.hash = arguments[0]', section)
+        wait_settled(self.driver, section)
+
+    def find(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def texts(self, css, attribute):
+        return [e.get_attribute(attribute) for e in self.driver.find_elements(By.CSS_SELECTOR, css)]
+
+    def outcome(self, element_id, expected='ok'):
+        """Wait for the action's outcome and check it is the expected one."""
+        out = self.find('#' + element_id)
+        WebDriverWait(self.driver, WAIT).until(lambda d: out.get_attribute('data-state') in ('ok', 'fail'))
+        state = out.get_attribute('data-state')
+        assert state == expected, '%s: %s\nserver log:\n%s' % (element_id, out.text, self.server.log()[-2000:])
+        return out.text
+
+    def confirm(self):
+        WebDriverWait(self.driver, WAIT).until(lambda d: d.find_element(By.ID, 'confirm').is_displayed())
+        self.find('#confirm-ok').click()
+
+    def console_errors(self):
+        return [e for e in self.driver.get_log('browser') if e['level'] == 'SEVERE']
+
+    def failures(self, section):
+        return [(e.get_attribute('id'), e.text) for e in self.driver.find_elements(
+            By.CSS_SELECTOR, '#%s [data-state=fail]' % section)]
+
+    def ipc_bytes(self):
+        try:
+            with open(self.server.ipc_record, 'rb') as f:
+                return f.read()
+        except FileNotFoundError:
+            return b''
+
+    def screenshot(self, name):
+        """A full-page PNG (beyond the viewport) under test-artifacts/www/."""
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        shot = self.driver.execute_cdp_cmd('Page.captureScreenshot',
+                                           {'format': 'png', 'captureBeyondViewport': True})
+        with open(os.path.join(ARTIFACTS, name + '.png'), 'wb') as f:
+            f.write(base64.b64decode(shot['data']))
+
+
+def newest_first(names):
+    return sorted(names, reverse=True)
+
+
+@pytest.mark.parametrize('section', SECTIONS)
+def test_section_loads_without_console_errors_and_is_screenshot(page, section):
+    for width_name, size in (('phone', PHONE), ('desktop', DESKTOP)):
+        page.driver.set_window_size(*size)
+        page.open(section)
+        if section == 'events':
+            page.find('#events-dirs li button').click()
+            wait_settled(page.driver, section)
+            WebDriverWait(page.driver, WAIT).until(lambda d: all(d.execute_script(
+                'return [...document.querySelectorAll("#events-files img")].map(i => i.complete)')))
+        assert page.failures(section) == []
+        assert page.console_errors() == []
+        page.screenshot('%s-%s-%s' % (section, width_name, page.server.runtime))
+        page.open('status')
+
+
+def test_status_shows_the_camera_fields(page):
+    status = page.server.get_json('/cgi-bin/status.json')[1]
+    fields = page.texts('#status-fields dd', 'textContent')
+    assert status['hostname'] in fields and status['mac_addr'] in fields
+    assert page.find('#camera-name').text == status['hostname']
+
+
+def test_camera_led_toggle_updates_conf_and_sends_ipc(page):
+    page.open('camera')
+    led = page.find('#camera-form [name=led]')
+    assert led.is_selected()    # LED=yes in the payload's camera.conf
+    led.click()
+    page.outcome('camera-out')
+    assert 'LED=no' in page.sd.read('yi-hack/etc/camera.conf').decode().split('\n')
+    assert page.ipc_bytes().endswith(LED_OFF)
+    assert not led.is_selected()
+
+
+def test_events_lists_match_disk_and_a_video_plays_from_record(page):
+    page.open('events')
+    assert page.texts('#events-dirs li', 'data-dir') == newest_first(HOURS)
+    page.find('#events-dirs li[data-dir="%s"] button' % HOURS[0]).click()
+    wait_settled(page.driver, 'events')
+    assert page.texts('#events-files li', 'data-file') == newest_first(s + '.mp4' for s in STEMS)
+    assert set(page.texts('#events-files img', 'loading')) == {'lazy'}
+    page.find('#events-files li[data-file="%s.mp4"] button.play' % STEMS[1]).click()
+    page.outcome('events-files-out')
+    video = page.find('#events-video')
+    src = video.get_attribute('currentSrc')
+    assert src == page.server.url + '/record/%s/%s.mp4' % (HOURS[0], STEMS[1])
+    assert int(video.get_attribute('readyState')) >= 1
+    assert abs(float(video.get_attribute('duration')) - SAMPLE_SECONDS) < 0.5
+
+
+def test_events_delete_file_removes_it_from_disk_and_list(page):
+    page.open('events')
+    page.find('#events-dirs li[data-dir="%s"] button' % HOURS[2]).click()
+    wait_settled(page.driver, 'events')
+    page.find('#events-files li[data-file="%s.mp4"] button.danger' % STEMS[0]).click()
+    page.confirm()
+    page.outcome('events-files-out')
+    assert page.texts('#events-files li', 'data-file') == newest_first(s + '.mp4' for s in STEMS[1:])
+    for ext in ('.mp4', '.jpg'):
+        assert not os.path.exists(page.sd.file('record/%s/%s%s' % (HOURS[2], STEMS[0], ext)))
+    assert os.path.exists(page.sd.file('record/%s/%s.mp4' % (HOURS[2], STEMS[1])))
+
+
+def test_events_error_answer_is_shown_as_failure(page):
+    """A video deleted behind the page's back: the server's 404 is a failure, not success."""
+    page.open('events')
+    page.find('#events-dirs li[data-dir="%s"] button' % HOURS[1]).click()
+    wait_settled(page.driver, 'events')
+    for ext in ('.mp4', '.jpg'):
+        os.remove(page.sd.file('record/%s/%s%s' % (HOURS[1], STEMS[2], ext)))
+    page.find('#events-files li[data-file="%s.mp4"] button.danger' % STEMS[2]).click()
+    page.confirm()
+    page.outcome('events-files-out', 'fail')
+    assert page.find('#events-files li[data-file="%s.mp4"]' % STEMS[2])
+
+
+def test_settings_change_is_saved_to_system_conf(page):
+    page.sd.set_conf('system.conf', 'TIMEZONE', '<b id=injected>CET</b>')
+    page.open('settings')
+    timezone = page.find('#settings-form [name=TIMEZONE]')
+    assert timezone.get_attribute('value') == '<b id=injected>CET</b>'
+    assert page.driver.find_elements(By.ID, 'injected') == []
+    ntp = page.find('#settings-form [name=NTP_SERVER]')
+    ntp.clear()
+    ntp.send_keys('time.example.org')
+    page.find('#settings button[type=submit]').click()
+    page.outcome('settings-out')
+    lines = page.sd.read('yi-hack/etc/system.conf').decode().split('\n')
+    assert 'NTP_SERVER=time.example.org' in lines
+    assert 'TIMEZONE=<b id=injected>CET</b>' in lines
+
+
+def test_settings_invalid_port_is_refused_before_sending(page):
+    before = page.sd.snapshot()
+    page.open('settings')
+    port = page.find('#settings-form [name=HTTPD_PORT]')
+    port.clear()
+    port.send_keys('70000')
+    page.find('#settings button[type=submit]').click()
+    page.outcome('settings-out', 'fail')
+    assert page.sd.snapshot() == before
+
+
+def test_mqtt_form_saves_to_mqttv4_conf_and_shows_bridge_state(page):
+    page.open('mqtt')
+    assert page.find('#mqtt-state').text in ('started', 'stopped')
+    broker = page.find('#mqtt-form [name=MQTT_IP]')
+    broker.clear()
+    broker.send_keys('192.168.1.20')
+    page.find('#mqtt button[type=submit]').click()
+    page.outcome('mqtt-out')
+    assert 'MQTT_IP=192.168.1.20' in page.sd.read('yi-hack/etc/mqttv4.conf').decode().split('\n')
+
+
+def test_maintenance_save_downloads_an_archive_that_loads_back(page, downloads):
+    for name in os.listdir(downloads):
+        os.remove(os.path.join(downloads, name))
+    page.open('maintenance')
+    page.find('#archive-save').click()
+    saved_as = page.outcome('archive-save-out')
+    name = saved_as.rpartition(' ')[2]
+    path = os.path.join(downloads, name)
+    WebDriverWait(page.driver, WAIT).until(lambda d: os.path.exists(path) and os.path.getsize(path) > 0)
+    page.sd.set_conf('system.conf', 'NTP_SERVER', 'changed.example.org')
+    page.find('#archive-file').send_keys(path)
+    page.find('#archive-load').click()
+    page.confirm()
+    page.outcome('archive-load-out')
+    assert 'NTP_SERVER=pool.ntp.org' in page.sd.read('yi-hack/etc/system.conf').decode().split('\n')
+
+
+def test_ptz_click_sends_move_then_stop(page):
+    page.open('ptz')
+    time_input = page.find('#ptz-time')
+    time_input.clear()
+    time_input.send_keys('0.2')
+    page.find('.pad button[data-dir=left]').click()
+    page.outcome('ptz-out')
+    assert page.ipc_bytes() == PTZ_LEFT + PTZ_STOP
+
+
+def test_unreachable_camera_shows_failure_not_a_spinner(page):
+    page.open('events')
+    page.server.stop()
+    started = time.time()
+    page.find('#events-refresh').click()
+    assert 'cannot be reached' in page.outcome('events-out', 'fail')
+    assert time.time() - started < WAIT
+    page.console_errors()   # the refused request is logged by the browser; expected here
