@@ -413,6 +413,16 @@ def without_end(tar):
     return tar
 
 
+def stored_gzip_with_a_changed_byte(tar):
+    """Gzip with stored blocks (as MicroPython's save.sh writes) and one content byte altered."""
+    import zlib
+    packer = zlib.compressobj(0, zlib.DEFLATED, 31)
+    data = bytearray(packer.compress(tar) + packer.flush())
+    at = data.index(b'HTTPD=yes') + 6
+    data[at] ^= 1
+    return bytes(data)
+
+
 def hostile_archives(sd):
     """(what, archive bytes): each must be refused whole."""
     big = b'A=' + b'x' * MEMBER_LIMIT
@@ -453,6 +463,8 @@ def hostile_archives(sd):
         ('gzip of a truncated tar', gzip.compress(plain[:1536 + 100])),
         ('tar without its end', gzip.compress(without_end(plain))),
         ('bad header checksum', gzip.compress(plain[:148] + b'0000000\0' + plain[156:])),
+        ('gzip with a wrong CRC', whole[:-8] + bytes(4) + whole[-4:]),
+        ('stored gzip with a changed byte', stored_gzip_with_a_changed_byte(plain)),
     ]
     return archives
 

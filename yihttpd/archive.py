@@ -15,6 +15,7 @@ MAX_MEMBER_SIZE = 65536    # a settings file is small; a larger member refuses t
 MAX_MEMBERS = 32           # the firmware's etc/ holds about five files
 MAX_NAME = 64              # longest member name taken
 COPY_CHUNK = 4096          # bytes moved at a time between streams
+TAR_RECORD = 10240         # tar pads its end to a record; read that far so trailers are checked
 STORED_BLOCK_MAX = 65535   # largest stored deflate block (16-bit length)
 
 HOSTNAME = 'hostname'
@@ -99,17 +100,13 @@ class StoredGzip:
 
     def flush(self):
         head = self.compress(b'') if not self.started else b''
-        trailer = _le32(self.crc & 0xffffffff) + _le32(self.size & 0xffffffff)
+        trailer = compat.le32(self.crc) + compat.le32(self.size)
         return head + self._stored_block(b'', True) + trailer
 
     @staticmethod
     def _stored_block(data, final):
         n = len(data)
         return bytes((1 if final else 0, n & 255, n >> 8, ~n & 255, (~n >> 8) & 255)) + data
-
-
-def _le32(n):
-    return bytes((n & 255, (n >> 8) & 255, (n >> 16) & 255, n >> 24))
 
 
 def compressor(kind):
@@ -147,7 +144,7 @@ def open_compressed(section):
     magic = section.read(len(BZIP2_MAGIC))
     section.seek(0)
     if magic.startswith(GZIP_MAGIC):
-        return compat.gzip_reader(section)
+        return compat.gzip_reader(section, section.length)
     if magic == BZIP2_MAGIC:
         if not compat.HAS_BZ2:
             raise ArchiveError('this runtime cannot read bzip2: upload a gzip archive')
@@ -155,20 +152,34 @@ def open_compressed(section):
     raise ArchiveError('not a bzip2 or gzip archive')
 
 
+def _read_some(stream, n):
+    """Up to n bytes of a decompressing stream; what a decompressor raises becomes ArchiveError."""
+    try:
+        return stream.read(n)
+    except compat.DECOMPRESS_ERRORS:
+        raise ArchiveError('the compressed data is corrupt or cut short')
+
+
 def _read_exact(stream, n):
     """n bytes from a decompressing stream; less means the archive was cut short."""
     chunks = []
     left = n
     while left:
-        try:
-            chunk = stream.read(left)
-        except compat.DECOMPRESS_ERRORS:
-            raise ArchiveError('the compressed data is corrupt or cut short')
+        chunk = _read_some(stream, left)
         if not chunk:
             raise ArchiveError('the archive is cut short')
         chunks.append(chunk)
         left -= len(chunk)
     return b''.join(chunks)
+
+
+def _drain(stream, limit):
+    """Read on to the end (at most limit bytes), so that gzip and bzip2 check their trailer."""
+    while limit > 0:
+        chunk = _read_some(stream, min(limit, COPY_CHUNK))
+        if not chunk:
+            return
+        limit -= len(chunk)
 
 
 def _number(field):
@@ -219,6 +230,7 @@ def extract(stream, directory):
     while True:
         header = parse_header(_read_exact(stream, BLOCK))
         if header is None:
+            _drain(stream, TAR_RECORD)
             return names
         name, size = header
         if name in names:

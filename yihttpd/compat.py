@@ -11,8 +11,12 @@ Documented differences (what MicroPython cannot do, and what we do instead):
 - no subprocess: child programs run through os.system in the background
   with their exit status written to a file (Child);
 - no os.lstat/realpath: a link is seen through os.ilistdir's entry type;
-- no EPIPE in errno: the numbers are Linux's, defined here.
+- no EPIPE in errno: the numbers are Linux's, defined here;
+- no bz2, zlib or gzip: settings archives are gzip read through `deflate`
+  (trailer checked by TrailerCheck) and written uncompressed (stored
+  blocks, archive.StoredGzip); bzip2 archives cannot be read or written.
 """
+import binascii
 import os
 import time
 
@@ -518,10 +522,41 @@ def gzip_compressor():
     return zlib.compressobj(9, zlib.DEFLATED, 31) if zlib else None
 
 
-def gzip_reader(f):
-    """A reader of the gzip stream in f (CPython's gzip, else MicroPython's deflate)."""
+def gzip_reader(f, size):
+    """A reader of the gzip stream that fills the seekable f (size bytes).
+
+    CPython's gzip checks the CRC-32 and length trailer itself; MicroPython's
+    DeflateIO does not, so TrailerCheck does it there.
+    """
     if zlib is None:
-        import deflate
-        return deflate.DeflateIO(f, deflate.GZIP)
+        return TrailerCheck(f, size)
     import gzip
     return gzip.GzipFile(fileobj=f, mode='rb')
+
+
+class TrailerCheck:
+    """deflate.DeflateIO that compares the gzip trailer (CRC-32, length) at the end."""
+
+    def __init__(self, f, size):
+        import deflate
+        f.seek(max(size - 8, 0))
+        self.trailer = f.read(8)
+        f.seek(0)
+        self.inflate = deflate.DeflateIO(f, deflate.GZIP)
+        self.crc = 0
+        self.size = 0
+
+    def read(self, n):
+        data = self.inflate.read(n)
+        if data:
+            self.crc = binascii.crc32(data, self.crc)
+            self.size += len(data)
+        elif self.trailer != le32(self.crc) + le32(self.size):
+            raise ValueError('gzip trailer does not match the data')
+        return data
+
+
+def le32(n):
+    """A 32-bit little-endian field (gzip's trailer)."""
+    n &= 0xffffffff
+    return bytes((n & 255, (n >> 8) & 255, (n >> 16) & 255, n >> 24))

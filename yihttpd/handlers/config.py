@@ -54,8 +54,10 @@ def parse_changes(body):
     """The JSON object of a set: keys [A-Z0-9_]+, values single-line strings; else 400."""
     try:
         changes = json.loads(body.decode())
-    except (ValueError, UnicodeError):
-        raise HttpError(400, 'body is not JSON')
+    except (ValueError, UnicodeError, RuntimeError, MemoryError):
+        # RuntimeError (CPython's RecursionError) and MemoryError (MicroPython's
+        # parse stack): deep nesting, which no flat object has.
+        raise HttpError(400, 'body is not a JSON object of strings')
     if not isinstance(changes, dict):
         raise HttpError(400, 'body must be a JSON object')
     for key in changes:
@@ -220,14 +222,6 @@ def install(sd, scratch, names):
 
 
 def reapply_camera_settings(app):
-    """Hook: after a load, let the camera-control code apply camera.conf again.
-
-    Looked up lazily, so this module works before and without that code.
-    """
-    try:
-        from . import camera
-    except ImportError:
-        return
-    apply = getattr(camera, 'apply_camera_settings', None)
-    if apply is not None:
-        apply(app)
+    """After a load, the camera-control code sends camera.conf's settings (IPC)."""
+    from .camera import apply_camera_settings
+    apply_camera_settings(app)
