@@ -145,3 +145,33 @@ def test_queue():
     yield make
     for queue in made:
         queue.close()
+
+
+@pytest.fixture
+def meanwhile():
+    """meanwhile(server, slow_path) -> (slow answer, its seconds, status.json's seconds).
+
+    Sends slow_path from a thread and, once it is under way, asks for
+    status.json from another client: proof that the loop serves others
+    while a slow service waits. The answers are server.get's triples.
+    """
+    import threading
+    import time
+
+    def run(server, slow_path, under_way=0.5, timeout=30):
+        result = {}
+
+        def slow():
+            began = time.monotonic()
+            result['answer'] = server.get(slow_path, timeout=timeout)
+            result['took'] = time.monotonic() - began
+        thread = threading.Thread(target=slow)
+        thread.start()
+        time.sleep(under_way)
+        began = time.monotonic()
+        status = server.get('/cgi-bin/status.json')[0]
+        other = time.monotonic() - began
+        thread.join(timeout)
+        assert status == 200
+        return result['answer'], result['took'], other
+    return run

@@ -1,6 +1,6 @@
 """service.sh: the spec table's names, actions and params, run beside the loop."""
+import json
 import os
-import threading
 import time
 
 import pytest
@@ -97,26 +97,14 @@ def test_bad_inputs_answer_400_and_run_nothing(start_server, tmp_path, sd, scrip
     assert sd.snapshot() == before
 
 
-def test_other_clients_are_answered_while_a_service_takes_3s_to_start(start_server, tmp_path, sd, script):
+def test_other_clients_are_answered_while_a_service_takes_3s_to_start(start_server, tmp_path, sd, script,
+                                                                     meanwhile):
     sd.write('yi-hack/script/delay', str(SLOW_START))
     server = start(start_server, tmp_path)
-    result = {}
-
-    def slow_start():
-        began = time.monotonic()
-        result['answer'] = server.get_json('/cgi-bin/service.sh?name=rtsp&action=start&param1=low')
-        result['took'] = time.monotonic() - began
-    thread = threading.Thread(target=slow_start)
-    thread.start()
-    time.sleep(0.3)   # the start is under way
-    began = time.monotonic()
-    status, _ = server.get_json('/cgi-bin/status.json')
-    meanwhile = time.monotonic() - began
-    thread.join(SLOW_START + 10)
-    assert status == 200
-    assert meanwhile < QUICK_ANSWER
-    assert result['answer'] == (200, {'error': 'false'})
-    assert result['took'] >= SLOW_START - 0.5
+    answer, took, other = meanwhile(server, '/cgi-bin/service.sh?name=rtsp&action=start&param1=low')
+    assert other < QUICK_ANSWER
+    assert (answer[0], json.loads(answer[2])) == (200, {'error': 'false'})
+    assert took >= SLOW_START - 0.5
 
 
 def test_a_missing_service_script_is_reported(start_server, tmp_path):

@@ -16,7 +16,8 @@ is HTTPS, MicroPython has no ssl, and the firmware ships a wget with TLS.
 import os
 
 from .. import compat
-from ..archive import BLOCK, ZERO_BLOCK, ArchiveError, _number, _read_exact, _text
+from ..archive import (BLOCK, TAR_RECORD, ZERO_BLOCK, ArchiveError, _drain, _number,
+                       _read_exact, _text)
 from ..http import Deferred, HttpError, error_response, ok
 from .services import Background
 
@@ -240,7 +241,8 @@ class Upgrade:
         os.mkdir(self.staging)
         self.archive = archive
         self.source = open(archive, 'rb')
-        self.step(unpack_slices(compat.gzip_reader(self.source), self.staging))
+        size = compat.stat_size(compat.stat(archive))
+        self.step(unpack_slices(compat.gzip_reader(self.source, size), self.staging))
 
     def step(self, steps):
         try:
@@ -346,6 +348,7 @@ def unpack_slices(stream, staging):
 
     Only directories and regular files are made, each at a checked path under
     staging; links and devices refuse the archive, so no member can reach out.
+    The stream is read to its end, so a corrupt gzip trailer refuses it too.
     """
     long_name = None
     members = 0
@@ -353,6 +356,7 @@ def unpack_slices(stream, staging):
     while True:
         header = member_header(_read_exact(stream, BLOCK))
         if header is None:
+            _drain(stream, TAR_RECORD)
             return
         kind, name, size = header
         members += 1
