@@ -22,6 +22,8 @@ from harness import REPO
 CHROMIUM = '/usr/bin/chromium'
 CHROMEDRIVER = '/usr/bin/chromedriver'
 ARTIFACTS = os.path.join(REPO, 'test-artifacts', 'www')
+WWW = os.path.join(REPO, 'www')
+WWW_BUDGET = 60 * 1024         # html, css and js before compression (the issue's bound)
 SAMPLE_VIDEO = os.path.join(REPO, 'demo', 'sample.mp4')
 SAMPLE_THUMB = os.path.join(REPO, 'demo', 'sample.jpg')
 SAMPLE_SECONDS = 2.0           # demo/sample.mp4 lasts 2 s
@@ -54,7 +56,7 @@ def browser(downloads):
     options.binary_location = CHROMIUM
     for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-                 '--disable-dev-shm-usage', '--autoplay-policy=no-user-gesture-required',
+                 '--disable-dev-shm-usage', '--hide-scrollbars', '--autoplay-policy=no-user-gesture-required',
                  '--user-data-dir=' + profile, '--window-size=%d,%d' % DESKTOP):
         options.add_argument(flag)
     options.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
@@ -107,7 +109,7 @@ def wait_settled(driver, section):
     """Until no outcome in the section shows a spinner."""
     def settled(d):
         return d.execute_script(
-            "const s = document.getElementById(arguments[0]);"
+            "const s = document.getElementById('section-' + arguments[0]);"
             "return !s.hidden && !s.querySelector('[data-state=busy]');", section)
     WebDriverWait(driver, WAIT).until(settled)
 
@@ -145,7 +147,13 @@ class Page:
 
     def failures(self, section):
         return [(e.get_attribute('id'), e.text) for e in self.driver.find_elements(
-            By.CSS_SELECTOR, '#%s [data-state=fail]' % section)]
+            By.CSS_SELECTOR, '#section-%s [data-state=fail]' % section)]
+
+    def foreign_requests(self):
+        """Resources the page fetched from anywhere but the camera."""
+        urls = self.driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)")
+        return [u for u in urls if not u.startswith(self.server.url + '/') and not u.startswith('blob:')]
 
     def ipc_bytes(self):
         try:
@@ -161,6 +169,12 @@ class Page:
                                            {'format': 'png', 'captureBeyondViewport': True})
         with open(os.path.join(ARTIFACTS, name + '.png'), 'wb') as f:
             f.write(base64.b64decode(shot['data']))
+
+
+def test_www_fits_the_budget():
+    total = sum(os.path.getsize(os.path.join(WWW, name)) for name in os.listdir(WWW)
+                if name.rpartition('.')[2] in ('html', 'css', 'js'))
+    assert total <= WWW_BUDGET
 
 
 def newest_first(names):
@@ -179,6 +193,7 @@ def test_section_loads_without_console_errors_and_is_screenshot(page, section):
                 'return [...document.querySelectorAll("#events-files img")].map(i => i.complete)')))
         assert page.failures(section) == []
         assert page.console_errors() == []
+        assert page.foreign_requests() == []
         page.screenshot('%s-%s-%s' % (section, width_name, page.server.runtime))
         page.open('status')
 
@@ -252,7 +267,7 @@ def test_settings_change_is_saved_to_system_conf(page):
     ntp = page.find('#settings-form [name=NTP_SERVER]')
     ntp.clear()
     ntp.send_keys('time.example.org')
-    page.find('#settings button[type=submit]').click()
+    page.find('#section-settings button[type=submit]').click()
     page.outcome('settings-out')
     lines = page.sd.read('yi-hack/etc/system.conf').decode().split('\n')
     assert 'NTP_SERVER=time.example.org' in lines
@@ -265,7 +280,7 @@ def test_settings_invalid_port_is_refused_before_sending(page):
     port = page.find('#settings-form [name=HTTPD_PORT]')
     port.clear()
     port.send_keys('70000')
-    page.find('#settings button[type=submit]').click()
+    page.find('#section-settings button[type=submit]').click()
     page.outcome('settings-out', 'fail')
     assert page.sd.snapshot() == before
 
@@ -276,7 +291,7 @@ def test_mqtt_form_saves_to_mqttv4_conf_and_shows_bridge_state(page):
     broker = page.find('#mqtt-form [name=MQTT_IP]')
     broker.clear()
     broker.send_keys('192.168.1.20')
-    page.find('#mqtt button[type=submit]').click()
+    page.find('#section-mqtt button[type=submit]').click()
     page.outcome('mqtt-out')
     assert 'MQTT_IP=192.168.1.20' in page.sd.read('yi-hack/etc/mqttv4.conf').decode().split('\n')
 

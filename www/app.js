@@ -120,9 +120,10 @@ function route() {
   const current = sections[name] ? name : 'status';
   for (const key of Object.keys(sections)) {
     const active = key === current;
-    const section = $(key);
+    const section = $('section-' + key);
     if (active !== !section.hidden) {
       section.hidden = !active;
+      if (active) window.scrollTo(0, 0);
       if (!active && sections[key].leave) sections[key].leave();
     }
   }
@@ -283,6 +284,7 @@ const SYSTEM_GROUPS = [
   ['Access', {
     USERNAME: field('Web user name', 'text', {autocomplete: 'username'}),
     PASSWORD: field('Web password', 'secret'),
+    HTTPD: field('Web server (this page) at boot', 'toggle', {values: YES_NO}),
     HTTPD_PORT: field('Web port', 'number', PORT),
     SSHD: field('SSH server', 'toggle', {values: YES_NO}),
     SSH_PASSWORD: field('SSH root password', 'secret'),
