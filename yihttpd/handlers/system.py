@@ -199,12 +199,13 @@ class Upgrade:
         self.staging = self.root + '/' + STAGING
         self.deferred = Deferred(on_cancel=self.client_gone)
         self.client_left = False
+        self.model = model_suffix(self.app)
         local = local_archive(self.app)
-        _upgrading.append(True)
         for leftover in (self.staging, self.root + '/' + REPLACED):
             if compat.is_dir(leftover):
                 compat.remove_tree(leftover)
         remove_file(self.root + '/' + DOWNLOADED)
+        _upgrading.append(True)
         if compat.stat(local) is not None:
             self.unpack(local)
         else:
@@ -227,7 +228,7 @@ class Upgrade:
         if tag == fw_version(self.app):
             return self.fail(400, 'no new firmware: %s is installed' % tag)
         url = (self.app.options.download_url or DEFAULT_DOWNLOAD_URL).replace(
-            '{tag}', tag).replace('{model}', model_suffix(self.app))
+            '{tag}', tag).replace('{model}', self.model)
         path = self.root + '/' + DOWNLOADED
 
         def arrived(whole):
@@ -238,9 +239,12 @@ class Upgrade:
         fetch(self.req, url, path, DOWNLOAD_TIMEOUT, arrived)
 
     def unpack(self, archive):
-        os.mkdir(self.staging)
         self.archive = archive
-        self.source = open(archive, 'rb')
+        try:
+            os.mkdir(self.staging)
+            self.source = open(archive, 'rb')
+        except OSError as exc:
+            return self.fail(500, 'cannot unpack onto the SD card: %r' % exc)
         size = compat.stat_size(compat.stat(archive))
         self.step(unpack_slices(compat.gzip_reader(self.source, size), self.staging))
 
