@@ -14,6 +14,7 @@ import time
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -56,7 +57,7 @@ def browser(downloads):
     options.binary_location = CHROMIUM
     for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-                 '--disable-dev-shm-usage', '--hide-scrollbars', '--autoplay-policy=no-user-gesture-required',
+                 '--disable-dev-shm-usage', '--hide-scrollbars',
                  '--user-data-dir=' + profile, '--window-size=%d,%d' % DESKTOP):
         options.add_argument(flag)
     options.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
@@ -87,8 +88,13 @@ def add_sample_videos(sd):
 SERVICE_SCRIPT = '#!/bin/sh\n[ "$2" = status ] && exit 1\nexit 0\n'
 
 
-def add_service_script(sd):
-    path = sd.write('yi-hack/script/service.sh', SERVICE_SCRIPT)
+# The firmware's frame grabber, as a stand-in that writes the sample JPEG.
+GRABBER = '#!/bin/sh\nexec cat %s\n' % SAMPLE_THUMB
+FAILING_GRABBER = '#!/bin/sh\nexit 1\n'
+
+
+def add_program(sd, rel, text):
+    path = sd.write(rel, text)
     os.chmod(path, 0o755)
 
 
@@ -96,7 +102,8 @@ def add_service_script(sd):
 def page(browser, start_server, sd):
     """The page opened on a fresh server; the browser log starts empty."""
     add_sample_videos(sd)
-    add_service_script(sd)
+    add_program(sd, 'yi-hack/script/service.sh', SERVICE_SCRIPT)
+    add_program(sd, 'yi-hack/bin/imggrabber', GRABBER)
     server = start_server()
     browser.set_window_size(*DESKTOP)
     browser.get(server.url + '/#status')
@@ -181,21 +188,30 @@ def newest_first(names):
     return sorted(names, reverse=True)
 
 
+# (name, window size, colour scheme) of each screenshot
+VIEWS = (('phone', PHONE, 'light'), ('desktop', DESKTOP, 'light'), ('phone-dark', PHONE, 'dark'))
+
+
 @pytest.mark.parametrize('section', SECTIONS)
 def test_section_loads_without_console_errors_and_is_screenshot(page, section):
-    for width_name, size in (('phone', PHONE), ('desktop', DESKTOP)):
+    for view, size, scheme in VIEWS:
         page.driver.set_window_size(*size)
+        page.driver.execute_cdp_cmd('Emulation.setEmulatedMedia', {
+            'features': [{'name': 'prefers-color-scheme', 'value': scheme}]})
         page.open(section)
         if section == 'events':
             page.find('#events-dirs li button').click()
             wait_settled(page.driver, section)
             WebDriverWait(page.driver, WAIT).until(lambda d: all(d.execute_script(
                 'return [...document.querySelectorAll("#events-files img")].map(i => i.complete)')))
+            page.find('#events-files button.play').click()
+            page.outcome('events-files-out')
         assert page.failures(section) == []
         assert page.console_errors() == []
         assert page.foreign_requests() == []
-        page.screenshot('%s-%s-%s' % (section, width_name, page.server.runtime))
+        page.screenshot('%s-%s' % (section, view))
         page.open('status')
+    page.driver.execute_cdp_cmd('Emulation.setEmulatedMedia', {'features': []})
 
 
 def test_status_shows_the_camera_fields(page):
@@ -313,6 +329,17 @@ def test_maintenance_save_downloads_an_archive_that_loads_back(page, downloads):
     assert 'NTP_SERVER=pool.ntp.org' in page.sd.read('yi-hack/etc/system.conf').decode().split('\n')
 
 
+def test_snapshot_shows_the_frame_and_says_when_it_is_a_stand_in(page):
+    page.open('snapshot')
+    image = page.find('#snapshot-image')
+    assert image.get_attribute('src').startswith('blob:')
+    assert int(image.get_attribute('naturalWidth')) > 0
+    assert page.find('#snapshot-download').get_attribute('download').endswith('.jpg')
+    add_program(page.sd, 'yi-hack/bin/imggrabber', FAILING_GRABBER)
+    page.find('#snapshot-refresh').click()
+    assert 'no picture' in page.outcome('snapshot-out', 'fail')
+
+
 def test_ptz_click_sends_move_then_stop(page):
     page.open('ptz')
     time_input = page.find('#ptz-time')
@@ -321,6 +348,23 @@ def test_ptz_click_sends_move_then_stop(page):
     page.find('.pad button[data-dir=left]').click()
     page.outcome('ptz-out')
     assert page.ipc_bytes() == PTZ_LEFT + PTZ_STOP
+
+
+def test_ptz_hold_repeats_moves_until_released(page):
+    page.open('ptz')
+    time_input = page.find('#ptz-time')
+    time_input.clear()
+    time_input.send_keys('0.2')
+    arrow = page.find('.pad button[data-dir=left]')
+    ActionChains(page.driver).click_and_hold(arrow).perform()
+    WebDriverWait(page.driver, WAIT).until(lambda d: page.ipc_bytes().count(PTZ_STOP) >= 2)
+    ActionChains(page.driver).release(arrow).perform()
+    wait_settled(page.driver, 'ptz')
+    sent = page.ipc_bytes()
+    moves = sent.count(PTZ_LEFT)
+    assert moves >= 2 and sent == (PTZ_LEFT + PTZ_STOP) * moves
+    time.sleep(0.5)
+    assert page.ipc_bytes() == sent    # released: no more moves
 
 
 def test_unreachable_camera_shows_failure_not_a_spinner(page):

@@ -558,6 +558,9 @@ function fileItem(dir, record) {
 async function openEvents(entry) {
   closeEvents();
   openDir = entry;
+  for (const item of $('events-dirs').children) {
+    item.firstChild.toggleAttribute('aria-current', item.dataset.dir === entry.dirname);
+  }
   $('events-files-title').textContent = dirLabel(entry);
   $('events-files').replaceChildren();
   $('events-files-pane').hidden = false;
@@ -598,24 +601,28 @@ let snapshotUrl = null;
 let snapshotTimer = null;
 let snapshotShown = false;
 
+function showSnapshot(blob) {
+  if (snapshotUrl) URL.revokeObjectURL(snapshotUrl);
+  snapshotUrl = URL.createObjectURL(blob);
+  $('snapshot-image').src = snapshotUrl;
+  $('snapshot-image').hidden = false;
+  const link = $('snapshot-download');
+  link.href = snapshotUrl;
+  link.download = 'snapshot-' + new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-') + '.jpg';
+  link.hidden = false;
+}
+
 async function takeSnapshot() {
   clearTimeout(snapshotTimer);
   const params = {res: $('snapshot-res').value, watermark: $('snapshot-watermark').checked ? 'yes' : 'no'};
-  const answer = await act($('snapshot-refresh'), $('snapshot-out'), 'Taking a snapshot…',
-    (a) => a.res.headers.get('X-Snapshot') === 'fallback'
-      ? 'The camera gave no picture; this is the stand-in image'
-      : 'Snapshot taken ' + new Date().toLocaleTimeString(),
-    () => call('/cgi-bin/snapshot.sh?' + query(params), null, 'blob'));
-  if (answer) {
-    if (snapshotUrl) URL.revokeObjectURL(snapshotUrl);
-    snapshotUrl = URL.createObjectURL(answer.body);
-    $('snapshot-image').src = snapshotUrl;
-    $('snapshot-image').hidden = false;
-    const link = $('snapshot-download');
-    link.href = snapshotUrl;
-    link.download = 'snapshot-' + new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-') + '.jpg';
-    link.hidden = false;
-  }
+  await act($('snapshot-refresh'), $('snapshot-out'), 'Taking a snapshot…',
+    () => 'Snapshot taken ' + new Date().toLocaleTimeString(), async () => {
+      const answer = await call('/cgi-bin/snapshot.sh?' + query(params), null, 'blob');
+      showSnapshot(answer.body);
+      if (answer.res.headers.get('X-Snapshot') === 'fallback') {
+        throw new Error('the camera gave no picture; a stand-in image is shown');
+      }
+    });
   if (snapshotShown && $('snapshot-auto').checked) {
     snapshotTimer = setTimeout(takeSnapshot, SNAPSHOT_REFRESH_MS);
   }
