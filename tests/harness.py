@@ -89,6 +89,26 @@ class SdRoot:
         if thumb is not None:
             self.write('record/%s/%s.jpg' % (dirname, stem), thumb)
 
+    def add_hours(self, hours, videos_per_hour, start=(2020, 1, 1)):
+        """A recording tree: `hours` consecutive hour directories from start, each with
+        videos_per_hour one-byte videos (MMM00S60.mp4) and one-byte thumbnails.
+        Returns the hour directory names, oldest first."""
+        import datetime
+        first = datetime.datetime(*start)
+        names = []
+        for n in range(hours):
+            t = first + datetime.timedelta(hours=n)
+            name = '%04dY%02dM%02dD%02dH' % (t.year, t.month, t.day, t.hour)
+            directory = os.path.join(self.record, name)
+            os.mkdir(directory)
+            for minute in range(videos_per_hour):
+                stem = os.path.join(directory, '%02dM00S60' % minute)
+                for ext, data in (('.mp4', b'v'), ('.jpg', b'j')):
+                    with open(stem + ext, 'wb') as f:
+                        f.write(data)
+            names.append(name)
+        return names
+
     def snapshot(self):
         """Every path under the root with its size and content hash, to prove nothing changed."""
         import hashlib

@@ -11,7 +11,8 @@ RECORDING_NAME = 'tmp.mp4.tmp'   # the video the firmware is writing now
 
 
 def _digits(text):
-    return len(text) > 0 and all('0' <= c <= '9' for c in text)
+    """Only ASCII digits (str.isdigit would take other scripts' digits too)."""
+    return len(text) > 0 and '0' <= min(text) and max(text) <= '9'
 
 
 def is_hour_dir(name):

@@ -73,17 +73,18 @@ def events_dir_pieces(dirs):
 
 def hour_contents(path):
     """(videos newest first, set of thumbnail names) of an hour directory; plain files only."""
-    videos = []
+    keyed = []
     thumbs = set()
     for name, kind in compat.list_entries(path):
         if kind != 'file':
             continue
         if is_video(name):
-            videos.append(name)
+            keyed.append((record_order_key(name), name))
         elif name.endswith('.jpg'):
             thumbs.add(name)
-    videos.sort(key=record_order_key, reverse=True)
-    return videos, thumbs
+    # Keys made once each: MicroPython's sort calls a key function per comparison.
+    keyed.sort(reverse=True)
+    return [name for _, name in keyed], thumbs
 
 
 def events_file(req):
