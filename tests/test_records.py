@@ -17,6 +17,7 @@ MONTH_DAYS = 30          # 30 days x 24 hours = 720 hour directories
 VIDEOS_PER_HOUR = 60
 FAST_ANSWER = 0.1        # seconds: other clients' bound while one waits (the issue's number)
 SHORT_LONGPOLL = '1.5'   # seconds: the long-poll cap the timeout test runs with
+SETTLE = 1.0             # seconds for waiters to reach the server and a long-poll check to pass
 
 
 def hour_name(day, hour):
@@ -54,6 +55,14 @@ def build_tree(sd):
 def tree(sd):
     build_tree(sd)
     return sd
+
+
+def assert_refused_and_unchanged(sd, server, path, expected=400):
+    """The service answers the JSON error with that status and nothing on the card changed."""
+    before = sd.snapshot()
+    status, body = server.get_json(path)
+    assert status == expected and body['error'] == 'true'
+    assert sd.snapshot() == before
 
 
 def get_text(server, path, headers=None):
@@ -169,16 +178,11 @@ def test_eventsdirdel_all_of_three_days_answers_others_while_it_deletes(tmp_path
     '2020Y01M04D01H',     # a file named like one
 ])
 def test_eventsdirdel_refuses_what_is_not_an_hour_directory_and_changes_nothing(tree, server, value):
-    before = tree.snapshot()
-    status, body = server.get_json('/cgi-bin/eventsdirdel.sh?dir=' + value)
-    assert status == 400 and body['error'] == 'true'
-    assert tree.snapshot() == before
+    assert_refused_and_unchanged(tree, server, '/cgi-bin/eventsdirdel.sh?dir=' + value)
 
 
 def test_eventsdirdel_of_a_missing_directory_is_404(tree, server):
-    before = tree.snapshot()
-    status, _ = server.get_json('/cgi-bin/eventsdirdel.sh?dir=2021Y01M01D01H')
-    assert status == 404 and tree.snapshot() == before
+    assert_refused_and_unchanged(tree, server, '/cgi-bin/eventsdirdel.sh?dir=2021Y01M01D01H', 404)
 
 
 def test_deletes_from_another_site_are_refused(tree, server):
@@ -218,22 +222,15 @@ def test_eventsfiledel_of_a_video_without_thumbnail(tree, server):
     '2020Y01M01D1H/00M00S60.mp4', DIR + '/00M00S60.mp4%00', DIR + '//00M00S60.mp4',
 ])
 def test_eventsfiledel_refuses_what_is_not_a_video_name_and_changes_nothing(tree, server, value):
-    before = tree.snapshot()
-    status, body = server.get_json('/cgi-bin/eventsfiledel.sh?file=' + value)
-    assert status == 400 and body['error'] == 'true'
-    assert tree.snapshot() == before
+    assert_refused_and_unchanged(tree, server, '/cgi-bin/eventsfiledel.sh?file=' + value)
 
 
 def test_eventsfiledel_through_a_linked_directory_is_refused(tree, server):
-    before = tree.snapshot()
-    status, _ = server.get_json('/cgi-bin/eventsfiledel.sh?file=2020Y01M05D01H/00M00S60.mp4')
-    assert status == 400 and tree.snapshot() == before
+    assert_refused_and_unchanged(tree, server, '/cgi-bin/eventsfiledel.sh?file=2020Y01M05D01H/00M00S60.mp4')
 
 
 def test_eventsfiledel_of_a_missing_video_is_404(tree, server):
-    before = tree.snapshot()
-    status, _ = server.get_json('/cgi-bin/eventsfiledel.sh?file=%s/33M00S60.mp4' % DIR)
-    assert status == 404 and tree.snapshot() == before
+    assert_refused_and_unchanged(tree, server, '/cgi-bin/eventsfiledel.sh?file=%s/33M00S60.mp4' % DIR, 404)
 
 
 # -- getlastrecordedvideo.sh -------------------------------------------------
@@ -338,11 +335,6 @@ class Waiting:
         return self.result
 
 
-def wait_until_waiting(server):
-    """Give the waiters time to reach the server and a long-poll check to pass."""
-    time.sleep(1.0)
-
-
 def timed_get(server, path):
     started = time.monotonic()
     status, _, _ = server.get(path)
@@ -351,7 +343,7 @@ def timed_get(server, path):
 
 def test_oldness_minus_one_waits_for_the_next_video_while_others_are_answered(tree, server):
     waiters = [Waiting(server), Waiting(server, 'oldness=-1&type=2'), Waiting(server, 'oldness=-1&type=4')]
-    wait_until_waiting(server)
+    time.sleep(SETTLE)
     assert all(w.result is None for w in waiters)
     for path in ('/cgi-bin/status.json', '/cgi-bin/eventsfile.sh?dirname=' + DIR):
         for _ in range(5):
@@ -367,7 +359,7 @@ def test_oldness_minus_one_waits_for_the_next_video_while_others_are_answered(tr
 
 def test_oldness_minus_one_ends_when_a_new_hour_directory_appears(tree, server):
     waiter = Waiting(server)
-    wait_until_waiting(server)
+    time.sleep(SETTLE)
     assert waiter.result is None
     tree.add_video('2020Y01M02D14H', '00M00S60')
     assert waiter.join() == (200, '2020Y01M02D14H/00M00S60.mp4')
@@ -386,7 +378,7 @@ def test_a_client_that_leaves_while_waiting_is_dropped_cleanly(tree, server):
     leaving = socket.create_connection((server.host, server.port), timeout=5)
     leaving.sendall(b'GET /cgi-bin/getlastrecordedvideo.sh?oldness=-1 HTTP/1.1\r\nHost: x\r\n\r\n')
     staying = Waiting(server)
-    wait_until_waiting(server)
+    time.sleep(SETTLE)
     leaving.close()
     time.sleep(0.5)
     assert server.get('/cgi-bin/status.json')[0] == 200
