@@ -1,0 +1,47 @@
+"""--demo: the first thing a new user runs."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+
+from harness import REPO, free_port, runtime_command, runtime_env
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.status, resp.read()
+
+
+def test_demo_serves_a_sample_card_and_cleans_up(runtime):
+    port = free_port()
+    proc = subprocess.Popen(runtime_command(runtime) + ['--demo', '--port', str(port)],
+                            cwd=REPO, env=runtime_env(runtime),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        lines = []
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            line = proc.stdout.readline().decode()
+            lines.append(line)
+            if 'serving' in line:
+                break
+        url = re.search(r'http://\S+/', ''.join(lines)).group(0)
+        root = re.search(r'demo SD root at (\S+)', ''.join(lines)).group(1)
+        assert url.endswith(':%d/' % port)
+        status, body = fetch(url + 'cgi-bin/status.json')
+        assert status == 200 and json.loads(body)['fw_version']
+        status, page = fetch(url)
+        assert status == 200 and b'<html' in page.lower()
+        hours = sorted(os.listdir(os.path.join(root, 'record')))
+        assert 'tmp.mp4.tmp' in hours
+        hour = [h for h in hours if h.endswith('H')][0]
+        video = sorted(n for n in os.listdir(os.path.join(root, 'record', hour)) if n.endswith('.mp4'))[0]
+        status, data = fetch('%srecord/%s/%s' % (url, hour, video))
+        assert status == 200 and data == open(os.path.join(REPO, 'demo', 'sample.mp4'), 'rb').read()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    assert not os.path.exists(root), 'the throw-away SD root was left behind'
