@@ -303,7 +303,7 @@ def test_getlastrecordedvideo_without_any_video_is_404(sd, server):
 
 @pytest.mark.parametrize('query', [
     'type=0', 'type=5', 'type=x', 'type=', 'oldness=x', 'oldness=1.5', 'oldness=--1',
-    'oldness=', 'oldness=-', 'oldness=1e3', 'oldness=1234567890',
+    'oldness=', 'oldness=-', 'oldness=1e3', 'oldness=1234567890', 'oldness=%C2%B2',
 ])
 def test_getlastrecordedvideo_refuses_bad_parameters(tree, server, query):
     status, body = server.get_json('/cgi-bin/getlastrecordedvideo.sh?' + query)

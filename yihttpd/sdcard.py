@@ -10,16 +10,16 @@ HOUR_DIR_LEN = 14        # YYYYYMMMDDDHHH, e.g. 2020Y01M01D01H
 RECORDING_NAME = 'tmp.mp4.tmp'   # the video the firmware is writing now
 
 
-def _digits(text):
+def ascii_digits(text):
     """Only ASCII digits (str.isdigit would take other scripts' digits too)."""
     return len(text) > 0 and '0' <= min(text) and max(text) <= '9'
 
 
 def is_hour_dir(name):
     """YYYYYMMMDDDHHH: 4 digits Y, 2 digits M, 2 digits D, 2 digits H."""
-    return (len(name) == HOUR_DIR_LEN and _digits(name[0:4]) and name[4] == 'Y'
-            and _digits(name[5:7]) and name[7] == 'M' and _digits(name[8:10])
-            and name[10] == 'D' and _digits(name[11:13]) and name[13] == 'H')
+    return (len(name) == HOUR_DIR_LEN and ascii_digits(name[0:4]) and name[4] == 'Y'
+            and ascii_digits(name[5:7]) and name[7] == 'M' and ascii_digits(name[8:10])
+            and name[10] == 'D' and ascii_digits(name[11:13]) and name[13] == 'H')
 
 
 def record_stem_minute(stem):
@@ -37,8 +37,8 @@ def record_stem_minute(stem):
     else:
         return -1
     core = stem[at:]
-    if (_digits(core[0:2]) and core[2] == 'M' and _digits(core[3:5])
-            and core[5] == 'S' and _digits(core[6:8])):
+    if (ascii_digits(core[0:2]) and core[2] == 'M' and ascii_digits(core[3:5])
+            and core[5] == 'S' and ascii_digits(core[6:8])):
         return at
     return -1
 

@@ -11,8 +11,8 @@ import os
 
 from .. import compat
 from ..http import Deferred, HttpError, Response, error_response, ok, text_response
-from ..sdcard import (hour_dir_date, hour_dir_hour, is_video, record_order_key,
-                      thumbnail_name, video_minute)
+from ..sdcard import (ascii_digits, hour_dir_date, hour_dir_hour, is_video,
+                      record_order_key, thumbnail_name, video_minute)
 from . import static
 
 DIR_ENTRIES_PER_PIECE = 32   # eventsdir entries sent per piece (~2 KiB): few sends, small buffers
@@ -227,7 +227,7 @@ def last_recorded_video(req):
 
 def parse_oldness(text):
     digits = text[1:] if text.startswith('-') else text
-    if not digits.isdigit() or len(digits) > MAX_OLDNESS_DIGITS:
+    if not ascii_digits(digits) or len(digits) > MAX_OLDNESS_DIGITS:
         raise HttpError(400, 'oldness must be a whole number')
     return int(text)
 
