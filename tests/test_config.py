@@ -364,6 +364,17 @@ def test_backup_made_by_tar_czf_loads_on_both_runtimes(server, sd, tmp_path):
     assert sd.snapshot() == restored
 
 
+def test_gzip_archive_that_refers_far_back_loads(server, sd):
+    """Two members sharing 10 KiB of text: deflate refers back further than 4 KiB."""
+    rng = random.Random(7)
+    shared = ''.join('# %s\n' % ''.join(rng.choice('abcdefghij') for _ in range(60))
+                     for _ in range(160)).encode()
+    members = good_members(sd, camera_conf=shared + b'LED=no\n', mqttv4_conf=shared + b'MQTT_IP=x\n')
+    status, body = upload(server, make_tar(members))
+    assert status == 200, body
+    assert sd.read('yi-hack/etc/mqttv4.conf') == shared + b'MQTT_IP=x\n'
+
+
 def test_curl_uploads_and_wget_downloads_by_the_attachment_name(server, sd, tmp_path, runtime):
     shutil.which('curl') and shutil.which('wget') or pytest.fail('curl and wget are needed')
     kind = 'bz2' if runtime == 'cpython' else 'gz'

