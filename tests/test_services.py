@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from test_mqtt import MOTION_START, mqtt  # noqa: F401 (mqtt: the broker fixture)
+
 # Stands in for the firmware's yi-hack/script/service.sh: records each call
 # in `calls` beside itself, sleeps `delay` seconds on start when that file
 # exists, and answers status by exit code (0 started) like an init script.
@@ -148,33 +150,55 @@ def is_alive(pid):
         return False
 
 
-def test_mqtt_starts_and_stops_the_bridge_process(start_server, tmp_path, sd):
-    server = start(start_server, tmp_path)
-    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=status') == (
-        200, {'status': 'stopped'})
-    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=start') == (
-        200, {'error': 'false'})
+def mqtt_service(server, action):
+    return server.get_json('/cgi-bin/service.sh?name=mqtt&action=' + action)
+
+
+def test_mqtt_starts_and_stops_the_bridge_process(start_server, tmp_path, mqtt):
+    server = start(start_server, tmp_path, '--mqtt-events', mqtt.events.name)
+    assert mqtt_service(server, 'status') == (200, {'status': 'stopped'})
+    assert mqtt_service(server, 'start') == (200, {'error': 'false'})
     pid = bridge_pid(tmp_path)
     assert is_alive(pid)
-    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=status') == (
-        200, {'status': 'started'})
+    assert mqtt_service(server, 'status') == (200, {'status': 'started'})
     # A second start keeps the one bridge.
-    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=start')[0] == 200
+    assert mqtt_service(server, 'start')[0] == 200
     assert bridge_pid(tmp_path) == pid
-    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=stop') == (
-        200, {'error': 'false'})
+    assert mqtt_service(server, 'stop') == (200, {'error': 'false'})
     assert not is_alive(pid)
-    assert server.get_json('/cgi-bin/service.sh?name=mqtt&action=status') == (
-        200, {'status': 'stopped'})
+    assert mqtt_service(server, 'status') == (200, {'status': 'stopped'})
 
 
-def test_a_restarted_server_still_stops_its_bridge(start_server, tmp_path, sd):
-    first = start(start_server, tmp_path)
-    assert first.get_json('/cgi-bin/service.sh?name=mqtt&action=start')[0] == 200
+def test_mqtt_settings_take_effect_on_stop_then_start(start_server, tmp_path, sd, mqtt):
+    live = mqtt.subscribe('#')
+    server = start(start_server, tmp_path, '--mqtt-events', mqtt.events.name)
+    assert mqtt_service(server, 'start')[0] == 200
+    live.expect('yicam/status online 0 1')
+    mqtt.events.send(MOTION_START)
+    live.expect('yicam/motion_detection motion_start 0 1')
+    sd.set_conf('mqttv4.conf', 'MQTT_PREFIX', 'garden')
+    assert mqtt_service(server, 'stop')[0] == 200
+    live.expect('yicam/status offline 0 1')      # a clean stop says goodbye itself
+    assert mqtt_service(server, 'start')[0] == 200
+    live.expect('garden/status online 0 1')
+    mqtt.events.send(MOTION_START)
+    live.expect('garden/motion_detection motion_start 0 1')
+
+
+def test_a_bridge_that_cannot_start_is_reported(start_server, tmp_path, sd, mqtt):
+    sd.set_conf('mqttv4.conf', 'MQTT_IP', '')
+    server = start(start_server, tmp_path, '--mqtt-events', mqtt.events.name)
+    status, body = mqtt_service(server, 'start')
+    assert status == 500 and 'exited at start' in body['message']
+    assert mqtt_service(server, 'status') == (200, {'status': 'stopped'})
+
+
+def test_a_restarted_server_still_stops_its_bridge(start_server, tmp_path, mqtt):
+    first = start(start_server, tmp_path, '--mqtt-events', mqtt.events.name)
+    assert mqtt_service(first, 'start')[0] == 200
     pid = bridge_pid(tmp_path)
     first.stop()
     second = start(start_server, tmp_path)
-    assert second.get_json('/cgi-bin/service.sh?name=mqtt&action=status') == (
-        200, {'status': 'started'})
-    assert second.get_json('/cgi-bin/service.sh?name=mqtt&action=stop')[0] == 200
+    assert mqtt_service(second, 'status') == (200, {'status': 'started'})
+    assert mqtt_service(second, 'stop')[0] == 200
     assert not is_alive(pid)

@@ -27,6 +27,7 @@ OPTIONS = (
     ('--hostname-cmd', str, 'hostname NAME', 'applies a new hostname (NAME: the name; run without a shell)'),
     ('--longpoll-timeout', float, None, 'seconds getlastrecordedvideo.sh waits for a video (default 80)'),
     ('--service-script', str, None, 'firmware service script (default ROOT/yi-hack/script/service.sh)'),
+    ('--mqtt-events', str, None, "event source for the MQTT bridge (default: the bridge's own)"),
     ('--reboot-cmd', str, None, 'shell command run after reboot.sh answers (default: sync; reboot)'),
     ('--release-url', str, None, 'JSON with the latest firmware tag_name (default: GitHub releases)'),
     ('--download-url', str, None, 'firmware archive URL, {tag} and {model} replaced (default: GitHub)'),

@@ -192,6 +192,8 @@ def start_bridge(req):
         raise HttpError(503, 'the MQTT bridge (yihttpd/mqtt.py) is not installed')
     argv = ['/bin/sh', '-c', PID_THEN_EXEC, bridge_pid_path(app),
             sys.executable, '-m', MQTT_MODULE, '--root', app.sd.root]
+    if app.options.mqtt_events:
+        argv += ['--ipc-events', app.options.mqtt_events]
     del _bridge[:]
     _bridge.append(compat.Child(argv, bridge_log_path(app), app.tmp_dir))
     deferred = Deferred()
