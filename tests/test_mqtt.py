@@ -1,0 +1,324 @@
+"""The MQTT motion-event bridge (python3 -m yihttpd.mqtt) against a real mosquitto.
+
+Each test runs the bridge under CPython and under MicroPython. Events go
+into a real POSIX queue on CPython and into a FIFO of length-framed
+messages on MicroPython (whose dev build has no ffi for queues). A real
+mosquitto_sub prints every message as "topic payload retain qos".
+"""
+import getpass
+import os
+import queue
+import signal
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from harness import REPO, free_port, runtime_command, runtime_env
+
+MOTION_START = bytes.fromhex('01000000020000007c007c0000000000')
+MOTION_START_NEWER = bytes.fromhex('04000000020000000970097000000000')
+MOTION_STOP = bytes.fromhex('01000000020000007d007d0000000000')
+SOUND = bytes.fromhex('04000000020000000460046000000000')
+BABY_CRYING = bytes.fromhex('04000000020000000260026000000000')
+PTZ_STOP_COMMAND = bytes.fromhex('01000000080000000740010000000000')
+WAIT = 10.0   # seconds any expected message or log line may take on a busy machine
+
+
+def wait_until(predicate, timeout=WAIT, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+class Broker:
+    """A real mosquitto on a free loopback port; restartable on the same port."""
+
+    def __init__(self, directory, password_file=None):
+        self.port = free_port()
+        self.conf_path = os.path.join(directory, 'mosquitto-%d.conf' % self.port)
+        self.log_path = os.path.join(directory, 'mosquitto-%d.log' % self.port)
+        # `user`: a broker started as root keeps root, so it can read the test's files
+        lines = ['listener %d 127.0.0.1' % self.port, 'log_type all', 'log_dest stderr',
+                 'user ' + getpass.getuser()]
+        if password_file:
+            lines += ['allow_anonymous false', 'password_file ' + password_file]
+        else:
+            lines.append('allow_anonymous true')
+        with open(self.conf_path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        self.proc = None
+        self.starts = 0
+        self.start()
+
+    def start(self):
+        self.log_file = open(self.log_path, 'ab')
+        self.proc = subprocess.Popen(['mosquitto', '-c', self.conf_path],
+                                     stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.starts += 1
+        assert wait_until(lambda: self.log().count(' running') == self.starts), self.log()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+        self.proc = None
+        self.log_file.close()
+
+    def log(self):
+        with open(self.log_path, 'rb') as f:
+            return f.read().decode(errors='replace')
+
+
+class Subscriber:
+    """mosquitto_sub on a topic filter, its lines collected by a thread."""
+
+    def __init__(self, broker, topic='yicam/#', qos=1):
+        self.lines = queue.Queue()
+        self.proc = subprocess.Popen(
+            ['mosquitto_sub', '-h', '127.0.0.1', '-p', str(broker.port), '-t', topic,
+             '-q', str(qos), '-v', '-F', '%t %p %r %q', '-i', 'test-sub-%d' % id(self)],
+            stdout=subprocess.PIPE)
+        threading.Thread(target=self.collect, daemon=True).start()
+        assert wait_until(lambda: 'test-sub-%d' % id(self) in broker.log()), broker.log()
+
+    def collect(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.decode().rstrip('\n'))
+
+    def next(self, timeout=WAIT):
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def expect(self, *wanted):
+        got = [self.next() for _ in wanted]
+        assert got == list(wanted)
+
+    def nothing_more(self, timeout=0.5):
+        assert self.next(timeout) is None
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class EventSource:
+    """Where the test puts camera events: a real POSIX queue (CPython) or a FIFO."""
+
+    def __init__(self, runtime, test_queue, directory):
+        if runtime == 'cpython':
+            self.queue = test_queue()
+            self.name = self.queue.name
+            self.fd = None
+        else:
+            self.queue = None
+            self.name = os.path.join(directory, 'events.fifo')
+            os.mkfifo(self.name)
+            self.fd = os.open(self.name, os.O_RDWR)
+
+    def send(self, message):
+        if self.queue is not None:
+            self.queue.queue.send(message)
+        else:
+            os.write(self.fd, struct.pack('<H', len(message)) + message)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+class Bridge:
+    """The real bridge process: `<interpreter> -m yihttpd.mqtt --root ROOT ...`."""
+
+    def __init__(self, runtime, root, args):
+        self.log_path = os.path.join(os.path.dirname(root), 'bridge-%s-%d.log' % (runtime, id(self)))
+        self.log_file = open(self.log_path, 'wb')
+        self.proc = subprocess.Popen(
+            runtime_command(runtime, 'yihttpd.mqtt') + ['--root', root] + list(args),
+            cwd=REPO, env=runtime_env(runtime), stdout=self.log_file, stderr=subprocess.STDOUT)
+
+    def log(self):
+        with open(self.log_path, 'rb') as f:
+            return f.read().decode(errors='replace')
+
+    def wait_log(self, text, count=1):
+        assert wait_until(lambda: self.log().count(text) >= count), self.log()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log_file.close()
+
+
+@pytest.fixture
+def mqtt(runtime, sd, tmp_path, test_queue):
+    """A broker, a subscriber factory, an event source and a bridge starter, all cleaned up."""
+    made = []
+
+    class Setup:
+        broker = Broker(str(tmp_path))
+        events = EventSource(runtime, test_queue, str(tmp_path))
+
+        def configure(self, **values):
+            sd.set_conf('mqttv4.conf', 'MQTT_IP', '127.0.0.1')
+            sd.set_conf('mqttv4.conf', 'MQTT_PORT', str(self.broker.port))
+            for key, value in values.items():
+                sd.set_conf('mqttv4.conf', key, value)
+
+        def subscribe(self, topic='yicam/#', qos=1):
+            subscriber = Subscriber(self.broker, topic, qos)
+            made.append(subscriber)
+            return subscriber
+
+        def start_bridge(self, *args):
+            bridge = Bridge(runtime, sd.path, ('--ipc-events', self.events.name) + args)
+            made.append(bridge)
+            return bridge
+
+    setup = Setup()
+    setup.configure()
+    yield setup
+    for thing in made:
+        thing.stop()
+    setup.broker.stop()
+    setup.events.close()
+
+
+def test_birth_then_motion_and_sound_events_on_their_topics_with_qos_1(mqtt):
+    live = mqtt.subscribe()
+    bridge = mqtt.start_bridge()
+    live.expect('yicam/status online 0 1')
+    for message in (MOTION_START, MOTION_STOP, SOUND, BABY_CRYING, MOTION_START_NEWER):
+        mqtt.events.send(message)
+    live.expect('yicam/motion_detection motion_start 0 1',
+                'yicam/motion_detection motion_stop 0 1',
+                'yicam/sound_detection sound_detected 0 1',
+                'yicam/baby_crying crying 0 1',
+                'yicam/motion_detection motion_start 0 1')
+    # Retained as configured: the status is (MQTT_RETAIN_BIRTH_WILL=1), motion is not.
+    late = mqtt.subscribe()
+    late.expect('yicam/status online 1 1')
+    late.nothing_more()
+    assert bridge.proc.poll() is None
+
+
+def test_retain_and_qos_0_follow_mqttv4_conf(mqtt):
+    mqtt.configure(MQTT_QOS='0', MQTT_RETAIN_MOTION='1', MQTT_PREFIX='cam1',
+                   TOPIC_MOTION='moves', MOTION_STOP_MSG='still')
+    live = mqtt.subscribe('cam1/#')
+    mqtt.start_bridge()
+    live.expect('cam1/status online 0 0')
+    mqtt.events.send(MOTION_STOP)
+    live.expect('cam1/moves still 0 0')
+    late = mqtt.subscribe('cam1/moves')
+    late.expect('cam1/moves still 1 0')
+
+
+def test_unknown_short_and_command_messages_are_ignored(mqtt):
+    live = mqtt.subscribe()
+    bridge = mqtt.start_bridge()
+    live.expect('yicam/status online 0 1')
+    for junk in (b'', b'\x01\x00', b'\xff' * 16, PTZ_STOP_COMMAND, os.urandom(300)):
+        mqtt.events.send(junk)
+    mqtt.events.send(MOTION_START)
+    live.expect('yicam/motion_detection motion_start 0 1')
+    live.nothing_more()
+    assert bridge.proc.poll() is None
+    assert 'Traceback' not in bridge.log()
+
+
+def test_reconnects_after_broker_restart_and_publishes_birth_again(mqtt):
+    bridge = mqtt.start_bridge()
+    bridge.wait_log('birth published')
+    mqtt.broker.stop()
+    bridge.wait_log('connection lost')
+    mqtt.events.send(MOTION_START)          # nobody to send it to: dropped, no crash
+    bridge.wait_log('not connected: dropped motion_start')
+    mqtt.broker.start()                     # same port, no retained messages kept
+    live = mqtt.subscribe()
+    # Live if the subscriber was first, retained (MQTT_RETAIN_BIRTH_WILL=1) if the bridge was.
+    assert live.next() in ('yicam/status online 0 1', 'yicam/status online 1 1')
+    bridge.wait_log('birth published', 2)
+    mqtt.events.send(MOTION_STOP)
+    live.expect('yicam/motion_detection motion_stop 0 1')
+    assert bridge.proc.poll() is None
+
+
+def test_broker_publishes_the_will_when_the_bridge_is_killed(mqtt):
+    live = mqtt.subscribe()
+    bridge = mqtt.start_bridge()
+    live.expect('yicam/status online 0 1')
+    bridge.proc.send_signal(signal.SIGKILL)
+    live.expect('yicam/status offline 0 1')
+    late = mqtt.subscribe()
+    late.expect('yicam/status offline 1 1')
+
+
+def test_sigterm_ends_the_bridge_and_status_goes_offline(mqtt, runtime):
+    live = mqtt.subscribe()
+    bridge = mqtt.start_bridge()
+    live.expect('yicam/status online 0 1')
+    bridge.proc.terminate()
+    assert bridge.proc.wait(5) in (0, -signal.SIGTERM)
+    if runtime == 'cpython':   # published by the bridge itself before DISCONNECT
+        assert bridge.proc.returncode == 0
+        assert 'stopping' in bridge.log()
+    live.expect('yicam/status offline 0 1')
+
+
+def test_keepalive_pings_keep_the_session_open(mqtt):
+    mqtt.configure(MQTT_KEEPALIVE='1')
+    bridge = mqtt.start_bridge()
+    bridge.wait_log('birth published')
+    assert wait_until(lambda: mqtt.broker.log().count('Received PINGREQ from yi-cam') >= 3)
+    assert 'exceeded timeout' not in mqtt.broker.log()
+    assert bridge.log().count('birth published') == 1
+
+
+def test_user_and_password_are_sent_and_a_refusal_is_retried(mqtt, tmp_path):
+    password_file = str(tmp_path / 'passwords')
+    subprocess.run(['mosquitto_passwd', '-b', '-c', password_file, 'cam', 's3cret'], check=True)
+    os.chmod(password_file, 0o644)
+    mqtt.broker.stop()
+    mqtt.broker = Broker(str(tmp_path), password_file)
+    mqtt.configure(MQTT_USER='cam', MQTT_PASSWORD='wrong')
+    refused = mqtt.start_bridge()
+    refused.wait_log('unreachable', 2)
+    assert 'connected to' not in refused.log()
+    refused.stop()
+    mqtt.configure(MQTT_USER='cam', MQTT_PASSWORD='s3cret')
+    bridge = mqtt.start_bridge()
+    bridge.wait_log('birth published')
+
+
+def test_a_regular_file_of_frames_is_read_and_followed(mqtt, tmp_path):
+    path = str(tmp_path / 'events.bin')
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<H', 16) + MOTION_START)
+    live = mqtt.subscribe()
+    mqtt.start_bridge('--ipc-events', path)
+    live.expect('yicam/status online 0 1', 'yicam/motion_detection motion_start 0 1')
+    with open(path, 'ab') as f:
+        f.write(struct.pack('<H', 16) + MOTION_STOP)
+    live.expect('yicam/motion_detection motion_stop 0 1')
+
+
+def test_without_a_broker_address_it_stops_at_start_saying_so(mqtt, sd):
+    sd.set_conf('mqttv4.conf', 'MQTT_IP', '')
+    bridge = mqtt.start_bridge()
+    assert bridge.proc.wait(5) == 2
+    assert 'MQTT_IP is empty' in bridge.log()
+
+
+def test_a_missing_event_source_stops_it_at_start_saying_so(mqtt, tmp_path):
+    bridge = mqtt.start_bridge('--ipc-events', str(tmp_path / 'nothing-here'))
+    assert bridge.proc.wait(5) == 1
+    assert 'cannot read events from' in bridge.log()
