@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-DEBIAN_PACKAGES="wget curl tar bzip2 mosquitto mosquitto-clients chromium chromium-driver"
+DEBIAN_PACKAGES="wget curl tar bzip2 mosquitto mosquitto-clients chromium chromium-driver busybox dash"
 missing=""
 for pkg in $DEBIAN_PACKAGES; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
