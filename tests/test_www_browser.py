@@ -188,6 +188,22 @@ def newest_first(names):
     return sorted(names, reverse=True)
 
 
+def open_hour(page, hour):
+    page.find('#events-dirs li[data-dir="%s"] button' % hour).click()
+    wait_settled(page.driver, 'events')
+
+
+def play_video(page, hour, stem):
+    """Click a video's play button; answers the video element once its metadata loaded."""
+    page.find('#events-files li[data-file="%s.mp4"] button.play' % stem).click()
+    page.outcome('events-files-out')
+    video = page.find('#events-video')
+    assert video.get_attribute('currentSrc') == page.server.url + '/record/%s/%s.mp4' % (hour, stem)
+    assert int(video.get_attribute('readyState')) >= 1
+    assert abs(float(video.get_attribute('duration')) - SAMPLE_SECONDS) < 0.5
+    return video
+
+
 # (name, window size, colour scheme) of each screenshot
 VIEWS = (('phone', PHONE, 'light'), ('desktop', DESKTOP, 'light'), ('phone-dark', PHONE, 'dark'))
 
@@ -235,23 +251,15 @@ def test_camera_led_toggle_updates_conf_and_sends_ipc(page):
 def test_events_lists_match_disk_and_a_video_plays_from_record(page):
     page.open('events')
     assert page.texts('#events-dirs li', 'data-dir') == newest_first(HOURS)
-    page.find('#events-dirs li[data-dir="%s"] button' % HOURS[0]).click()
-    wait_settled(page.driver, 'events')
+    open_hour(page, HOURS[0])
     assert page.texts('#events-files li', 'data-file') == newest_first(s + '.mp4' for s in STEMS)
     assert set(page.texts('#events-files img', 'loading')) == {'lazy'}
-    page.find('#events-files li[data-file="%s.mp4"] button.play' % STEMS[1]).click()
-    page.outcome('events-files-out')
-    video = page.find('#events-video')
-    src = video.get_attribute('currentSrc')
-    assert src == page.server.url + '/record/%s/%s.mp4' % (HOURS[0], STEMS[1])
-    assert int(video.get_attribute('readyState')) >= 1
-    assert abs(float(video.get_attribute('duration')) - SAMPLE_SECONDS) < 0.5
+    play_video(page, HOURS[0], STEMS[1])
 
 
 def test_events_delete_file_removes_it_from_disk_and_list(page):
     page.open('events')
-    page.find('#events-dirs li[data-dir="%s"] button' % HOURS[2]).click()
-    wait_settled(page.driver, 'events')
+    open_hour(page, HOURS[2])
     page.find('#events-files li[data-file="%s.mp4"] button.danger' % STEMS[0]).click()
     page.confirm()
     page.outcome('events-files-out')
@@ -264,8 +272,7 @@ def test_events_delete_file_removes_it_from_disk_and_list(page):
 def test_events_error_answer_is_shown_as_failure(page):
     """A video deleted behind the page's back: the server's 404 is a failure, not success."""
     page.open('events')
-    page.find('#events-dirs li[data-dir="%s"] button' % HOURS[1]).click()
-    wait_settled(page.driver, 'events')
+    open_hour(page, HOURS[1])
     for ext in ('.mp4', '.jpg'):
         os.remove(page.sd.file('record/%s/%s%s' % (HOURS[1], STEMS[2], ext)))
     page.find('#events-files li[data-file="%s.mp4"] button.danger' % STEMS[2]).click()
@@ -365,6 +372,23 @@ def test_ptz_hold_repeats_moves_until_released(page):
     assert moves >= 2 and sent == (PTZ_LEFT + PTZ_STOP) * moves
     time.sleep(0.5)
     assert page.ipc_bytes() == sent    # released: no more moves
+
+
+def test_page_works_behind_basic_auth(browser, start_server, sd):
+    sd.set_conf('system.conf', 'USERNAME', 'admin')
+    sd.set_conf('system.conf', 'PASSWORD', 'secret')
+    add_sample_videos(sd)
+    server = start_server()
+    browser.get('http://admin:secret@%s:%d/#events' % (server.host, server.port))
+    page = Page(browser, server, sd)
+    wait_settled(browser, 'events')
+    assert page.texts('#events-dirs li', 'data-dir') == newest_first(HOURS)
+    open_hour(page, HOURS[0])
+    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
+        'return [...document.querySelectorAll("#events-files img")].every(i => i.complete && i.naturalWidth)'))
+    play_video(page, HOURS[0], STEMS[0])
+    page.open('settings')
+    assert page.failures('settings') == []
 
 
 def test_unreachable_camera_shows_failure_not_a_spinner(page):

@@ -37,13 +37,21 @@ function describeFailure(status, body) {
   return 'the camera answered HTTP ' + status;
 }
 
+/* The camera's address for a path. Absolute, because a page opened as
+ * http://user:password@camera/ resolves relative URLs with the credentials
+ * in them, and the browser refuses such requests; location.origin has none
+ * (the browser still sends the login it was given). */
+function at(path) {
+  return location.origin + path;
+}
+
 /* fetch with a deadline; answers {res, body} where body is parsed as asked.
  * Throws an Error whose message is meant for people. */
 async function call(path, options, as) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
   try {
-    const res = await fetch(path, Object.assign({cache: 'no-store', signal: abort.signal}, options || {}));
+    const res = await fetch(at(path), Object.assign({cache: 'no-store', signal: abort.signal}, options || {}));
     if (as === 'blob' && res.ok) {
       return {res, body: await res.blob()};
     }
@@ -473,7 +481,7 @@ let dirsShown = 0;
 let openDir = null;
 
 function recordUrl(dir, file) {
-  return '/record/' + encodeURIComponent(dir) + '/' + encodeURIComponent(file);
+  return at('/record/') + encodeURIComponent(dir) + '/' + encodeURIComponent(file);
 }
 
 function dirLabel(entry) {
