@@ -252,6 +252,32 @@ def test_reconnects_after_broker_restart_and_publishes_birth_again(mqtt):
     assert bridge.proc.poll() is None
 
 
+def test_a_broker_that_stops_answering_pings_is_dropped_and_found_again(mqtt):
+    mqtt.configure(MQTT_KEEPALIVE='2')
+    bridge = mqtt.start_bridge()
+    bridge.wait_log('birth published')
+    mqtt.broker.proc.send_signal(signal.SIGSTOP)   # connection open, nobody answering
+    try:
+        bridge.wait_log('no answer to the last ping')
+    finally:
+        mqtt.broker.proc.send_signal(signal.SIGCONT)
+    bridge.wait_log('birth published', 2)
+    assert bridge.proc.poll() is None
+
+
+def test_a_stop_with_a_frozen_broker_is_still_quick(mqtt):
+    bridge = mqtt.start_bridge()
+    bridge.wait_log('birth published')
+    mqtt.broker.proc.send_signal(signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        bridge.proc.terminate()
+        bridge.proc.wait(5)
+        assert time.monotonic() - began < 4
+    finally:
+        mqtt.broker.proc.send_signal(signal.SIGCONT)
+
+
 def test_broker_publishes_the_will_when_the_bridge_is_killed(mqtt):
     live = mqtt.subscribe()
     bridge = mqtt.start_bridge()

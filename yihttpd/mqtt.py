@@ -32,6 +32,7 @@ BACKOFF_MAX = 30.0     # seconds between attempts at most, so a returning broker
 DEFAULT_PORT = 1883
 DEFAULT_KEEPALIVE = 120
 MAX_KEEPALIVE = 65535  # the CONNECT field is 16 bits
+GOODBYE_TIMEOUT = 2.0  # seconds a stopping bridge waits on the broker, so a stop is never slow
 
 OPTIONS = (
     ('--root', str, DEFAULT_ROOT, 'SD card root; the settings are ROOT/yi-hack/etc/mqttv4.conf'),
@@ -194,6 +195,7 @@ class Bridge:
             return
         s = self.settings
         try:
+            client.sock.settimeout(GOODBYE_TIMEOUT)
             client.publish(s.status_topic, s.will.encode(), s.retain_status, s.qos)
             client.disconnect()
         except Exception:
