@@ -210,12 +210,13 @@ def test_birth_then_motion_and_sound_events_on_their_topics_with_qos_1(mqtt):
     assert bridge.proc.poll() is None
 
 
-def test_retain_and_qos_0_follow_mqttv4_conf(mqtt):
+def test_retain_qos_0_prefix_topics_and_messages_follow_mqttv4_conf(mqtt):
+    long_birth = 'up-' + 'x' * 300     # a packet over 127 bytes: a 2-byte remaining length
     mqtt.configure(MQTT_QOS='0', MQTT_RETAIN_MOTION='1', MQTT_PREFIX='cam1',
-                   TOPIC_MOTION='moves', MOTION_STOP_MSG='still')
+                   TOPIC_MOTION='moves', MOTION_STOP_MSG='still', BIRTH_MSG=long_birth)
     live = mqtt.subscribe('cam1/#')
     mqtt.start_bridge()
-    live.expect('cam1/status online 0 0')
+    live.expect('cam1/status %s 0 0' % long_birth)
     mqtt.events.send(MOTION_STOP)
     live.expect('cam1/moves still 0 0')
     late = mqtt.subscribe('cam1/moves')
@@ -294,10 +295,12 @@ def test_sigterm_ends_the_bridge_and_status_goes_offline(mqtt, runtime):
     live.expect('yicam/status online 0 1')
     bridge.proc.terminate()
     assert bridge.proc.wait(5) in (0, -signal.SIGTERM)
-    if runtime == 'cpython':   # published by the bridge itself before DISCONNECT
-        assert bridge.proc.returncode == 0
-        assert 'stopping' in bridge.log()
     live.expect('yicam/status offline 0 1')
+    if runtime == 'cpython':   # published by the bridge itself, then DISCONNECT
+        assert bridge.proc.returncode == 0
+        assert 'Client yi-cam disconnected.' in mqtt.broker.log()
+    else:                      # no signal module: the broker published the will
+        assert 'Client yi-cam closed its connection.' in mqtt.broker.log()
 
 
 def test_keepalive_pings_keep_the_session_open(mqtt):

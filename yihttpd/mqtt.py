@@ -121,8 +121,7 @@ class Bridge:
         except Exception as exc:
             close_quietly(client)
             log('broker %s:%d unreachable (%s); next try in %d s' % (s.host, s.port, exc, self.backoff))
-            self.loop.call_later(self.backoff, self.connect)
-            self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+            self.retry_later()
             return
         log('connected to %s:%d as %s, birth published' % (s.host, s.port, s.client_id))
         self.client = client
@@ -130,14 +129,18 @@ class Bridge:
         self.awaiting_pong = False
         self.loop.register(client.sock.fileno(), POLLIN, self.on_broker)
         if s.keepalive:
-            self.ping_timer = self.loop.call_later(s.keepalive / 2, self.ping)
+            self.schedule_ping()
+
+    def retry_later(self):
+        """Connect again after the backoff wait, which doubles up to BACKOFF_MAX."""
+        self.loop.call_later(self.backoff, self.connect)
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
 
     def lost(self, reason):
         """Drop the connection and try again after the backoff wait."""
         log('connection lost (%s); reconnecting in %d s' % (reason, self.backoff))
         self.close_connection()
-        self.loop.call_later(self.backoff, self.connect)
-        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+        self.retry_later()
 
     def close_connection(self):
         if self.ping_timer is not None:
@@ -169,6 +172,9 @@ class Bridge:
             self.lost(exc)
             return
         self.awaiting_pong = True
+        self.schedule_ping()
+
+    def schedule_ping(self):
         self.ping_timer = self.loop.call_later(self.settings.keepalive / 2, self.ping)
 
     def on_message(self, message):
