@@ -208,7 +208,7 @@ class ToolTransport:
         if not self.waiting:
             return
         self.child_file = self.waiting.pop(0)
-        self.child = compat.Child([self.tool, '-f', self.child_file])
+        self.child = compat.Child([self.tool, '-f', self.child_file], None, self.tmp_dir)
         self.started = compat.monotonic()
         self.loop.call_later(TOOL_POLL, self.watch)
 

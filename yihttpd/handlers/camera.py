@@ -7,8 +7,8 @@ the camera moves or takes its settings.
 from .. import conf, ipc
 from ..http import Deferred, HttpError, error_response, ok
 
-# The firmware spaces its setting commands about 0.5 s: the camera drops
-# commands that arrive closer together.
+# The firmware's own camera_settings.sh spaces its commands about 0.5 s;
+# the vendor program is known to take them at that pace.
 SETTING_SPACING = 0.5
 PTZ_DEFAULT_TIME = '0.3'
 PTZ_MAX_TIME = 10.0        # seconds of movement at most (API.md)
@@ -55,14 +55,14 @@ def send_spaced(app, messages, spacing, on_done):
         on_done(None)
 
 
-def answer_when_sent(app, messages, spacing, fields=None):
-    """A Deferred that answers ok once every message is sent, 503 if one is refused."""
+def answer_when_sent(app, messages):
+    """A Deferred that answers ok once every setting is sent, 503 if one is refused."""
     deferred = Deferred()
 
     def done(err):
-        deferred.resolve(error_response(err.status, err.message) if err else ok(fields))
+        deferred.resolve(error_response(err.status, err.message) if err else ok())
 
-    send_spaced(app, messages, spacing, done)
+    send_spaced(app, messages, SETTING_SPACING, done)
     return deferred
 
 
@@ -109,7 +109,7 @@ def camera_settings(req):
         save_settings(path, dict((row[1], value) for row, value in chosen))
     except OSError as err:
         raise HttpError(500, 'cannot save %s: %s' % (CAMERA_CONF, err))
-    return answer_when_sent(req.app, [row[3](value) for row, value in chosen], SETTING_SPACING)
+    return answer_when_sent(req.app, [row[3](value) for row, value in chosen])
 
 
 def apply_camera_settings(app, on_done=None):
