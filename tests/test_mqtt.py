@@ -112,13 +112,14 @@ class Subscriber:
 class EventSource:
     """Where the test puts camera events: a real POSIX queue (CPython) or a FIFO."""
 
-    def __init__(self, runtime, test_queue, directory):
-        if runtime == 'cpython':
+    def __init__(self, runtime, test_queue, directory, fifo=False):
+        if runtime == 'cpython' and not fifo:
             self.queue = test_queue()
             self.name = self.queue.name
             self.fd = None
         else:
             self.queue = None
+            os.makedirs(directory, exist_ok=True)
             self.name = os.path.join(directory, 'events.fifo')
             os.mkfifo(self.name)
             self.fd = os.open(self.name, os.O_RDWR)
@@ -326,6 +327,18 @@ def test_user_and_password_are_sent_and_a_refusal_is_retried(mqtt, tmp_path):
     mqtt.configure(MQTT_USER='cam', MQTT_PASSWORD='s3cret')
     bridge = mqtt.start_bridge()
     bridge.wait_log('birth published')
+
+
+def test_a_fifo_of_frames_is_read_on_either_runtime(mqtt, runtime, test_queue, tmp_path):
+    fifo = EventSource(runtime, test_queue, str(tmp_path / 'fifo'), fifo=True)
+    try:
+        live = mqtt.subscribe()
+        mqtt.start_bridge('--ipc-events', fifo.name)
+        live.expect('yicam/status online 0 1')
+        fifo.send(BABY_CRYING)
+        live.expect('yicam/baby_crying crying 0 1')
+    finally:
+        fifo.close()
 
 
 def test_a_regular_file_of_frames_is_read_and_followed(mqtt, tmp_path):
