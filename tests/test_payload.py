@@ -268,6 +268,16 @@ def test_start_twice_keeps_one_server(card):
     assert card.server_pid() == server and alive(server)
 
 
+def test_start_after_a_killed_watchdog_replaces_its_orphaned_server(card):
+    card.script('start')
+    orphan = card.wait_serving()
+    os.kill(card.pid('yihttpd-watchdog.pid'), signal.SIGKILL)
+    status, output = card.script('start')
+    assert status == 0, output
+    assert card.wait_serving(not_pid=orphan) != orphan
+    assert not alive(orphan)
+
+
 def test_httpd_off_in_system_conf_starts_nothing(tmp_path, archives):
     made = Card(tmp_path, archives['source'], 'cpython', 'busybox')
     made.write('yi-hack/etc/system.conf', 'HTTPD=no\nHTTPD_PORT=%d\n' % made.port)

@@ -196,6 +196,9 @@ start() {
         say "already running (watchdog pid $pid)"
         return 0
     fi
+    # A server whose watchdog was killed would hold the port: end it first.
+    pid=$(read_pid "$SERVER_PID")
+    is_ours "$pid" && end_process "$pid"
     install_default_confs
     if [ "$(conf_value HTTPD)" != yes ]; then
         say "HTTPD is not yes in $ETC/system.conf: the web server stays off"
