@@ -42,6 +42,10 @@ ENOENT = 2
 # Socket errors that only mean "the peer went away": closed quietly.
 PEER_GONE = (EPIPE, ECONNRESET, ENOTCONN, ECONNABORTED)
 
+# Linux socket option numbers (MicroPython's socket module does not name them).
+IPPROTO_TCP = 6
+TCP_NODELAY = 1
+
 S_IFMT = 0o170000
 S_IFDIR = 0o040000
 S_IFREG = 0o100000

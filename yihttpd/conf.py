@@ -91,7 +91,7 @@ def atomic_write(path, data):
     old one, then the directory synced (where the runtime can fsync).
     """
     directory = path.rpartition('/')[0] or '.'
-    tmp = '%s.tmp-%d' % (path, compat.getpid())
+    tmp = path + '.tmp'   # one fixed name: a write cut short is replaced by the next one
     try:
         with open(tmp, 'wb') as f:
             f.write(data)

@@ -210,6 +210,8 @@ class Connection:
         self.fd = sock.fileno()
         self.peer = peer
         sock.setblocking(False)
+        # A head sent before its body must not wait for the client's delayed ACK (~40 ms).
+        sock.setsockopt(compat.IPPROTO_TCP, compat.TCP_NODELAY, 1)
         self.inbuf = b''
         self.request = None
         self.body = None
