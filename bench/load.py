@@ -6,6 +6,7 @@ to the server) for a fixed time and returns requests/s and latency
 percentiles. server_memory() reads what the server process used.
 Benchmarks print figures; nothing here passes or fails.
 """
+import argparse
 import os
 import selectors
 import socket
@@ -14,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests'))
 
-from harness import ServerProcess  # noqa: E402,F401  (re-exported for bench scripts)
+from harness import ServerProcess  # noqa: E402
 
 RECV_SIZE = 262144
 
@@ -112,6 +113,30 @@ def server_memory(server):
         if 'stats heap_peak=' in line:
             heap_peak = int(line.rsplit('=', 1)[1])
     return peak_rss_kb, heap_peak
+
+
+def bench_server(runtime, root, label, targets, client_counts, seconds):
+    """Start a server on root, print a row per (target, clients) and its peak memory."""
+    server = ServerProcess(runtime, root, ['--quiet', '--stats'])
+    try:
+        for name, path in targets:
+            for clients in client_counts:
+                result = run_load(server.host, server.port, path, clients, seconds)
+                print(format_row('%s %s' % (label, name), clients, result), flush=True)
+        rss_kb, heap_peak = server_memory(server)
+        heap = '' if heap_peak is None else ', heap high-water %d bytes' % heap_peak
+        print('%s peak RSS %d kB%s' % (label, rss_kb, heap), flush=True)
+    finally:
+        server.stop()
+
+
+def parse_bench_args():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--seconds', type=float, default=3.0, help='per measurement')
+    parser.add_argument('--runtime', choices=('cpython', 'micropython'), action='append')
+    args = parser.parse_args()
+    args.runtimes = args.runtime or ('cpython', 'micropython')
+    return args
 
 
 def format_row(label, clients, result):
