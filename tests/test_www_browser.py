@@ -137,6 +137,12 @@ class Page:
     def texts(self, css, attribute):
         return [e.get_attribute(attribute) for e in self.driver.find_elements(By.CSS_SELECTOR, css)]
 
+    def click(self, css, outcome_id):
+        """Click what starts an action, after clearing the outcome a previous one left."""
+        self.driver.execute_script(
+            "document.getElementById(arguments[0]).removeAttribute('data-state')", outcome_id)
+        self.find(css).click()
+
     def outcome(self, element_id, expected='ok'):
         """Wait for the action's outcome and check it is the expected one."""
         out = self.find('#' + element_id)
@@ -195,7 +201,7 @@ def open_hour(page, hour):
 
 def play_video(page, hour, stem):
     """Click a video's play button; answers the video element once its metadata loaded."""
-    page.find('#events-files li[data-file="%s.mp4"] button.play' % stem).click()
+    page.click('#events-files li[data-file="%s.mp4"] button.play' % stem, 'events-files-out')
     page.outcome('events-files-out')
     video = page.find('#events-video')
     assert video.get_attribute('currentSrc') == page.server.url + '/record/%s/%s.mp4' % (hour, stem)
@@ -220,7 +226,7 @@ def test_section_loads_without_console_errors_and_is_screenshot(page, section):
             wait_settled(page.driver, section)
             WebDriverWait(page.driver, WAIT).until(lambda d: all(d.execute_script(
                 'return [...document.querySelectorAll("#events-files img")].map(i => i.complete)')))
-            page.find('#events-files button.play').click()
+            page.click('#events-files button.play', 'events-files-out')
             page.outcome('events-files-out')
         assert page.failures(section) == []
         assert page.console_errors() == []
@@ -241,7 +247,7 @@ def test_camera_led_toggle_updates_conf_and_sends_ipc(page):
     page.open('camera')
     led = page.find('#camera-form [name=led]')
     assert led.is_selected()    # LED=yes in the payload's camera.conf
-    led.click()
+    page.click('#camera-form [name=led]', 'camera-out')
     page.outcome('camera-out')
     assert 'LED=no' in page.sd.read('yi-hack/etc/camera.conf').decode().split('\n')
     assert page.ipc_bytes().endswith(LED_OFF)
@@ -260,7 +266,7 @@ def test_events_lists_match_disk_and_a_video_plays_from_record(page):
 def test_events_delete_file_removes_it_from_disk_and_list(page):
     page.open('events')
     open_hour(page, HOURS[2])
-    page.find('#events-files li[data-file="%s.mp4"] button.danger' % STEMS[0]).click()
+    page.click('#events-files li[data-file="%s.mp4"] button.danger' % STEMS[0], 'events-files-out')
     page.confirm()
     page.outcome('events-files-out')
     assert page.texts('#events-files li', 'data-file') == newest_first(s + '.mp4' for s in STEMS[1:])
@@ -275,7 +281,7 @@ def test_events_error_answer_is_shown_as_failure(page):
     open_hour(page, HOURS[1])
     for ext in ('.mp4', '.jpg'):
         os.remove(page.sd.file('record/%s/%s%s' % (HOURS[1], STEMS[2], ext)))
-    page.find('#events-files li[data-file="%s.mp4"] button.danger' % STEMS[2]).click()
+    page.click('#events-files li[data-file="%s.mp4"] button.danger' % STEMS[2], 'events-files-out')
     page.confirm()
     page.outcome('events-files-out', 'fail')
     assert page.find('#events-files li[data-file="%s.mp4"]' % STEMS[2])
@@ -290,7 +296,7 @@ def test_settings_change_is_saved_to_system_conf(page):
     ntp = page.find('#settings-form [name=NTP_SERVER]')
     ntp.clear()
     ntp.send_keys('time.example.org')
-    page.find('#section-settings button[type=submit]').click()
+    page.click('#section-settings button[type=submit]', 'settings-out')
     page.outcome('settings-out')
     lines = page.sd.read('yi-hack/etc/system.conf').decode().split('\n')
     assert 'NTP_SERVER=time.example.org' in lines
@@ -303,7 +309,7 @@ def test_settings_invalid_port_is_refused_before_sending(page):
     port = page.find('#settings-form [name=HTTPD_PORT]')
     port.clear()
     port.send_keys('70000')
-    page.find('#section-settings button[type=submit]').click()
+    page.click('#section-settings button[type=submit]', 'settings-out')
     page.outcome('settings-out', 'fail')
     assert page.sd.snapshot() == before
 
@@ -314,7 +320,7 @@ def test_mqtt_form_saves_to_mqttv4_conf_and_shows_bridge_state(page):
     broker = page.find('#mqtt-form [name=MQTT_IP]')
     broker.clear()
     broker.send_keys('192.168.1.20')
-    page.find('#section-mqtt button[type=submit]').click()
+    page.click('#section-mqtt button[type=submit]', 'mqtt-out')
     page.outcome('mqtt-out')
     assert 'MQTT_IP=192.168.1.20' in page.sd.read('yi-hack/etc/mqttv4.conf').decode().split('\n')
 
@@ -323,14 +329,14 @@ def test_maintenance_save_downloads_an_archive_that_loads_back(page, downloads):
     for name in os.listdir(downloads):
         os.remove(os.path.join(downloads, name))
     page.open('maintenance')
-    page.find('#archive-save').click()
+    page.click('#archive-save', 'archive-save-out')
     saved_as = page.outcome('archive-save-out')
     name = saved_as.rpartition(' ')[2]
     path = os.path.join(downloads, name)
     WebDriverWait(page.driver, WAIT).until(lambda d: os.path.exists(path) and os.path.getsize(path) > 0)
     page.sd.set_conf('system.conf', 'NTP_SERVER', 'changed.example.org')
     page.find('#archive-file').send_keys(path)
-    page.find('#archive-load').click()
+    page.click('#archive-load', 'archive-load-out')
     page.confirm()
     page.outcome('archive-load-out')
     assert 'NTP_SERVER=pool.ntp.org' in page.sd.read('yi-hack/etc/system.conf').decode().split('\n')
@@ -343,7 +349,7 @@ def test_snapshot_shows_the_frame_and_says_when_it_is_a_stand_in(page):
     assert int(image.get_attribute('naturalWidth')) > 0
     assert page.find('#snapshot-download').get_attribute('download').endswith('.jpg')
     add_program(page.sd, 'yi-hack/bin/imggrabber', FAILING_GRABBER)
-    page.find('#snapshot-refresh').click()
+    page.click('#snapshot-refresh', 'snapshot-out')
     assert 'no picture' in page.outcome('snapshot-out', 'fail')
 
 
@@ -352,7 +358,7 @@ def test_ptz_click_sends_move_then_stop(page):
     time_input = page.find('#ptz-time')
     time_input.clear()
     time_input.send_keys('0.2')
-    page.find('.pad button[data-dir=left]').click()
+    page.click('.pad button[data-dir=left]', 'ptz-out')
     page.outcome('ptz-out')
     assert page.ipc_bytes() == PTZ_LEFT + PTZ_STOP
 
@@ -395,7 +401,7 @@ def test_unreachable_camera_shows_failure_not_a_spinner(page):
     page.open('events')
     page.server.stop()
     started = time.time()
-    page.find('#events-refresh').click()
+    page.click('#events-refresh', 'events-out')
     assert 'cannot be reached' in page.outcome('events-out', 'fail')
     assert time.time() - started < WAIT
     page.console_errors()   # the refused request is logged by the browser; expected here
