@@ -292,6 +292,25 @@ def test_httpd_off_in_system_conf_starts_nothing(tmp_path, archives):
         made.clean_up()
 
 
+def test_mpy_payload_refuses_cpython_with_a_reason(tmp_path, archives):
+    made = Card(tmp_path, archives['mpy'], 'cpython', 'busybox')
+    try:
+        status, output = made.script('start')
+        assert status == 1 and 'needs MicroPython' in output
+        assert made.pid('yihttpd-watchdog.pid') is None
+    finally:
+        made.clean_up()
+
+
+@pytest.mark.parametrize('variant', ['source', 'mpy'])
+def test_manifest_checks_with_busybox_sha256sum_on_the_card(tmp_path, archives, variant):
+    with tarfile.open(archives[variant]) as tar:
+        tar.extractall(str(tmp_path))
+    done = subprocess.run(['busybox', 'sha256sum', '-c', MANIFEST], cwd=str(tmp_path),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert done.returncode == 0, done.stdout.decode()
+
+
 @pytest.mark.parametrize('variant', ['source', 'mpy'])
 def test_building_twice_gives_identical_archives(tmp_path, variant):
     first = build(tmp_path / 'a' / 'p.tar.gz', variant == 'mpy')

@@ -149,17 +149,13 @@ trim_log() {
 # Runs the server, and again after it dies, until TERM. Runs in the background.
 watchdog() {
     python=$1
-    port=$2
+    runtime_args=$2
+    port=$3
     child=
     sleeper=
     stopping=
     trap 'stopping=yes; kill $child $sleeper 2>/dev/null' TERM INT
     trap '' HUP
-    if [ "$("$python" -c 'import sys; print(sys.implementation.name)')" = micropython ]; then
-        runtime_args="-X heapsize=$HEAP"
-    else
-        runtime_args=
-    fi
     # MicroPython also searches the working directory first: make it ours.
     cd "$YI_HACK" || exit 1
     delay=$BACKOFF_MIN
@@ -209,13 +205,21 @@ start() {
         say "no interpreter: install yi-hack/bin/micropython or python3, or set YIHTTPD_PYTHON"
         return 1
     fi
+    if [ "$("$python" -c 'import sys; print(sys.implementation.name)')" = micropython ]; then
+        runtime_args="-X heapsize=$HEAP"
+    elif [ -f "$YI_HACK/yihttpd/__init__.py" ]; then
+        runtime_args=
+    else
+        say "this is the .mpy payload: it needs MicroPython, not $python"
+        return 1
+    fi
     port=$(httpd_port)
     mkdir -p "$RUN_DIR"
     # Redirected by exec inside the subshell: a redirection on the call itself
     # makes busybox ash keep copies of the caller's stdout open in the watchdog.
     (
         exec >> "$LOG" 2>&1 < /dev/null
-        watchdog "$python" "$port"
+        watchdog "$python" "$runtime_args" "$port"
     ) &
     echo $! > "$WATCHDOG_PID"
     say "started on port $port with $python (log $LOG)"
