@@ -38,6 +38,9 @@ LED_OFF = bytes.fromhex('02000000080000007700010000000000')
 PTZ_LEFT = bytes.fromhex('0100000008000000064006401800000003000000' '00000000')
 PTZ_STOP = bytes.fromhex('01000000080000000740010000000000')
 
+HOURS_MANY = 60                # more hour directories than the page draws at once
+DIRS_PAGE = 48                 # app.js DIRS_PAGE
+VIDEOS_PER_HOUR = 60           # one video a minute
 HOURS = ('2021Y03M04D05H', '2021Y03M04D07H', '2021Y03M05D00H')
 STEMS = ('00M00S60', '15M00S60', '30M10S45')
 
@@ -261,6 +264,34 @@ def test_events_lists_match_disk_and_a_video_plays_from_record(page):
     assert page.texts('#events-files li', 'data-file') == newest_first(s + '.mp4' for s in STEMS)
     assert set(page.texts('#events-files img', 'loading')) == {'lazy'}
     play_video(page, HOURS[0], STEMS[1])
+
+
+def test_long_lists_page_hours_and_load_thumbnails_lazily(browser, start_server, sd):
+    """Two and a half days of hours and a full hour of videos stay light on a phone."""
+    hours = ['2021Y04M%02dD%02dH' % (1 + i // 24, i % 24) for i in range(HOURS_MANY)]
+    for hour in hours:
+        sd.add_video(hour, '00M00S60', b'v', None)
+    full = hours[-1]
+    with open(SAMPLE_THUMB, 'rb') as f:
+        thumb = f.read()
+    for minute in range(VIDEOS_PER_HOUR):
+        sd.add_video(full, '%02dM00S60' % minute, b'v', thumb)
+    server = start_server()
+    browser.set_window_size(*PHONE)
+    browser.get(server.url + '/#events')
+    page = Page(browser, server, sd)
+    wait_settled(browser, 'events')
+    assert len(page.texts('#events-dirs li', 'data-dir')) == DIRS_PAGE
+    page.click('#events-more', 'events-out')
+    assert page.texts('#events-dirs li', 'data-dir') == newest_first(hours)
+    assert not page.find('#events-more').is_displayed()
+    open_hour(page, full)
+    assert len(page.texts('#events-files li', 'data-file')) == VIDEOS_PER_HOUR
+    time.sleep(1)
+    fetched = browser.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => e.name.endsWith('.jpg')).length")
+    assert 0 < fetched < VIDEOS_PER_HOUR
+    browser.set_window_size(*DESKTOP)
 
 
 def test_events_delete_file_removes_it_from_disk_and_list(page):
