@@ -30,7 +30,7 @@ SERVICES = {
 ACTIONS = ('start', 'stop', 'status')
 
 POLL_INTERVAL = 0.1       # seconds between checks whether a background program has ended
-SCRIPT_TIMEOUT = 30.0     # seconds a service script may take to start or stop a service
+SCRIPT_TIMEOUT = 30       # seconds a service script may take to start or stop a service
 STATUS_TIMEOUT = 5.0      # seconds the script may take to say whether a service runs
 MQTT_START_CHECK = 1.0    # seconds after which a bridge that has not died is taken as started
 MQTT_STOP_TIMEOUT = 5.0   # seconds the bridge gets to leave after SIGTERM before SIGKILL
