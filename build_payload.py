@@ -48,7 +48,7 @@ FIXED_MTIME = int(os.environ.get('SOURCE_DATE_EPOCH', '1704067200'))
 FILE_MODE = 0o644
 EXEC_MODE = 0o755        # shell scripts and directories
 GZIP_LEVEL = 9           # the archive is built once and copied often: smallest wins
-SKIPPED_DIRS = ('__pycache__', 'tests', 'demo_data')   # caches, tests, demo data
+SKIPPED_DIRS = ('__pycache__', 'tests')   # caches and tests never go to the card
 
 
 def walk_files(top):
