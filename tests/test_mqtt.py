@@ -9,6 +9,7 @@ import getpass
 import os
 import queue
 import signal
+import socket
 import struct
 import subprocess
 import threading
@@ -311,6 +312,78 @@ def test_keepalive_pings_keep_the_session_open(mqtt):
     assert wait_until(lambda: mqtt.broker.log().count('Received PINGREQ from yi-cam') >= 3)
     assert 'exceeded timeout' not in mqtt.broker.log()
     assert bridge.log().count('birth published') == 1
+
+
+class ScriptedBroker:
+    """A one-connection MQTT broker in a thread that holds back its first PINGRESP.
+
+    It answers the first PINGREQ only just before the PUBACK of the next
+    PUBLISH, so the bridge reads that PINGRESP inside its publish call.
+    """
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(('127.0.0.1', 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.received = []           # packet types, in order
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def read_packet(self, conn):
+        first = conn.recv(1)
+        if not first:
+            return None, b''
+        length, shift = 0, 0
+        while True:
+            digit = conn.recv(1)[0]
+            length |= (digit & 0x7F) << shift
+            shift += 7
+            if not digit & 0x80:
+                break
+        body = b''
+        while len(body) < length:
+            body += conn.recv(length - len(body))
+        return first[0] & 0xF0, body
+
+    def serve(self):
+        conn, _ = self.listener.accept()
+        held_pong = None
+        while True:
+            kind, body = self.read_packet(conn)
+            if kind is None:
+                return
+            self.received.append(kind)
+            if kind == 0x10:
+                conn.sendall(b'\x20\x02\x00\x00')
+            elif kind == 0xC0:
+                if held_pong is None:
+                    held_pong = True
+                else:
+                    conn.sendall(b'\xd0\x00')
+            elif kind == 0x30:
+                topic_length = body[0] << 8 | body[1]
+                pid = body[2 + topic_length:4 + topic_length]
+                if held_pong:
+                    conn.sendall(b'\xd0\x00')
+                    held_pong = False
+                conn.sendall(b'\x40\x02' + pid)
+
+    def close(self):
+        self.listener.close()
+
+
+def test_a_pingresp_read_while_waiting_for_a_puback_counts_as_the_answer(mqtt):
+    broker = ScriptedBroker()
+    try:
+        mqtt.configure(MQTT_PORT=str(broker.port), MQTT_KEEPALIVE='1')
+        bridge = mqtt.start_bridge()
+        assert wait_until(lambda: 0xC0 in broker.received), broker.received
+        mqtt.events.send(MOTION_START)           # its PUBACK comes after the held PINGRESP
+        assert wait_until(lambda: broker.received.count(0xC0) >= 3), (broker.received, bridge.log())
+        assert broker.received.count(0x10) == 1
+        assert 'connection lost' not in bridge.log()
+    finally:
+        broker.close()
 
 
 def test_user_and_password_are_sent_and_a_refusal_is_retried(mqtt, tmp_path):

@@ -192,6 +192,10 @@ class Bridge:
         except Exception as exc:
             self.lost(exc)
             return
+        if self.settings.qos:
+            # The PUBACK proves the broker alive, and a PINGRESP that came
+            # before it was consumed by the publish's own wait.
+            self.awaiting_pong = False
         log('published %s %s' % (topic.decode(), payload.decode()))
 
     def say_goodbye(self):
