@@ -16,7 +16,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from harness import REPO
 
@@ -86,9 +86,10 @@ def add_sample_videos(sd):
     sd.write('record/2021Y03M05D00H/holiday.mp4', video)
 
 
-# The firmware's service script, as a stand-in: every service is stopped,
-# start and stop succeed.
-SERVICE_SCRIPT = '#!/bin/sh\n[ "$2" = status ] && exit 1\nexit 0\n'
+# The firmware's service script, as a stand-in that logs its calls (but not
+# the status checks): every service is stopped, start and stop succeed.
+SERVICE_SCRIPT = '#!/bin/sh\n[ "$2" = status ] && exit 1\necho "$@" >> %s\nexit 0\n'
+SERVICE_CALLS = 'service-calls.log'
 
 
 # The firmware's frame grabber, as a stand-in that writes the sample JPEG.
@@ -105,7 +106,7 @@ def add_program(sd, rel, text):
 def page(browser, start_server, sd):
     """The page opened on a fresh server; the browser log starts empty."""
     add_sample_videos(sd)
-    add_program(sd, 'yi-hack/script/service.sh', SERVICE_SCRIPT)
+    add_program(sd, 'yi-hack/script/service.sh', SERVICE_SCRIPT % sd.file(SERVICE_CALLS))
     add_program(sd, 'yi-hack/bin/imggrabber', GRABBER)
     server = start_server()
     browser.set_window_size(*DESKTOP)
@@ -382,6 +383,17 @@ def test_snapshot_shows_the_frame_and_says_when_it_is_a_stand_in(page):
     add_program(page.sd, 'yi-hack/bin/imggrabber', FAILING_GRABBER)
     page.click('#snapshot-refresh', 'snapshot-out')
     assert 'no picture' in page.outcome('snapshot-out', 'fail')
+
+
+def test_maintenance_service_start_sends_the_chosen_options(page):
+    page.open('maintenance')
+    row = '#services-rows tr[data-service=onvif] '
+    assert page.find(row + 'td').text == 'stopped'
+    Select(page.find(row + 'select')).select_by_value('low')
+    page.driver.find_elements(By.CSS_SELECTOR, row + 'select')[1].send_keys('yes')
+    page.click(row + 'button', 'service-onvif-out')
+    page.outcome('service-onvif-out')
+    assert page.sd.read(SERVICE_CALLS).decode() == 'onvif start low yes\n'
 
 
 def test_ptz_click_sends_move_then_stop(page):

@@ -184,9 +184,9 @@ function showMemory(status) {
     meter.value = 0;
     $('status-memory-text').textContent = 'N/A';
   }
-  const free_sd = parseInt(status.free_sd, 10);
-  $('status-sd').value = isFinite(free_sd) ? 100 - free_sd : 0;
-  $('status-sd-text').textContent = isFinite(free_sd) ? (100 - free_sd) + '% (' + status.free_sd + ' free)' : 'N/A';
+  const freeSd = parseInt(status.free_sd, 10);   // "87%"
+  $('status-sd').value = isFinite(freeSd) ? 100 - freeSd : 0;
+  $('status-sd-text').textContent = isFinite(freeSd) ? (100 - freeSd) + '% (' + status.free_sd + ' free)' : 'N/A';
 }
 
 function applyStatus(status) {
@@ -198,6 +198,7 @@ function applyStatus(status) {
 }
 
 async function loadStatus() {
+  if ($('status-out').dataset.state === 'busy') return;   // a slow answer is still awaited
   const status = await act(null, $('status-out'), 'Loading…', () => 'Updated ' + new Date().toLocaleTimeString(),
     () => getJson('/cgi-bin/status.json'));
   if (!status) return;
@@ -631,6 +632,7 @@ async function takeSnapshot() {
         throw new Error('the camera gave no picture; a stand-in image is shown');
       }
     });
+  clearTimeout(snapshotTimer);
   if (snapshotShown && $('snapshot-auto').checked) {
     snapshotTimer = setTimeout(takeSnapshot, SNAPSHOT_REFRESH_MS);
   }
@@ -647,7 +649,10 @@ sections.snapshot = {
   },
 };
 $('snapshot-refresh').addEventListener('click', takeSnapshot);
-$('snapshot-auto').addEventListener('change', takeSnapshot);
+$('snapshot-auto').addEventListener('change', () => {
+  if ($('snapshot-auto').checked) takeSnapshot();
+  else clearTimeout(snapshotTimer);
+});
 $('snapshot-res').addEventListener('change', takeSnapshot);
 $('snapshot-watermark').addEventListener('change', takeSnapshot);
 
@@ -764,7 +769,7 @@ function serviceRow(name, params) {
     selects[param] = select;
     options.append(select, ' ');
   });
-  const out = el('output', {className: 'outcome'});
+  const out = el('output', {className: 'outcome', id: 'service-' + name + '-out'});
   const actions = el('td');
   for (const action of ['start', 'stop']) {
     const button = el('button', {type: 'button', textContent: action === 'start' ? 'Start' : 'Stop'});
