@@ -143,11 +143,13 @@ class MQTTClient:
 
     def connect(self, clean_session=True):
         """Open the TCP connection and send CONNECT; True if the broker kept a session."""
-        sock = socket.socket()
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            self.server, self.port, 0, socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
         sock.settimeout(SOCKET_TIMEOUT)
         self.sock = sock
         try:
-            sock.connect(compat.resolve_bind(self.server, self.port))
+            sock.connect(address)
             self._send(self.connect_packet(clean_session))
             kind, body = self._read_packet_rest(self._recv_exact(1)[0])
         except BaseException:
