@@ -160,7 +160,7 @@ def _read_some(stream, n):
         raise ArchiveError('the compressed data is corrupt or cut short')
 
 
-def _read_exact(stream, n):
+def read_exact(stream, n):
     """n bytes from a decompressing stream; less means the archive was cut short."""
     chunks = []
     left = n
@@ -173,7 +173,7 @@ def _read_exact(stream, n):
     return b''.join(chunks)
 
 
-def _drain(stream, limit):
+def drain(stream, limit):
     """Read on to the end (at most limit bytes), so that gzip and bzip2 check their trailer."""
     while limit > 0:
         chunk = _read_some(stream, min(limit, COPY_CHUNK))
@@ -182,7 +182,7 @@ def _drain(stream, limit):
         limit -= len(chunk)
 
 
-def _number(field):
+def octal_number(field):
     """An octal tar number field (base-256 sizes are far beyond any limit here)."""
     digits = field.replace(b'\0', b' ').strip()
     if not digits or any(c < 0x30 or c > 0x37 for c in digits):
@@ -190,34 +190,56 @@ def _number(field):
     return int(digits.decode(), 8)
 
 
-def _text(field):
+def field_text(field):
+    """A NUL-terminated text field of a tar header."""
     try:
         return field.split(b'\0')[0].decode()
     except UnicodeError:
         raise ArchiveError('a member name is not UTF-8')
 
 
-def parse_header(block):
-    """(name, size) of a header block that passes every rule; None at the end marker."""
+def read_member_header(stream, max_size):
+    """(type byte, name, size) of the next tar header; None at the end marker.
+
+    The checksum is checked and the POSIX prefix joined to the name; what a
+    member may be is the caller's policy. A size over max_size refuses it.
+    """
+    block = read_exact(stream, BLOCK)
     if block == ZERO_BLOCK:
         return None
-    stored = _number(block[148:156])
-    if stored != sum(block[:148]) + 8 * 32 + sum(block[156:]):
+    if octal_number(block[148:156]) != sum(block[:148]) + 8 * 32 + sum(block[156:]):
         raise ArchiveError('not a tar archive (header checksum does not match)')
-    name = _text(block[0:100])
+    name = field_text(block[0:100])
     if block[257:263] == b'ustar\x00' and block[345:500].strip(b'\0'):
-        name = _text(block[345:500]) + '/' + name   # POSIX prefix: a path
+        name = field_text(block[345:500]) + '/' + name   # POSIX prefix: a path
+    if block[124] >= 0x80 or octal_number(block[124:136]) > max_size:
+        raise ArchiveError('member %r is larger than %d bytes' % (name[:MAX_NAME], max_size))
+    return block[156], name, octal_number(block[124:136])
+
+
+def copy_member(stream, f, size):
+    """Copy a member's content to f and skip its padding; yields the bytes of each chunk.
+
+    A generator, so that a caller can pause between chunks on the loop.
+    """
+    left = size
+    while left:
+        chunk = read_exact(stream, min(left, COPY_CHUNK))
+        f.write(chunk)
+        left -= len(chunk)
+        yield len(chunk)
+    read_exact(stream, -size % BLOCK)
+
+
+def check_settings_member(kind, name):
+    """A settings archive holds plain *.conf files and hostname, nothing else."""
     if '/' in name or name in ('.', '..'):
         raise ArchiveError('member %r has a path' % name[:MAX_NAME])
-    if block[156] not in REGULAR_TYPES:
+    if kind not in REGULAR_TYPES:
         raise ArchiveError('member %r is not a regular file (links, devices and '
                            'directories are refused)' % name[:MAX_NAME])
     if not is_member_name(name):
         raise ArchiveError('member %r is not a *.conf file or hostname' % name[:MAX_NAME])
-    size = _number(block[124:136]) if block[124] < 0x80 else MAX_MEMBER_SIZE + 1
-    if size > MAX_MEMBER_SIZE:
-        raise ArchiveError('member %r is larger than %d bytes' % (name, MAX_MEMBER_SIZE))
-    return name, size
 
 
 def extract(stream, directory):
@@ -228,20 +250,17 @@ def extract(stream, directory):
     """
     names = []
     while True:
-        header = parse_header(_read_exact(stream, BLOCK))
+        header = read_member_header(stream, MAX_MEMBER_SIZE)
         if header is None:
-            _drain(stream, TAR_RECORD)
+            drain(stream, TAR_RECORD)
             return names
-        name, size = header
+        kind, name, size = header
+        check_settings_member(kind, name)
         if name in names:
             raise ArchiveError('member %r appears twice' % name)
         if len(names) == MAX_MEMBERS:
             raise ArchiveError('more than %d members' % MAX_MEMBERS)
         names.append(name)
         with open(directory + '/' + name, 'wb') as f:
-            left = size
-            while left:
-                chunk = _read_exact(stream, min(left, COPY_CHUNK))
-                f.write(chunk)
-                left -= len(chunk)
-        _read_exact(stream, -size % BLOCK)
+            for _ in copy_member(stream, f, size):
+                pass

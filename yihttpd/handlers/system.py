@@ -16,8 +16,8 @@ is HTTPS, MicroPython has no ssl, and the firmware ships a wget with TLS.
 import os
 
 from .. import compat
-from ..archive import (BLOCK, TAR_RECORD, ZERO_BLOCK, ArchiveError, _drain, _number,
-                       _read_exact, _text)
+from ..archive import (BLOCK, TAR_RECORD, ArchiveError, copy_member, drain, field_text,
+                       read_exact, read_member_header)
 from ..http import Deferred, HttpError, error_response, ok
 from .services import Background
 
@@ -42,6 +42,7 @@ SLICE_PAUSE = 0.001          # seconds between slices: a timer due at once would
 COPY_CHUNK = 4096            # bytes copied at a time
 MAX_MEMBERS = 10000          # a firmware holds a few hundred files
 MAX_PATH = 255               # longest member path (ustar's limit)
+MAX_FIRMWARE_MEMBER = 1 << 30  # no file of a camera firmware comes near 1 GiB
 FILE_TYPES = (ord('0'), 0)   # '0' and old tars' NUL: a regular file
 DIR_TYPE = ord('5')
 LONG_NAME_TYPE = ord('L')    # GNU tar: the next member's long name as content
@@ -333,20 +334,6 @@ def member_path(name):
     return name
 
 
-def member_header(block):
-    """(type, name, size) of a header block, None at the end marker."""
-    if block == ZERO_BLOCK:
-        return None
-    if _number(block[148:156]) != sum(block[:148]) + 8 * 32 + sum(block[156:]):
-        raise ArchiveError('not a tar archive (header checksum does not match)')
-    name = _text(block[0:100])
-    if block[257:263] == b'ustar\x00' and block[345:500].strip(b'\0'):
-        name = _text(block[345:500]) + '/' + name
-    if block[124] >= 0x80:
-        raise ArchiveError('member %r is too large' % name[:MAX_PATH])
-    return block[156], name, _number(block[124:136])
-
-
 def unpack_slices(stream, staging):
     """Unpack a tar stream under staging; yields after each EXTRACT_SLICE bytes.
 
@@ -358,9 +345,9 @@ def unpack_slices(stream, staging):
     members = 0
     budget = EXTRACT_SLICE
     while True:
-        header = member_header(_read_exact(stream, BLOCK))
+        header = read_member_header(stream, MAX_FIRMWARE_MEMBER)
         if header is None:
-            _drain(stream, TAR_RECORD)
+            drain(stream, TAR_RECORD)
             return
         kind, name, size = header
         members += 1
@@ -369,7 +356,7 @@ def unpack_slices(stream, staging):
         if kind == LONG_NAME_TYPE:
             if size > MAX_PATH + 1:
                 raise ArchiveError('a member name is longer than %d bytes' % MAX_PATH)
-            long_name = _text(_read_exact(stream, size + (-size % BLOCK)))
+            long_name = field_text(read_exact(stream, size + (-size % BLOCK)))
             continue
         if long_name is not None:
             name, long_name = long_name, None
@@ -386,13 +373,8 @@ def unpack_slices(stream, staging):
             raise ArchiveError('a file member has no name')
         makedirs((staging + '/' + path).rpartition('/')[0])
         with open(staging + '/' + path, 'wb') as f:
-            left = size
-            while left:
-                chunk = _read_exact(stream, min(left, COPY_CHUNK))
-                f.write(chunk)
-                left -= len(chunk)
-                budget -= len(chunk)
+            for copied in copy_member(stream, f, size):
+                budget -= copied
                 if budget <= 0:
                     budget = EXTRACT_SLICE
                     yield
-        _read_exact(stream, -size % BLOCK)
