@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from test_mqtt import MOTION_START, mqtt  # noqa: F401 (mqtt: the broker fixture)
+from mqtt_harness import MOTION_START
 
 # Stands in for the firmware's yi-hack/script/service.sh: records each call
 # in `calls` beside itself, sleeps `delay` seconds on start when that file
