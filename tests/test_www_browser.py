@@ -108,11 +108,16 @@ def page(browser, start_server, sd):
     add_sample_videos(sd)
     add_program(sd, 'yi-hack/script/service.sh', SERVICE_SCRIPT % sd.file(SERVICE_CALLS))
     add_program(sd, 'yi-hack/bin/imggrabber', GRABBER)
-    server = start_server()
     browser.set_window_size(*DESKTOP)
-    browser.get(server.url + '/#status')
-    wait_settled(browser, 'status')
+    page = open_page(browser, start_server(), sd, 'status')
     browser.get_log('browser')
+    return page
+
+
+def open_page(browser, server, sd, section, address=None):
+    """Load the page at a section and wait until it has settled."""
+    browser.get((address or server.url) + '/#' + section)
+    wait_settled(browser, section)
     return Page(browser, server, sd)
 
 
@@ -277,11 +282,8 @@ def test_long_lists_page_hours_and_load_thumbnails_lazily(browser, start_server,
         thumb = f.read()
     for minute in range(VIDEOS_PER_HOUR):
         sd.add_video(full, '%02dM00S60' % minute, b'v', thumb)
-    server = start_server()
     browser.set_window_size(*PHONE)
-    browser.get(server.url + '/#events')
-    page = Page(browser, server, sd)
-    wait_settled(browser, 'events')
+    page = open_page(browser, start_server(), sd, 'events')
     assert len(page.texts('#events-dirs li', 'data-dir')) == DIRS_PAGE
     page.click('#events-more', 'events-out')
     assert page.texts('#events-dirs li', 'data-dir') == newest_first(hours)
@@ -428,9 +430,7 @@ def test_page_works_behind_basic_auth(browser, start_server, sd):
     sd.set_conf('system.conf', 'PASSWORD', 'secret')
     add_sample_videos(sd)
     server = start_server()
-    browser.get('http://admin:secret@%s:%d/#events' % (server.host, server.port))
-    page = Page(browser, server, sd)
-    wait_settled(browser, 'events')
+    page = open_page(browser, server, sd, 'events', 'http://admin:secret@%s:%d' % (server.host, server.port))
     assert page.texts('#events-dirs li', 'data-dir') == newest_first(HOURS)
     open_hour(page, HOURS[0])
     WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
@@ -438,6 +438,21 @@ def test_page_works_behind_basic_auth(browser, start_server, sd):
     play_video(page, HOURS[0], STEMS[0])
     page.open('settings')
     assert page.failures('settings') == []
+
+
+def test_reboot_asks_first_and_runs_only_when_confirmed(browser, start_server, sd, tmp_path):
+    marker = tmp_path / 'rebooted'
+    server = start_server('--reboot-cmd', 'touch %s' % marker)
+    page = open_page(browser, server, sd, 'maintenance')
+    page.find('#reboot').click()
+    WebDriverWait(browser, WAIT).until(lambda d: d.find_element(By.ID, 'confirm').is_displayed())
+    page.find('#confirm button[value=cancel]').click()
+    time.sleep(0.5)
+    assert not marker.exists() and page.find('#reboot-out').text == ''
+    page.click('#reboot', 'reboot-out')
+    page.confirm()
+    assert 'rebooting' in page.outcome('reboot-out')
+    WebDriverWait(browser, WAIT).until(lambda d: marker.exists())
 
 
 def test_unreachable_camera_shows_failure_not_a_spinner(page):
