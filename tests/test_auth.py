@@ -93,3 +93,11 @@ def test_same_site_page_and_command_line_clients_may_change(sd, server):
 
 def test_cross_site_reads_are_answered(server):
     assert server.get('/cgi-bin/status.json', {'Sec-Fetch-Site': 'cross-site'})[0] == 200
+
+
+def test_head_never_runs_a_service_that_changes_things(sd, server):
+    sd.add_video('2020Y01M01D01H', '00M00S60')
+    before = sd.snapshot()
+    status, _, _ = server.request('HEAD', CHANGE)
+    assert status == 405
+    assert sd.snapshot() == before

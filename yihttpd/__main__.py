@@ -46,7 +46,7 @@ def main(argv):
     options = cli.parse(argv, OPTIONS, 'yihttpd')
     if options.demo:
         from . import demo
-        options.root = options.root or demo.demo_root_path()
+        demo.apply_defaults(options)
         demo.build_demo_root(options.root)
         log('demo SD root at %s' % options.root)
     options.root = options.root or DEFAULT_ROOT

@@ -129,8 +129,11 @@ class App:
             return 0
         if req.method not in ('GET', 'HEAD', 'POST'):
             raise HttpError(405, 'method not allowed')
-        if entry[2] == CHANGES and is_cross_site(req):
-            raise HttpError(403, 'refused: request came from another site')
+        if entry[2] == CHANGES:
+            if req.method == 'HEAD':
+                raise HttpError(405, 'HEAD would run this service: use GET')
+            if is_cross_site(req):
+                raise HttpError(403, 'refused: request came from another site')
         return entry[3]
 
     def handle(self, req):

@@ -272,10 +272,13 @@ class Child:
     """A program run in the background; poll() is None until it has ended.
 
     CPython: subprocess.Popen with an argument list. MicroPython: os.system
-    runs the quoted argument list in a background subshell that writes the
-    exit status to a file, since the unix port has no fork or subprocess.
-    Either way no shell string is ever built from unquoted input.
+    runs the quoted argument list in a background subshell that records the
+    program's pid and exit status in files, since the unix port has no fork
+    or subprocess; kill() uses the pid. Either way no shell string is ever
+    built from unquoted input.
     """
+
+    started = 0   # children started by this process: unique status file names
 
     def __init__(self, argv, stdout_path=None, status_dir='/tmp'):
         self.argv = list(argv)
@@ -283,6 +286,7 @@ class Child:
         self.returncode = None
         self._popen = None
         self._status_path = None
+        self._pid_path = None
         if subprocess is not None:
             out = open(stdout_path, 'wb') if stdout_path else subprocess.DEVNULL
             try:
@@ -293,12 +297,18 @@ class Child:
                 if stdout_path:
                     out.close()
         else:
-            self._status_path = '%s/yihttpd-child-%d-%d' % (status_dir, getpid(), int(monotonic() * 1000))
+            Child.started += 1
+            self._status_path = '%s/yihttpd-child-%d-%d' % (status_dir, getpid(), Child.started)
+            self._pid_path = self._status_path + '.pid'
+            status = shell_quote(self._status_path)
+            pid = shell_quote(self._pid_path)
             command = ' '.join(shell_quote(a) for a in self.argv)
             redirect = ' >' + shell_quote(stdout_path) if stdout_path else ' >/dev/null'
-            os.system('(%s%s 2>/dev/null </dev/null; echo $? >%s.tmp; mv %s.tmp %s) &' % (
-                command, redirect, shell_quote(self._status_path),
-                shell_quote(self._status_path), shell_quote(self._status_path)))
+            # The inner sh writes its pid ($0 names the file), then becomes the program.
+            # Its exit status is kept only if kill() has not taken the pid file away.
+            os.system("""(sh -c 'echo $$ >"$0"; exec "$@"' %s %s%s 2>/dev/null </dev/null; """
+                      """rc=$?; if [ -e %s ]; then echo $rc >%s.tmp; mv %s.tmp %s; rm -f %s; fi) &""" % (
+                          pid, command, redirect, pid, status, status, status, pid))
 
     def poll(self):
         if self.returncode is not None:
@@ -309,19 +319,33 @@ class Child:
             try:
                 with open(self._status_path) as f:
                     self.returncode = int(f.read().strip() or '1')
-                os.remove(self._status_path)
             except (OSError, ValueError):
                 return None
+            try:
+                os.remove(self._status_path)
+            except OSError:
+                pass
         return self.returncode
 
     def kill(self):
-        """Stop waiting for the program (CPython also kills it)."""
-        if self._popen is not None and self._popen.poll() is None:
-            try:
-                self._popen.kill()
-                self._popen.wait()
-            except OSError:
-                pass
+        """End the program if it still runs."""
+        if self._popen is not None:
+            if self._popen.poll() is None:
+                try:
+                    self._popen.kill()
+                    self._popen.wait()
+                except OSError:
+                    pass
+            return
+        if self.poll() is not None:
+            return
+        try:
+            with open(self._pid_path) as f:
+                pid = int(f.read().strip())
+            os.remove(self._pid_path)
+        except (OSError, ValueError):
+            return
+        os.system('kill -9 %d 2>/dev/null' % pid)
 
 
 def run(argv):

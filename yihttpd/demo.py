@@ -13,6 +13,30 @@ DEMO_DAYS = 2          # days of sample recordings
 DEMO_HOURS_STEP = 4    # one hour directory every so many hours
 VIDEOS_PER_HOUR = 3
 
+# The demo's stand-in for the firmware's service script: it remembers what runs.
+SERVICE_SCRIPT = """#!/bin/sh
+# yihttpd --demo: stands in for the firmware's service script
+state="$(dirname "$0")/$1.running"
+echo "$*" >>"$(dirname "$0")/service-calls.log"
+case "$2" in
+  start) : >"$state" ;;
+  stop) rm -f "$state" ;;
+  status) [ -e "$state" ] ;;
+esac
+"""
+NO_RELEASE_URL = 'http://127.0.0.1:9/'   # the discard port: refused at once, latest_fw ""
+
+
+def apply_defaults(options):
+    """What --demo changes: a sample root, commands recorded, nothing rebooted or fetched."""
+    options.root = options.root or demo_root_path()
+    if options.ipc == 'auto':
+        options.ipc = 'record'
+        options.ipc_record = options.ipc_record or options.root + '/ipc-sent.bin'
+    options.reboot_cmd = options.reboot_cmd or 'true'
+    options.release_url = options.release_url or NO_RELEASE_URL
+
+
 def repo_dir():
     package = __file__.rpartition('/')[0] or '.'
     return package.rpartition('/')[0] or '.'
@@ -54,6 +78,10 @@ def build_demo_root(root, now=None):
         write_bytes(etc + '/' + name, read_bytes(defaults + name, b''))
     write_bytes(root + '/yi-hack/version', b'0.4.1-demo\n')
     write_bytes(root + '/yi-hack/model_suffix', b'y211ga\n')
+    makedirs(root + '/yi-hack/script')
+    script = root + '/yi-hack/script/service.sh'
+    write_bytes(script, SERVICE_SCRIPT.encode())
+    compat.run(['chmod', '755', script])
     video = read_bytes(repo + '/demo/sample.mp4', b'\0' * 1024)
     thumb = read_bytes(repo + '/demo/sample.jpg', b'')
     now = int(time.time()) if now is None else now

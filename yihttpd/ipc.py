@@ -263,13 +263,9 @@ class IpcSetupError(Exception):
 def choose_transport(options, loop, log):
     """The transport --ipc asks for; IpcSetupError says why there is none."""
     kind = options.ipc
-    if options.demo and kind == 'auto':
-        kind = 'record'
     tool = options.ipc_cmd or options.root + '/yi-hack/bin/ipc_cmd'
     if kind == 'record':
-        # --demo keeps its record inside the throw-away root, removed at exit
-        default = options.root + '/ipc-sent.bin' if options.demo else options.tmp_dir + '/yihttpd-ipc.bin'
-        return RecordTransport(options.ipc_record or default, log)
+        return RecordTransport(options.ipc_record or options.tmp_dir + '/yihttpd-ipc.bin', log)
     if kind == 'ipc_cmd':
         return ToolTransport(tool, options.tmp_dir, loop, log)
     if kind == 'mqueue':

@@ -22,7 +22,6 @@ from ..http import Deferred, HttpError, error_response, ok
 from .services import Background
 
 DEFAULT_REBOOT_CMD = 'sync; reboot'
-DEMO_REBOOT_CMD = 'true'     # --demo never reboots the machine it runs on
 REBOOT_TIMEOUT = 60          # seconds before a reboot command that has not ended is logged
 DEFAULT_RELEASE_URL = 'https://api.github.com/repos/roleoroleo/yi-hack-Allwinner-v2/releases/latest'
 DEFAULT_DOWNLOAD_URL = ('https://github.com/roleoroleo/yi-hack-Allwinner-v2/releases/download/'
@@ -57,7 +56,7 @@ _upgrading = []   # holds True while an upgrade runs: one at a time
 
 def reboot(app):
     """Run the reboot command beside the loop (the options' text, never a client's)."""
-    command = app.options.reboot_cmd or (DEMO_REBOOT_CMD if app.options.demo else DEFAULT_REBOOT_CMD)
+    command = app.options.reboot_cmd or DEFAULT_REBOOT_CMD
     app.log('rebooting: ' + command)
 
     def ended(code):
