@@ -342,6 +342,17 @@ const MQTT_GROUPS = [
     MOTION_STOP_MSG: field('Motion stop message', 'text'),
     MQTT_RETAIN_MOTION: field('Retain motion messages', 'toggle', {values: ONE_ZERO}),
   }],
+  ['Sound, crying and person events', {
+    TOPIC_SOUND_DETECTION: field('Sound topic', 'text'),
+    SOUND_DETECTION_MSG: field('Sound message', 'text'),
+    MQTT_RETAIN_SOUND_DETECTION: field('Retain sound messages', 'toggle', {values: ONE_ZERO}),
+    TOPIC_BABY_CRYING: field('Baby crying topic', 'text'),
+    BABY_CRYING_MSG: field('Baby crying message', 'text'),
+    MQTT_RETAIN_BABY_CRYING: field('Retain baby crying messages', 'toggle', {values: ONE_ZERO}),
+    TOPIC_AI_HUMAN_DETECTION: field('Person detected topic', 'text'),
+    AI_HUMAN_DETECTION_MSG: field('Person detected message', 'text'),
+    MQTT_RETAIN_AI_HUMAN_DETECTION: field('Retain person messages', 'toggle', {values: ONE_ZERO}),
+  }],
 ];
 
 /* One input for one config value; its name is the KEY. */
