@@ -517,7 +517,7 @@ function drawMoreDirs() {
 
 async function loadEventDirs() {
   const answer = await act($('events-refresh'), $('events-out'), 'Loading…',
-    (a) => a.records.length ? a.records.length + ' hours with recordings' : 'No recordings yet',
+    (a) => (a.records || []).length ? a.records.length + ' hours with recordings' : 'No recordings yet',
     () => getJson('/cgi-bin/eventsdir.sh'));
   if (!answer) return;
   eventDirs = Array.isArray(answer.records) ? answer.records : [];
@@ -527,13 +527,19 @@ async function loadEventDirs() {
   if (openDir && !eventDirs.some((entry) => entry.dirname === openDir.dirname)) closeEvents();
 }
 
+function stopVideo() {
+  const video = $('events-video');
+  video.pause();
+  video.onerror = null;
+  video.removeAttribute('src');
+  video.load();
+  video.hidden = true;
+}
+
 function closeEvents() {
   openDir = null;
   $('events-files-pane').hidden = true;
-  const video = $('events-video');
-  video.pause();
-  video.removeAttribute('src');
-  video.hidden = true;
+  stopVideo();
 }
 
 function playVideo(dir, file) {
@@ -553,19 +559,22 @@ async function deleteVideo(dir, record, item) {
   if (!await confirmAction('Delete the video ' + name + '?', 'Delete')) return;
   const done = await act(null, $('events-files-out'), 'Deleting ' + record.filename + '…',
     record.filename + ' deleted', () => getJson('/cgi-bin/eventsfiledel.sh?' + query({file: name})));
-  if (done) item.remove();
+  if (!done) return;
+  item.remove();
+  if ($('events-video').src === recordUrl(dir, record.filename)) stopVideo();
 }
 
 function fileItem(dir, record) {
   const item = el('li');
   item.dataset.file = record.filename;
   if (record.thumbfilename) {
-    item.append(el('img', {src: recordUrl(dir, record.thumbfilename), alt: '', loading: 'lazy',
-      className: 'thumb', width: 160, height: 90}));
+    // loading before src: the browser must know it may wait before the URL is set.
+    item.append(el('img', {loading: 'lazy', alt: '', className: 'thumb', width: 160, height: 90,
+      src: recordUrl(dir, record.thumbfilename)}));
   } else {
     item.append(el('span', {className: 'thumb', textContent: 'no picture'}));
   }
-  const play = el('button', {type: 'button', className: 'play', textContent: '▶ ' + record.time.replace('Time: ', '')});
+  const play = el('button', {type: 'button', className: 'play', textContent: '▶ ' + String(record.time).replace('Time: ', '')});
   play.addEventListener('click', () => playVideo(dir, record.filename));
   const download = el('a', {href: recordUrl(dir, record.filename), download: record.filename,
     className: 'button', textContent: 'Download'});
@@ -586,7 +595,7 @@ async function openEvents(entry) {
   $('events-files-pane').hidden = false;
   $('events-files-pane').scrollIntoView({block: 'nearest'});
   const answer = await act(null, $('events-files-out'), 'Loading…',
-    (a) => a.records.length + ' videos', () => getJson('/cgi-bin/eventsfile.sh?' + query({dirname: entry.dirname})));
+    (a) => (a.records || []).length + ' videos', () => getJson('/cgi-bin/eventsfile.sh?' + query({dirname: entry.dirname})));
   if (!answer || openDir !== entry) return;
   const list = $('events-files');
   for (const record of answer.records || []) list.append(fileItem(entry.dirname, record));
@@ -596,24 +605,20 @@ sections.events = {enter: loadEventDirs, leave: closeEvents};
 $('events-refresh').addEventListener('click', loadEventDirs);
 $('events-more').addEventListener('click', drawMoreDirs);
 
-$('events-delete-dir').addEventListener('click', async (event) => {
-  const entry = openDir;
-  if (!entry || !await confirmAction('Delete every video of ' + dirLabel(entry) + '?', 'Delete')) return;
-  if (await act(event.currentTarget, $('events-files-out'), 'Deleting…', 'Deleted',
-    () => getJson('/cgi-bin/eventsdirdel.sh?' + query({dir: entry.dirname})))) {
+/* Delete one hour directory, or every one (dir "all"), after asking. */
+async function deleteHours(button, out, question, okLabel, dir) {
+  if (!await confirmAction(question, okLabel)) return;
+  if (await act(button, out, 'Deleting…', 'Deleted',
+    () => getJson('/cgi-bin/eventsdirdel.sh?' + query({dir})))) {
     closeEvents();
     loadEventDirs();
   }
-});
+}
 
-$('events-delete-all').addEventListener('click', async (event) => {
-  if (!await confirmAction('Delete ALL recorded videos?', 'Delete all')) return;
-  if (await act(event.currentTarget, $('events-out'), 'Deleting…', 'All recordings deleted',
-    () => getJson('/cgi-bin/eventsdirdel.sh?dir=all'))) {
-    closeEvents();
-    loadEventDirs();
-  }
-});
+$('events-delete-dir').addEventListener('click', (event) => openDir && deleteHours(event.currentTarget,
+  $('events-files-out'), 'Delete every video of ' + dirLabel(openDir) + '?', 'Delete', openDir.dirname));
+$('events-delete-all').addEventListener('click', (event) => deleteHours(event.currentTarget,
+  $('events-out'), 'Delete ALL recorded videos?', 'Delete all', 'all'));
 
 /* ---------- Snapshot ---------- */
 
@@ -761,25 +766,25 @@ $('archive-load').addEventListener('click', async (event) => {
     () => getJson('/cgi-bin/load.sh', {method: 'POST', body}));
 });
 
+// service.sh names, and per name its parameters: [param, what it is, values].
 const SERVICES = [
-  ['rtsp', {param1: ['high', 'low', 'both']}],
-  ['onvif', {param1: ['high', 'low', 'both'], param2: ['no', 'yes']}],
-  ['ftpd', {param1: ['busybox', 'pure-ftpd']}],
-  ['mqtt', {}],
-  ['mp4record', {}],
+  ['rtsp', [['param1', 'resolution', ['high', 'low', 'both']]]],
+  ['onvif', [['param1', 'resolution', ['high', 'low', 'both']], ['param2', 'watermark', ['no', 'yes']]]],
+  ['ftpd', [['param1', 'server', ['busybox', 'pure-ftpd']]]],
+  ['mqtt', []],
+  ['mp4record', []],
 ];
-const PARAM_LABELS = {rtsp: ['resolution'], onvif: ['resolution', 'watermark'], ftpd: ['server']};
 
 function serviceRow(name, params) {
   const state = el('td', {textContent: '…'});
   const options = el('td');
   const selects = {};
-  Object.keys(params).forEach((param, i) => {
-    const select = el('select', {'ariaLabel': name + ' ' + PARAM_LABELS[name][i]});
-    for (const value of params[param]) select.append(el('option', {value, textContent: value}));
+  for (const [param, what, values] of params) {
+    const select = el('select', {ariaLabel: name + ' ' + what});
+    for (const value of values) select.append(el('option', {value, textContent: value}));
     selects[param] = select;
     options.append(select, ' ');
-  });
+  }
   const out = el('output', {className: 'outcome', id: 'service-' + name + '-out'});
   const actions = el('td');
   for (const action of ['start', 'stop']) {
