@@ -199,6 +199,14 @@ def test_www_fits_the_budget():
     assert total <= WWW_BUDGET
 
 
+def test_page_code_never_inserts_html():
+    """Camera data goes in as text: the script has no HTML-parsing sink at all."""
+    with open(os.path.join(WWW, 'app.js')) as f:
+        script = f.read()
+    for sink in ('innerHTML', 'outerHTML', 'insertAdjacentHTML', 'document.write', 'eval(', 'Function('):
+        assert sink not in script
+
+
 def newest_first(names):
     return sorted(names, reverse=True)
 

@@ -705,8 +705,9 @@ for (const button of document.querySelectorAll('.pad button')) {
   const release = () => {
     if (ptzHeld === button) ptzHeld = null;
   };
-  button.addEventListener('pointerup', release);
-  button.addEventListener('pointercancel', release);
+  for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) {
+    button.addEventListener(type, release);
+  }
   // A keyboard press (Enter, Space) clicks without a pointer: one move.
   button.addEventListener('click', (event) => {
     if (event.detail === 0) ptzMove(button);
