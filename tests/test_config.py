@@ -202,6 +202,69 @@ def test_set_configs_refuses_unknown_conf_and_other_sites(server, sd):
     assert sd.snapshot() == before
 
 
+def test_set_configs_refuses_a_value_over_1k_and_the_server_keeps_answering(server, sd):
+    # Before: two sets of 40000 characters made system.conf larger than the
+    # 64 KiB it may be read at, and every request (auth reads it) went unanswered.
+    before = sd.snapshot()
+    for key in ('NTP_SERVER', 'TIMEZONE'):
+        status, _h, answer = post_json(server, 'system', {key: 'y' * 40000})
+        assert status == 400
+        assert 'longer than 1024' in json.loads(answer)['message']
+    assert sd.snapshot() == before
+    assert server.get('/cgi-bin/status.json')[0] == 200
+
+
+def test_set_configs_that_would_grow_a_conf_past_64k_is_refused(server, sd):
+    system = sd.read('yi-hack/etc/system.conf')
+    padded = b'#' * (JSON_LIMIT - len(system) - 10) + b'\n' + system
+    sd.write('yi-hack/etc/system.conf', padded)
+    before = sd.snapshot()
+    status, _h, answer = post_json(server, 'system', {'NTP_SERVER': 'n' * 1000})
+    assert status == 400
+    assert 'larger than 65536' in json.loads(answer)['message']
+    assert sd.snapshot() == before
+    assert server.get('/cgi-bin/status.json')[0] == 200
+
+
+@pytest.mark.parametrize('escaped', ['\\ud800', 'a\\udfffb'])
+def test_set_configs_refuses_a_lone_surrogate_escape(server, sd, escaped):
+    # It has no UTF-8 form: writing it was a 500 (UnicodeEncodeError) on CPython.
+    before = sd.snapshot()
+    status, _h, answer = post_json(server, 'system', ('{"NTP_SERVER": "%s"}' % escaped).encode())
+    assert status == 400
+    assert 'surrogate' in json.loads(answer)['message']
+    assert sd.snapshot() == before
+
+
+def test_set_configs_writes_over_a_leftover_temp_link_without_following_it(server, sd, tmp_path):
+    outside = tmp_path / 'outside.txt'
+    outside.write_bytes(b'untouched\n')
+    os.symlink(str(outside), sd.file('yi-hack/etc/system.conf.tmp'))
+    status, _h, _b = post_json(server, 'system', {'NTP_SERVER': 'time.example'})
+    assert status == 200
+    assert outside.read_bytes() == b'untouched\n'
+    assert b'NTP_SERVER=time.example' in sd.read('yi-hack/etc/system.conf')
+    assert not os.path.lexists(sd.file('yi-hack/etc/system.conf.tmp'))
+
+
+@pytest.mark.parametrize('planted', ['link', 'fifo'])
+def test_a_hostname_file_that_is_not_a_plain_file_is_never_read(start_server, sd, tmp_path, planted):
+    secret = tmp_path / 'secret.txt'
+    secret.write_bytes(b'SECRET\n')
+    os.remove(sd.file('yi-hack/etc/hostname'))
+    if planted == 'link':
+        os.symlink(str(secret), sd.file('yi-hack/etc/hostname'))
+    else:
+        os.mkfifo(sd.file('yi-hack/etc/hostname'))   # reading it would block the loop
+    server = start_server()
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=system')
+    assert status == 200 and body['HOSTNAME'] == ''
+    status, _h, script = server.get('/cgi-bin/hostname.js')
+    assert status == 200 and b'SECRET' not in script
+    status, body = server.get_json('/cgi-bin/status.json')
+    assert status == 200 and body['hostname'] != 'SECRET'
+
+
 @pytest.fixture
 def hostname_recorder(tmp_path):
     """A stand-in for `hostname`: it writes its argv, one per line, to a file."""

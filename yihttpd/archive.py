@@ -9,6 +9,7 @@ import binascii
 
 from . import compat
 from .conf import read_small
+from .sdcard import shown
 
 BLOCK = 512                # tar's unit: headers and padded contents
 MAX_MEMBER_SIZE = 65536    # a settings file is small; a larger member refuses the archive
@@ -213,7 +214,7 @@ def read_member_header(stream, max_size):
     if block[257:263] == b'ustar\x00' and block[345:500].strip(b'\0'):
         name = field_text(block[345:500]) + '/' + name   # POSIX prefix: a path
     if block[124] >= 0x80 or octal_number(block[124:136]) > max_size:
-        raise ArchiveError('member %r is larger than %d bytes' % (name[:MAX_NAME], max_size))
+        raise ArchiveError('member %s is larger than %d bytes' % (shown(name), max_size))
     return block[156], name, octal_number(block[124:136])
 
 
@@ -234,12 +235,12 @@ def copy_member(stream, f, size):
 def check_settings_member(kind, name):
     """A settings archive holds plain *.conf files and hostname, nothing else."""
     if '/' in name or name in ('.', '..'):
-        raise ArchiveError('member %r has a path' % name[:MAX_NAME])
+        raise ArchiveError('member %s has a path' % shown(name))
     if kind not in REGULAR_TYPES:
-        raise ArchiveError('member %r is not a regular file (links, devices and '
-                           'directories are refused)' % name[:MAX_NAME])
+        raise ArchiveError('member %s is not a regular file (links, devices and '
+                           'directories are refused)' % shown(name))
     if not is_member_name(name):
-        raise ArchiveError('member %r is not a *.conf file or hostname' % name[:MAX_NAME])
+        raise ArchiveError('member %s is not a *.conf file or hostname' % shown(name))
 
 
 def extract(stream, directory):
@@ -257,7 +258,7 @@ def extract(stream, directory):
         kind, name, size = header
         check_settings_member(kind, name)
         if name in names:
-            raise ArchiveError('member %r appears twice' % name)
+            raise ArchiveError('member %s appears twice' % shown(name))
         if len(names) == MAX_MEMBERS:
             raise ArchiveError('more than %d members' % MAX_MEMBERS)
         names.append(name)

@@ -10,6 +10,14 @@ from . import compat
 MAX_CONF_SIZE = 65536   # a config file larger than this is not one of ours
 
 
+class ConfTooLarge(ValueError):
+    """A config file is, or would become, larger than MAX_CONF_SIZE."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
 def is_key(key):
     """Keys are [A-Z0-9_]+, as in the firmware's files."""
     return len(key) > 0 and all(c == '_' or 'A' <= c <= 'Z' or '0' <= c <= '9' for c in key)
@@ -28,7 +36,7 @@ def split_line(line):
 
 
 def read_small(path, limit=MAX_CONF_SIZE):
-    """A whole file of at most limit bytes (larger: ValueError).
+    """A whole file of at most limit bytes (larger: ConfTooLarge).
 
     The size is asked first, so no limit-sized buffer is allocated for a
     small file (MicroPython's read(n) reserves n bytes up front).
@@ -36,7 +44,7 @@ def read_small(path, limit=MAX_CONF_SIZE):
     with open(path, 'rb') as f:
         size = f.seek(0, 2)
         if size > limit:
-            raise ValueError('%s is larger than %d bytes' % (path, limit))
+            raise ConfTooLarge('%s is larger than %d bytes' % (path, limit))
         f.seek(0)
         return f.read(size)
 
@@ -63,6 +71,8 @@ def update_conf(path, changes):
     """Set the values of keys that already exist; other keys are ignored.
 
     Returns the keys that were in the file. Writes only when a value changed.
+    A result larger than MAX_CONF_SIZE is refused (ConfTooLarge) and the file
+    kept: it could not be read back, and system.conf is read on every request.
     """
     lines = read_lines(path)
     found = []
@@ -80,7 +90,11 @@ def update_conf(path, changes):
                 lines[i] += '\r'
             changed = True
     if changed:
-        atomic_write(path, '\n'.join(lines).encode())
+        data = '\n'.join(lines).encode()
+        if len(data) > MAX_CONF_SIZE:
+            raise ConfTooLarge('%s would be larger than %d bytes' % (
+                path.rpartition('/')[2], MAX_CONF_SIZE))
+        atomic_write(path, data)
     return found
 
 
@@ -89,18 +103,26 @@ def atomic_write(path, data):
 
     Temp file in the same directory, flushed and synced, renamed over the
     old one, then the directory synced (where the runtime can fsync).
+    A leftover temp entry is removed first, so that a link planted under
+    its name is never written through.
     """
     directory = path.rpartition('/')[0] or '.'
     tmp = path + '.tmp'   # one fixed name: a write cut short is replaced by the next one
     try:
+        remove_entry(tmp)
         with open(tmp, 'wb') as f:
             f.write(data)
             compat.fsync_file(f)
         os.rename(tmp, path)
     except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+        remove_entry(tmp)
         raise
     compat.fsync_dir(directory)
+
+
+def remove_entry(path):
+    """Remove a file or link if there is one (a link itself, never what it points to)."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -8,6 +8,17 @@ from .http import HttpError
 
 HOUR_DIR_LEN = 14        # YYYYYMMMDDDHHH, e.g. 2020Y01M01D01H
 RECORDING_NAME = 'tmp.mp4.tmp'   # the video the firmware is writing now
+SMALL_TEXT_MAX = 4096    # the small text files read whole (hostname, version, a pid) are far shorter
+SHOWN_MAX = 40           # characters of a refused client value repeated in an error message
+
+
+def shown(value):
+    """A client value as an error message repeats it: 'quoted', printable ASCII, at most SHOWN_MAX.
+
+    Other characters become '?', so that an answer stays plain UTF-8 JSON
+    whatever was sent (MicroPython's decode lets invalid UTF-8 through).
+    """
+    return "'%s'" % ''.join(c if ' ' <= c <= '~' else '?' for c in value[:SHOWN_MAX])
 
 
 def ascii_digits(text):
@@ -154,14 +165,14 @@ class SdCard:
     def hour_dir(self, dirname):
         """The path of an hour directory, after checking the name; 400 if not one."""
         if not is_hour_dir(dirname):
-            raise HttpError(400, 'not a record directory name: %r' % dirname[:40])
+            raise HttpError(400, 'not a record directory name: ' + shown(dirname))
         return self.record + '/' + dirname
 
     def record_file(self, dirname, filename):
         """The path of a video or thumbnail inside an hour directory; 400 if not one."""
         directory = self.hour_dir(dirname)
         if not is_record_file(filename):
-            raise HttpError(400, 'not a record file name: %r' % filename[:40])
+            raise HttpError(400, 'not a record file name: ' + shown(filename))
         return directory + '/' + filename
 
     def existing_record_file(self, dirname, filename):
@@ -189,9 +200,16 @@ class SdCard:
         return compat.stat(self.record + '/' + RECORDING_NAME) is not None
 
     def read_text(self, path, default=None):
-        """A small text file's content stripped, or default when it cannot be read."""
+        """A small plain file's text stripped (its first SMALL_TEXT_MAX bytes), else default.
+
+        A link or anything but a plain file gives default: a link planted in
+        etc/ must not make a service answer another file's content, nor a
+        FIFO or a device hang or flood the loop.
+        """
+        if compat.entry_kind(path) != 'file':
+            return default
         try:
-            with open(path) as f:
-                return f.read().strip()
+            with open(path, 'rb') as f:
+                return f.read(SMALL_TEXT_MAX).decode().strip()
         except (OSError, UnicodeError):
             return default

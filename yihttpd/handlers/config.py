@@ -11,6 +11,7 @@ import os
 
 from .. import archive, compat, conf
 from ..http import HttpError, Response, multipart_file, ok
+from ..sdcard import shown
 
 # ?conf= names and their files in yi-hack/etc
 CONF_FILES = {'system': 'system.conf', 'mqtt': 'mqttv4.conf', 'camera': 'camera.conf'}
@@ -19,6 +20,7 @@ SECRET_SUFFIX = 'PASSWORD'   # keys ending so are never sent back in clear
 MASK = '********'            # what a secret is answered as; sent back, it keeps the stored value
 HOSTNAME_KEY = 'HOSTNAME'    # system's pseudo-key, kept in etc/hostname
 MAX_HOSTNAME = 63            # one DNS label
+MAX_VALUE = 1024             # longest value taken: the firmware's URLs, passwords and cron lines are far shorter
 NAME_WORD = 'NAME'           # replaced by the new hostname in --hostname-cmd
 WLAN_MAC_PATH = '/sys/class/net/wlan0/address'   # the default hostname comes from this MAC
 ARCHIVE_TYPES = {'bz2': 'application/x-bzip2', 'gz': 'application/gzip'}
@@ -63,11 +65,17 @@ def parse_changes(body):
     for key in changes:
         value = changes[key]
         if not conf.is_key(key):
-            raise HttpError(400, 'not a config key: %r' % key[:40])
+            raise HttpError(400, 'not a config key: ' + shown(key))
         if not isinstance(value, str):
             raise HttpError(400, 'value of %s must be a string' % key)
         if '\n' in value or '\r' in value or '\0' in value:
             raise HttpError(400, 'value of %s has a line break or NUL' % key)
+        if len(value) > MAX_VALUE:
+            raise HttpError(400, 'value of %s is longer than %d characters' % (key, MAX_VALUE))
+        if any('\ud800' <= c <= '\udfff' for c in value):
+            # No UTF-8 form. CPython's json joins an escaped pair into one character;
+            # MicroPython's keeps the two halves, so there a \uD83D\uDE00 pair is refused too.
+            raise HttpError(400, 'value of %s holds a UTF-16 surrogate escape' % key)
     return changes
 
 
@@ -80,7 +88,10 @@ def set_configs(req):
     for key in list(changes):
         if is_secret(key) and changes[key] == MASK:
             del changes[key]
-    conf.update_conf(path, changes)
+    try:
+        conf.update_conf(path, changes)
+    except conf.ConfTooLarge as err:
+        raise HttpError(400, 'refused: ' + err.message)
     if hostname is not None:
         conf.atomic_write(req.app.sd.hostname_path, (hostname + '\n').encode())
         apply_hostname(req.app, hostname)
@@ -167,8 +178,10 @@ def load(req):
     app = req.app
     stream, size = upload_stream(req)
     scratch = '%s/yihttpd-load-%d' % (app.tmp_dir, compat.getpid())
-    if compat.is_dir(scratch):
+    if compat.entry_kind(scratch) == 'dir':   # left by a killed load; a link is only removed
         compat.remove_tree(scratch)
+    else:
+        conf.remove_entry(scratch)
     os.mkdir(scratch)
     try:
         section = multipart_file(stream, size, req.headers.get('content-type', ''))
