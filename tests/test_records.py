@@ -171,6 +171,29 @@ def test_eventsdirdel_all_of_three_days_answers_others_while_it_deletes(tmp_path
     assert os.listdir(sd.record) == []
 
 
+def test_eventsdirdel_all_lets_another_delete_in_between_its_batches(tmp_path, start_server):
+    # Before: each batch was a timer due at once, and the loop ran such timers
+    # back to back without polling, so the second client waited for the whole
+    # delete, and a directory removed under it by another delete was a 500.
+    sd = SdRoot(tmp_path / 'big')
+    oldest = sd.add_hours(72, 60)[0]
+    server = start_server(root=sd.path)
+    results = {}
+    deleter = threading.Thread(target=lambda: results.update(
+        all=server.get_json('/cgi-bin/eventsdirdel.sh?dir=all')))
+    deleter.start()
+    deadline = time.monotonic() + 10
+    while len(os.listdir(sd.record)) == 72 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    one = server.get_json('/cgi-bin/eventsdirdel.sh?dir=' + oldest)   # the last one 'all' reaches
+    left_then = len(os.listdir(sd.record))
+    deleter.join()
+    assert one == (200, {'error': 'false'})
+    assert left_then > 0, 'the single delete was answered only after the whole delete'
+    assert results['all'] == (200, {'error': 'false'})
+    assert os.listdir(sd.record) == []
+
+
 @pytest.mark.parametrize('value', [
     '', '*', '..', '../yi-hack', '%2E%2E%2Fyi-hack', '%252E%252E', '/tmp', '/' + DIR,
     DIR + '/', DIR + '/..', '2020Y01M01D1H', '2020Y01M01D01h', '2020Y01M01D001H', 'ALL',

@@ -81,6 +81,9 @@ BAD_QUERIES = (
     'name=mp4record&action=stop&param2=no',               # neither does mp4record
     'name=rtsp%00&action=start',                          # NUL
     'name=..%2Fservice.sh&action=start',                  # a path
+    'name=%c0%ae%c0%ae%2F&action=start',                  # overlong UTF-8 (MicroPython decodes it)
+    'name=rtsp&action=%ef%bc%8e%ef%bc%8e',                # fullwidth dots
+    'name=rtsp&action=start&param1=%c0%ae%ff',            # not UTF-8: still a plain JSON answer
 )
 
 
@@ -191,6 +194,14 @@ def test_a_bridge_that_cannot_start_is_reported(start_server, tmp_path, sd, mqtt
     status, body = mqtt_service(server, 'start')
     assert status == 500 and 'exited at start' in body['message']
     assert mqtt_service(server, 'status') == (200, {'status': 'stopped'})
+
+
+def test_a_bridge_with_a_port_in_other_digits_stops_at_start_saying_so(mqtt, sd):
+    # '1²'.isdigit() is True on CPython but int() refuses it: a traceback before.
+    sd.set_conf('mqttv4.conf', 'MQTT_PORT', '1\u00b2')
+    bridge = mqtt.start_bridge()
+    assert bridge.proc.wait(5) == 2
+    assert 'MQTT_PORT' in bridge.log() and 'expected a number' in bridge.log()
 
 
 def test_a_restarted_server_still_stops_its_bridge(start_server, tmp_path, mqtt):

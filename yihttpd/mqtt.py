@@ -63,7 +63,8 @@ def conf_int(values, key, default, low, high):
     raw = values.get(key, '').strip()
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only: str.isdigit takes '²', which int() then refuses.
+    if not all('0' <= c <= '9' for c in raw) or not low <= int(raw) <= high:
         raise ConfigError('%s=%s: expected a number from %d to %d' % (key, raw, low, high))
     return int(raw)
 

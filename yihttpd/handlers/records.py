@@ -12,11 +12,12 @@ import os
 from .. import compat
 from ..http import Deferred, HttpError, Response, error_response, ok, text_response
 from ..sdcard import (ascii_digits, hour_dir_date, hour_dir_hour, is_video,
-                      record_order_key, thumbnail_name, video_minute)
+                      record_order_key, shown, thumbnail_name, video_minute)
 from . import static
 
 DIR_ENTRIES_PER_PIECE = 32   # eventsdir entries sent per piece (~2 KiB): few sends, small buffers
 REMOVALS_PER_TURN = 64       # files deleted per loop turn, so a big delete never stalls other clients
+TURN_PAUSE = 0.001           # seconds between turns: a timer due at once runs before poll is asked again
 LONGPOLL_INTERVAL = 0.5      # seconds between checks for the next video (the spec's wait is coarse)
 LONGPOLL_TIMEOUT = 80.0      # seconds a client waits at most for the next video (the firmware's cap)
 MAX_OLDNESS_DIGITS = 9       # an oldness longer than this is not a number a client means
@@ -125,7 +126,7 @@ def events_file_delete(req):
     """eventsfiledel.sh?file=DIR/VIDEO.mp4: remove the video and its thumbnail."""
     dirname, _, filename = required(req, 'file').partition('/')
     if not is_video(filename):
-        raise HttpError(400, 'not a video name: %r' % filename[:40])
+        raise HttpError(400, 'not a video name: ' + shown(filename))
     sd = req.app.sd
     path = sd.existing_record_file(dirname, filename)
     thumb = sd.record_file(dirname, thumbnail_name(filename))
@@ -138,9 +139,16 @@ def events_file_delete(req):
 def removal_steps(path):
     """Delete a directory one entry per step; links inside are removed, never followed.
 
-    An entry that is already gone (another delete got there first) is fine.
+    An entry that is already gone (another delete got there first) is fine,
+    the directory itself included.
     """
-    for name, kind in list(compat.list_entries(path)):
+    try:
+        entries = list(compat.list_entries(path))
+    except OSError as exc:
+        if compat.errno_of(exc) != compat.ENOENT:
+            raise
+        return
+    for name, kind in entries:
         child = path + '/' + name
         try:
             if kind == 'dir':
@@ -173,13 +181,13 @@ class Removal:
         if result is not None:
             return result
         self.deferred = Deferred()
-        self.loop.call_later(0, self.next_turn)
+        self.loop.call_later(TURN_PAUSE, self.next_turn)
         return self.deferred
 
     def next_turn(self):
         result = self.run_batch()
         if result is None:
-            self.loop.call_later(0, self.next_turn)
+            self.loop.call_later(TURN_PAUSE, self.next_turn)
         else:
             self.deferred.resolve(result)
 

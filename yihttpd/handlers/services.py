@@ -18,6 +18,7 @@ import sys
 
 from .. import compat
 from ..http import Deferred, HttpError, error_response, json_response, ok
+from ..sdcard import shown
 
 # name: (values of param1, values of param2); None = the service takes none.
 SERVICES = {
@@ -82,7 +83,7 @@ def checked_param(req, service, name, allowed):
         raise HttpError(400, '%s takes no %s' % (service, name))
     if value not in allowed:
         raise HttpError(400, 'bad %s for %s: %s (one of %s)' % (
-            name, service, value[:40], ', '.join(allowed)))
+            name, service, shown(value), ', '.join(allowed)))
     return value
 
 
@@ -91,10 +92,10 @@ def service_sh(req):
     name = req.param('name', '')
     if name not in SERVICES:
         raise HttpError(400, 'unknown service: %s (one of %s)' % (
-            name[:40], ', '.join(sorted(SERVICES))))
+            shown(name), ', '.join(sorted(SERVICES))))
     action = req.param('action', '')
     if action not in ACTIONS:
-        raise HttpError(400, 'bad action: %s (one of %s)' % (action[:40], ', '.join(ACTIONS)))
+        raise HttpError(400, 'bad action: %s (one of %s)' % (shown(action), ', '.join(ACTIONS)))
     values1, values2 = SERVICES[name]
     param1 = checked_param(req, name, 'param1', values1)
     param2 = checked_param(req, name, 'param2', values2)
