@@ -210,3 +210,23 @@ def mqtt(runtime, sd, tmp_path, test_queue):
         thing.stop()
     setup.broker.stop()
     setup.events.close()
+
+
+BOMB_CHUNK = 1 << 20   # bytes of zeros fed to the compressor at a time
+
+
+@pytest.fixture(scope='session')
+def gzip_bomb():
+    """gzip_bomb(head, mib): gzip of head then mib MiB of zeros (about 1 KiB per MiB), made once."""
+    import zlib
+    made = {}
+
+    def make(head, mib):
+        if (head, mib) not in made:
+            packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+            parts = [packer.compress(head)]
+            zeros = bytes(BOMB_CHUNK)
+            parts += [packer.compress(zeros) for _ in range(mib)]
+            made[head, mib] = b''.join(parts) + packer.flush()
+        return made[head, mib]
+    return make

@@ -555,6 +555,23 @@ def test_hostile_archives_are_refused_whole_and_etc_is_unchanged(server, sd):
     assert status == 200, body
 
 
+BOMB_MIB = 512     # what a ~0.5 MiB gzip of zeros inflates to
+BOMB_SECONDS = 5   # a bomb is refused at its first header or end marker, not after inflating
+
+
+def test_gzip_bombs_are_refused_in_bounded_time(server, sd, gzip_bomb):
+    huge = tarfile.TarInfo('system.conf')
+    huge.size = 1 << 30
+    before = sd.snapshot()
+    for head in (b'', huge.tobuf(format=tarfile.GNU_FORMAT)):
+        started = time.monotonic()
+        status, body = upload(server, gzip_bomb(head, BOMB_MIB))
+        assert time.monotonic() - started < BOMB_SECONDS
+        assert status == 400 and body['error'] == 'true'
+        assert sd.snapshot() == before
+    assert server.get('/cgi-bin/status.json')[0] == 200
+
+
 def test_load_without_a_file_part_or_multipart_is_refused(server, sd):
     before = sd.snapshot()
     body, ctype = multipart([('comment', None, b'no file here')])

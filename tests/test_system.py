@@ -257,6 +257,27 @@ def test_hostile_archives_are_refused_and_change_nothing(start_server, tmp_path,
     assert not os.path.exists(marker)
 
 
+BOMB_MIB = 300   # a member that inflates past the 256 MiB an upgrade unpacks at most
+
+
+def test_an_archive_that_inflates_past_256_mib_is_refused_before_writing_it(
+        start_server, tmp_path, sd, reboot_marker, gzip_bomb):
+    # Before: any member up to 1 GiB, and 10000 of them, were written to the card.
+    marker, args = reboot_marker
+    header = tarfile.TarInfo('yi-hack/bin/huge')
+    header.size = BOMB_MIB << 20
+    sd.write(LOCAL_ARCHIVE, gzip_bomb(header.tobuf(format=tarfile.GNU_FORMAT), BOMB_MIB))
+    server = run(start_server, tmp_path, *args)
+    before = sd.snapshot()
+    started = time.monotonic()
+    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
+    assert time.monotonic() - started < QUICK_ANSWER + MARGIN
+    assert status == 400 and 'more than 256 MiB' in body['message']
+    assert sd.snapshot() == before
+    time.sleep(0.3)
+    assert not os.path.exists(marker)
+
+
 def test_fw_upgrade_needs_a_known_get(start_server, tmp_path):
     server = run(start_server, tmp_path)
     assert server.get_json('/cgi-bin/fw_upgrade.sh?get=everything')[0] == 400

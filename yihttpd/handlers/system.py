@@ -19,6 +19,7 @@ from .. import compat
 from ..archive import (BLOCK, TAR_RECORD, ArchiveError, copy_member, drain, field_text,
                        read_exact, read_member_header)
 from ..http import Deferred, HttpError, error_response, ok
+from ..sdcard import shown
 from .services import Background
 
 DEFAULT_REBOOT_CMD = 'sync; reboot'
@@ -42,6 +43,7 @@ COPY_CHUNK = 4096            # bytes copied at a time
 MAX_MEMBERS = 10000          # a firmware holds a few hundred files
 MAX_PATH = 255               # longest member path (ustar's limit)
 MAX_FIRMWARE_MEMBER = 1 << 30  # no file of a camera firmware comes near 1 GiB
+MAX_UNPACKED = 256 << 20     # a firmware unpacks to some tens of MiB; more is a bomb filling the card
 FILE_TYPES = (ord('0'), 0)   # '0' and old tars' NUL: a regular file
 DIR_TYPE = ord('5')
 LONG_NAME_TYPE = ord('L')    # GNU tar: the next member's long name as content
@@ -257,6 +259,8 @@ class Upgrade:
             return self.unpacked(err)
         except OSError as exc:   # e.g. a file member where the archive made a directory
             return self.unpacked(ArchiveError('cannot unpack: %r' % exc))
+        except MemoryError:      # e.g. no room for the inflater's window on a small heap
+            return self.unpacked(ArchiveError('not enough memory to unpack'))
         self.req.loop.call_later(SLICE_PAUSE, self.step, steps)
 
     def unpacked(self, error):
@@ -323,13 +327,13 @@ def member_path(name):
     if not name or name == '.':
         return ''
     if len(name) > MAX_PATH or '\0' in name or '\\' in name or name.startswith('/'):
-        raise ArchiveError('member %r is not a plain relative path' % name[:MAX_PATH])
+        raise ArchiveError('member %s is not a plain relative path' % shown(name))
     parts = name.split('/')
     for part in parts:
         if part in ('', '.', '..'):
-            raise ArchiveError('member %r leaves the staging folder' % name[:MAX_PATH])
+            raise ArchiveError('member %s leaves the staging folder' % shown(name))
     if parts[0] in PROTECTED:
-        raise ArchiveError('member %r would replace %s on the SD card' % (name[:MAX_PATH], parts[0]))
+        raise ArchiveError('member %s would replace %s on the SD card' % (shown(name), parts[0]))
     return name
 
 
@@ -338,10 +342,13 @@ def unpack_slices(stream, staging):
 
     Only directories and regular files are made, each at a checked path under
     staging; links and devices refuse the archive, so no member can reach out.
-    The stream is read to its end, so a corrupt gzip trailer refuses it too.
+    Contents beyond MAX_UNPACKED bytes in all refuse it (time and card space
+    stay bounded whatever the archive inflates to). The stream is read to its
+    end, so a corrupt gzip trailer refuses it too.
     """
     long_name = None
     members = 0
+    unpacked = 0
     budget = EXTRACT_SLICE
     while True:
         header = read_member_header(stream, MAX_FIRMWARE_MEMBER)
@@ -360,9 +367,9 @@ def unpack_slices(stream, staging):
         if long_name is not None:
             name, long_name = long_name, None
         if kind in REFUSED_TYPES:
-            raise ArchiveError('member %r is %s' % (name[:MAX_PATH], REFUSED_TYPES[kind]))
+            raise ArchiveError('member %s is %s' % (shown(name), REFUSED_TYPES[kind]))
         if kind != DIR_TYPE and kind not in FILE_TYPES:
-            raise ArchiveError('member %r has an unknown type' % name[:MAX_PATH])
+            raise ArchiveError('member %s has an unknown type' % shown(name))
         path = member_path(name)
         if kind == DIR_TYPE:
             if path:
@@ -370,6 +377,9 @@ def unpack_slices(stream, staging):
             continue
         if not path:
             raise ArchiveError('a file member has no name')
+        unpacked += size
+        if unpacked > MAX_UNPACKED:
+            raise ArchiveError('the archive unpacks to more than %d MiB' % (MAX_UNPACKED >> 20))
         makedirs((staging + '/' + path).rpartition('/')[0])
         with open(staging + '/' + path, 'wb') as f:
             for copied in copy_member(stream, f, size):
