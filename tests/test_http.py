@@ -105,6 +105,25 @@ def test_pipelined_requests_are_answered_in_order(server):
     assert statuses == [200, 404, 200]
 
 
+PIPELINE_BURST = 200   # tiny requests in one send: more than one recv's worth
+
+
+def test_a_burst_of_pipelined_requests_is_answered_in_full(server):
+    """Answered one loop turn at a time: by recursion, MicroPython's stack ran out near 128."""
+    one = b'GET /cgi-bin/hostname.js HTTP/1.1\r\n\r\n'
+    with connect(server) as s:
+        s.sendall(one * PIPELINE_BURST + b'GET /nope.html HTTP/1.1\r\nConnection: close\r\n\r\n')
+        answers = b''
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answers += chunk
+    assert answers.count(b'HTTP/1.1 200 OK\r\n') == PIPELINE_BURST
+    assert answers.count(b'HTTP/1.1 404 Not Found\r\n') == 1
+    assert 'Traceback' not in server.log()
+
+
 class _Prebuffered:
     """A socket whose first recv returns bytes already read."""
 

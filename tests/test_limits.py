@@ -83,3 +83,70 @@ def test_the_connection_cap_drops_the_stalest_waiting_client(start_server):
     assert crowd[0].recv(1) == b'', 'the oldest idle connection should have been closed'
     for s in crowd:
         s.close()
+
+
+OUT_OF_FDS_LIMIT = 16   # the server's fd limit in the test: a few above what it holds idle
+CPU_BUSY = 0.5          # share of one core that counts as spinning
+
+
+def cpu_seconds(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rpartition(')')[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def test_out_of_fds_neither_spins_nor_locks_out_a_request(server):
+    """accept() failing with EMFILE once kept the listening socket readable: 100% CPU."""
+    import resource
+    resource.prlimit(server.proc.pid, resource.RLIMIT_NOFILE, (OUT_OF_FDS_LIMIT, OUT_OF_FDS_LIMIT))
+    crowd = open_crowd(server, 2 * OUT_OF_FDS_LIMIT)
+    try:
+        time.sleep(1.0)
+        before = cpu_seconds(server.proc.pid)
+        time.sleep(2.0)
+        assert cpu_seconds(server.proc.pid) - before < 2.0 * CPU_BUSY
+        status, elapsed = timed_get(server)
+        assert status == 200 and elapsed < 1.0
+    finally:
+        for s in crowd:
+            s.close()
+    assert timed_get(server)[0] == 200
+
+
+LARGEST_JSON_BODY = 65000   # just under the 64 KiB set_configs takes
+BODY_CLIENTS = 6
+
+
+def post_with_expect(server, body):
+    """POST with Expect: 100-continue: the body goes only if the server asks for it."""
+    with socket.create_connection((server.host, server.port), timeout=10) as s:
+        s.sendall(b'POST /cgi-bin/set_configs.sh?conf=system HTTP/1.1\r\nHost: x\r\n'
+                  b'Expect: 100-continue\r\nContent-Length: %d\r\n\r\n' % len(body))
+        answer = s.recv(4096)
+        if answer.startswith(b'HTTP/1.1 100'):
+            s.sendall(body)
+            answer = answer.partition(b'\r\n\r\n')[2] or s.recv(4096)
+        return answer
+
+
+def test_large_bodies_at_once_are_refused_with_503_not_run_out_of_memory(server):
+    """Six 64 KiB bodies at once once exhausted MicroPython's 512K heap (every client hung)."""
+    body = b'{"HOSTNAME": "' + b'x' * (LARGEST_JSON_BODY - 20) + b'"}'
+    answers = []
+
+    def client():
+        answers.append(post_with_expect(server, body))
+
+    threads = [threading.Thread(target=client) for _ in range(BODY_CLIENTS)]
+    started = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.time() - started < 5.0
+    statuses = sorted(int(a[9:12]) for a in answers)
+    assert len(statuses) == BODY_CLIENTS and statuses[0] < 500, statuses
+    assert all(s < 500 or s == 503 for s in statuses), statuses
+    assert all(b'Retry-After: 1' in a for a in answers if a.startswith(b'HTTP/1.1 503'))
+    assert 'MemoryError' not in server.log()
+    assert timed_get(server)[0] == 200

@@ -6,7 +6,7 @@ import sys
 
 from . import compat
 from . import conf
-from .http import HttpError, error_response
+from .http import HttpError, error_response, failure_response
 from .sdcard import SdCard
 
 READS = 0      # a service that only reads
@@ -145,7 +145,7 @@ class App:
         except Exception as exc:
             from .loop import log_exception
             log_exception(req.method + ' ' + req.path, exc)
-            return error_response(500, 'internal error: %s' % exc.__class__.__name__)
+            return failure_response(exc)
 
     def route(self, req):
         path = req.path

@@ -39,8 +39,14 @@ ENOTCONN = 107
 ECONNABORTED = 103
 EINTR = 4
 ENOENT = 2
+EMFILE = 24
+ENFILE = 23
+ENOBUFS = 105
+ENOMEM = 12
 # Socket errors that only mean "the peer went away": closed quietly.
 PEER_GONE = (EPIPE, ECONNRESET, ENOTCONN, ECONNABORTED)
+# accept() errors that mean "no room for another socket now" (out of fds or kernel memory).
+OUT_OF_SOCKETS = (EMFILE, ENFILE, ENOBUFS, ENOMEM)
 
 # Linux socket option numbers (MicroPython's socket module does not name them).
 IPPROTO_TCP = 6

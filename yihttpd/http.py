@@ -286,6 +286,7 @@ class Deferred:
 
     def resolve(self, response):
         if self.done:
+            response.close()   # the client left first: an open file must not leak
             return
         self.done = True
         if self.connection is not None:
@@ -316,6 +317,14 @@ def ok(fields=None):
 def error_response(status, message, headers=None):
     """{"error":"true","message":...} with the status."""
     return json_response({'error': 'true', 'message': message}, status, headers)
+
+
+def failure_response(exc):
+    """The answer to an exception no handler expected: 503 when memory ran out
+    (the heap is shared by every client: a retry soon may well succeed), else 500."""
+    if isinstance(exc, MemoryError):
+        return error_response(503, 'server short of memory: try again', [('Retry-After', '1')])
+    return error_response(500, 'internal error: %s' % exc.__class__.__name__)
 
 
 def text_response(text, content_type='text/plain'):

@@ -22,6 +22,9 @@ IDLE_TIMEOUT = 30.0       # seconds an idle keep-alive or non-reading client is 
 SWEEP_INTERVAL = 0.5      # seconds between timeout checks
 DEFERRED_TIMEOUT = 120.0  # a deferred answer never takes longer (long-poll is 80 s): a safety net
 MEMORY_BODY_MAX = 65536   # bodies up to this are kept in memory, larger ones spooled to a file
+MEMORY_BODIES_MAX = 98304   # in-memory bodies at once: one of the largest (it costs twice its size
+                          # while joined, and two at once fragment a 512K heap) plus small ones
+ACCEPT_PAUSE = 0.1        # seconds the listening socket is not polled when no fd is free
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
@@ -96,21 +99,29 @@ class Loop:
                     log_exception('poll callback', exc)
 
     def run(self):
+        """Poll until stop(); nothing a request or a timer raises ends the process."""
         self.running = True
         while self.running:
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception as exc:   # e.g. MemoryError while logging a callback's error
+                log_exception('loop', exc)
 
     def stop(self):
         self.running = False
 
 
 def log_exception(where, exc):
-    sys.stderr.write('yihttpd: error in %s: %r\n' % (where, exc))
-    if hasattr(sys, 'print_exception'):
-        sys.print_exception(exc)
-    else:
-        import traceback
-        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    """The error and its traceback on stderr; never raises (the heap may be exhausted)."""
+    try:
+        sys.stderr.write('yihttpd: error in %s: %r\n' % (where, exc))
+        if hasattr(sys, 'print_exception'):
+            sys.print_exception(exc, sys.stderr)
+        else:
+            import traceback
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+    except Exception:
+        pass
 
 
 # Connection states
@@ -135,6 +146,7 @@ class Server:
         self.log = log
         self.stats_log = stats_log     # where heap high-water lines go (--stats)
         self.heap_peak = 0
+        self.body_memory = 0           # bytes reserved by bodies being read into memory
         self.accepted = 0
         self.connections = {}
         self.send_buffer = None if compat.HAS_SENDFILE else bytearray(SEND_BUFFER_SIZE)
@@ -150,14 +162,33 @@ class Server:
         for _ in range(ACCEPT_BATCH):
             try:
                 sock, addr = self.sock.accept()
-            except OSError:
+            except OSError as exc:
+                if compat.errno_of(exc) in compat.OUT_OF_SOCKETS:
+                    self.out_of_sockets()
                 return
             if len(self.connections) >= self.max_connections and not self.evict_stalest():
                 sock.close()
                 continue
             self.accepted += 1
-            conn = Connection(self, sock, compat.sockaddr_host(addr), self.accepted)
+            try:
+                conn = Connection(self, sock, compat.sockaddr_host(addr), self.accepted)
+            except Exception as exc:
+                log_exception('accept', exc)
+                sock.close()
+                continue
             self.connections[conn.fd] = conn
+
+    def out_of_sockets(self):
+        """accept() found no free fd: drop the stalest waiting client, else pause a while.
+
+        The client still queued keeps the listening socket readable, so
+        polling it on at once would spin the CPU until an fd frees up.
+        """
+        if self.evict_stalest():
+            return
+        fd = self.sock.fileno()
+        self.loop.modify(fd, 0)
+        self.loop.call_later(ACCEPT_PAUSE, self.loop.modify, fd, POLLIN)
 
     def evict_stalest(self):
         """Close the connection waiting longest for a request to complete."""
@@ -171,6 +202,8 @@ class Server:
         return True
 
     def sweep(self):
+        # Scheduled first: a sweep that raises must not end all future timeouts.
+        self.loop.call_later(SWEEP_INTERVAL, self.sweep)
         now = compat.monotonic()
         for conn in list(self.connections.values()):
             if now > conn.deadline:
@@ -179,7 +212,6 @@ class Server:
                         conn.request.method, conn.request.path, DEFERRED_TIMEOUT))
                 conn.close()
         self.sample_heap()
-        self.loop.call_later(SWEEP_INTERVAL, self.sweep)
 
     def sample_heap(self):
         """With --stats, log each new high-water mark of live heap (MicroPython only).
@@ -197,6 +229,13 @@ class Server:
 
     def forget(self, conn):
         self.connections.pop(conn.fd, None)
+
+    def reserve_body_memory(self, length):
+        """Room for a body of length bytes in memory, or False: the heap is shared."""
+        if self.body_memory + length > MEMORY_BODIES_MAX:
+            return False
+        self.body_memory += length
+        return True
 
 
 class Connection:
@@ -217,6 +256,7 @@ class Connection:
         self.body = None
         self.body_file = None
         self.body_left = 0
+        self.body_reserved = 0   # bytes of the server's body memory this request holds
         self.deferred = None
         self.out = None
         self.file = None
@@ -239,10 +279,37 @@ class Connection:
     # -- reading ---------------------------------------------------------
 
     def on_event(self, events):
-        if self.state == WRITE and events & POLLOUT:
-            self.write_some()
-        elif events & POLLIN or (events & POLLHUP_ERR):
-            self.read_some()
+        if self.state == WRITE:
+            if events & POLLOUT:
+                self.guarded(self.write_some)
+            else:
+                self.close()   # POLLHUP/POLLERR alone: the peer is gone
+        elif events & (POLLIN | POLLHUP_ERR):
+            self.guarded(self.read_some)
+
+    def guarded(self, step, *args):
+        """Run a step of this connection; an error nobody caught ends only this request."""
+        try:
+            step(*args)
+        except Exception as exc:
+            self.crashed(exc)
+
+    def crashed(self, exc):
+        """An unexpected error (out of memory, mostly) while this connection worked.
+
+        Before the answer has started the client gets a 503/500 and the
+        connection closes; mid-answer, the connection just closes.
+        """
+        log_exception('connection from %s' % self.peer, exc)
+        if self.state in (WRITE, CLOSED):
+            self.close()
+            return
+        self.drop_body_and_deferred()
+        self.release_response()
+        try:
+            self.fail(http.failure_response(exc))
+        except Exception:
+            self.close()
 
     def read_some(self):
         try:
@@ -280,7 +347,7 @@ class Connection:
             try:
                 http.check_partial_head(self.inbuf)
             except http.HttpError as err:
-                self.fail(err)
+                self.fail_with(err)
             return
         head = self.inbuf[:end]
         self.inbuf = self.inbuf[end + 4:]
@@ -288,7 +355,7 @@ class Connection:
         try:
             req = http.parse_head(head)
         except http.HttpError as err:
-            self.fail(err)
+            self.fail_with(err)
             return
         req.peer = self.peer
         req.app = self.server.app
@@ -301,17 +368,22 @@ class Connection:
             if length > limit:
                 raise http.HttpError(413, 'body larger than %d bytes' % limit)
         except http.HttpError as err:
-            self.fail(err)
+            self.fail_with(err)
             return
         if length:
-            if req.headers.get('expect', '').lower() == '100-continue':
-                self.send_now(b'HTTP/1.1 100 Continue\r\n\r\n')
-            self.body_left = length
             if length > MEMORY_BODY_MAX:
                 req.body_path = self.server.app.spool_path(self.fd)
                 self.body_file = open(req.body_path, 'wb')
-            else:
+            elif self.server.reserve_body_memory(length):
+                self.body_reserved = length
                 self.body = []
+            else:
+                self.fail_with(http.HttpError(503, 'busy reading other request bodies: try again',
+                                              [('Retry-After', '1')]))
+                return
+            if req.headers.get('expect', '').lower() == '100-continue':
+                self.send_now(b'HTTP/1.1 100 Continue\r\n\r\n')
+            self.body_left = length
             self.state = READ_BODY
         else:
             self.dispatch()
@@ -353,16 +425,23 @@ class Connection:
         else:
             self.respond(result)
 
-    def fail(self, err):
-        """Answer a request that could not be read, then close."""
+    def fail_with(self, err):
+        """Answer an HttpError met while reading the request, then close."""
+        self.fail(http.error_response(err.status, err.message, err.headers))
+
+    def fail(self, response):
+        """Answer a request that could not be read or run, then close."""
         self.keep_alive = False
         if self.request is None:
             self.request = http.Request('GET', '-', 'HTTP/1.0')
             self.started = compat.monotonic()
-        self.respond(http.error_response(err.status, err.message, err.headers))
+        self.start_answer(response)
 
     def respond(self, response):
         """Start sending a Response (called at once or by a Deferred)."""
+        self.guarded(self.start_answer, response)
+
+    def start_answer(self, response):
         if self.state == CLOSED:
             response.close()
             return
@@ -449,9 +528,28 @@ class Connection:
         self.loop.modify(self.fd, POLLIN)
         if self.inbuf:
             self.deadline = self.waiting_since + self.server.header_timeout
-            self.process_input()
+            # On the next loop turn, not from here: answering a burst of
+            # pipelined requests by recursion overflows MicroPython's stack.
+            self.loop.call_later(0, self.take_pipelined)
+
+    def take_pipelined(self):
+        """Requests that arrived behind the one just answered."""
+        if self.state == READ_HEAD and self.inbuf:
+            self.guarded(self.process_input)
+
+    def drop_body_and_deferred(self):
+        """Stop taking an upload and waiting for a deferred answer."""
+        if self.body_file is not None:
+            self.body_file.close()
+            self.body_file = None
+        self.body = None
+        if self.deferred is not None:
+            self.deferred.cancel()
+            self.deferred = None
 
     def release_response(self):
+        self.server.body_memory -= self.body_reserved
+        self.body_reserved = 0
         if self.response is not None:
             self.response.close()
         self.response = None
@@ -475,12 +573,7 @@ class Connection:
         if self.state == CLOSED:
             return
         self.state = CLOSED
-        if self.body_file is not None:
-            self.body_file.close()
-            self.body_file = None
-        if self.deferred is not None:
-            self.deferred.cancel()
-            self.deferred = None
+        self.drop_body_and_deferred()
         self.release_response()
         self.loop.unregister(self.fd)
         self.server.forget(self)
