@@ -224,3 +224,26 @@ def test_memory_does_not_grow_with_file_size(sd, large_video, start_server):
         heap_large = heap_peaks(server)
         assert heap_small and heap_large
         assert max(heap_large) - max(heap_small) < 16384, (heap_small, heap_large)
+
+
+PAGE_LOADS = 300     # enough for ~100 fds to pile up when each lookup left one open
+FD_MARGIN = 8        # fds a busy server may hold besides its idle ones
+
+
+def open_fds(pid):
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def test_serving_the_page_again_and_again_leaves_no_directory_open(server):
+    """MicroPython's name lookup stopped its ilistdir at the match: one fd left open per call."""
+    import http.client
+    idle = open_fds(server.proc.pid)
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    most = idle
+    for n in range(PAGE_LOADS):
+        conn.request('GET', '/')
+        assert conn.getresponse().read()
+        if n % 10 == 0:
+            most = max(most, open_fds(server.proc.pid))
+    conn.close()
+    assert most <= idle + FD_MARGIN

@@ -141,15 +141,21 @@ if hasattr(os, 'lstat'):
         return {S_IFDIR: 'dir', S_IFREG: 'file', S_IFLNK: 'link'}.get(mode, 'other')
 else:
     def entry_kind(path):
-        """'dir', 'file', 'link', 'other' or None for a path, without following a last link."""
+        """'dir', 'file', 'link', 'other' or None for a path, without following a last link.
+
+        The listing is read to its end: ilistdir closes its directory fd
+        only then (or when the collector finds it), so stopping at the match
+        left an fd open per call, over a hundred on a quiet server.
+        """
         parent, _, name = path.rpartition('/')
+        found = None
         try:
             for entry_name, kind in list_entries(parent or '/'):
                 if entry_name == name:
-                    return kind
+                    found = kind
         except OSError:
             pass
-        return None
+        return found
 
 
 def is_dir(path):
