@@ -1,6 +1,7 @@
 """service.sh: the spec table's names, actions and params, run beside the loop."""
 import json
 import os
+import socket
 import time
 
 import pytest
@@ -110,6 +111,39 @@ def test_other_clients_are_answered_while_a_service_takes_3s_to_start(start_serv
     assert other < QUICK_ANSWER
     assert (answer[0], json.loads(answer[2])) == (200, {'error': 'false'})
     assert took >= SLOW_START - 0.5
+
+
+MAX_SCRIPT_RUNS = 8   # service scripts the server runs at once
+
+
+def test_a_flood_of_service_requests_runs_at_most_8_scripts_at_once(start_server, tmp_path, sd,
+                                                                     script):
+    # Before: every request forked a script, even from clients that left at once.
+    sd.write('yi-hack/script/delay', '2')
+    server = start(start_server, tmp_path)
+    clients = []
+    for _ in range(MAX_SCRIPT_RUNS + 4):
+        client = socket.create_connection((server.host, server.port), timeout=10)
+        client.sendall(b'GET /cgi-bin/service.sh?name=rtsp&action=start HTTP/1.1\r\n'
+                       b'Host: cam\r\nConnection: close\r\n\r\n')
+        clients.append(client)
+    answers = []
+    for client in clients:
+        with client:
+            answers.append(read_until_closed(client).split(b' ', 2)[1])
+    assert answers.count(b'503') == 4 and answers.count(b'200') == MAX_SCRIPT_RUNS
+    assert len(calls(sd)) == MAX_SCRIPT_RUNS
+    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=status') == (
+        200, {'status': 'started'})
+
+
+def read_until_closed(sock):
+    chunks = []
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return b''.join(chunks)
+        chunks.append(chunk)
 
 
 def test_a_missing_service_script_is_reported(start_server, tmp_path):

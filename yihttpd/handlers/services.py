@@ -33,6 +33,8 @@ ACTIONS = ('start', 'stop', 'status')
 POLL_INTERVAL = 0.1       # seconds between checks whether a background program has ended
 SCRIPT_TIMEOUT = 30       # seconds a service script may take to start or stop a service
 STATUS_TIMEOUT = 5.0      # seconds the script may take to say whether a service runs
+MAX_SCRIPT_RUNS = 8       # service scripts at once: the page asks at most 5 states together, and
+                          # a flood of requests (each may leave at once) must not fork without end
 MQTT_START_CHECK = 1.0    # seconds after which a bridge that has not died is taken as started
 MQTT_STOP_TIMEOUT = 5.0   # seconds the bridge gets to leave after SIGTERM before SIGKILL
 MQTT_MODULE = 'yihttpd.mqtt'
@@ -108,6 +110,23 @@ def service_script(app):
     return app.options.service_script or app.sd.yi_hack + '/script/service.sh'
 
 
+_script_runs = [0]   # service scripts running now (a list: changed from nested functions)
+
+
+def run_script(req, argv, timeout, on_exit):
+    """run_beside, at most MAX_SCRIPT_RUNS at once (503 beyond: nothing runs)."""
+    if _script_runs[0] >= MAX_SCRIPT_RUNS:
+        raise HttpError(503, 'busy: %d service scripts already run, try again' % MAX_SCRIPT_RUNS,
+                        [('Retry-After', '1')])
+
+    def ended(code):
+        _script_runs[0] -= 1
+        on_exit(code)
+    background = run_beside(req, argv, timeout, ended)   # counted once it has started
+    _script_runs[0] += 1
+    return background
+
+
 def script_action(req, name, action, param1, param2):
     """Run the firmware's script; parameters are passed on start only (param2: onvif start)."""
     script = service_script(req.app)
@@ -122,7 +141,7 @@ def script_action(req, name, action, param1, param2):
     if action == 'status':
         def on_status(code):
             deferred.resolve(json_response({'status': 'started' if code == 0 else 'stopped'}))
-        run_beside(req, argv, STATUS_TIMEOUT, on_status)
+        run_script(req, argv, STATUS_TIMEOUT, on_status)
         return deferred
 
     def on_done(code):
@@ -134,7 +153,7 @@ def script_action(req, name, action, param1, param2):
         else:
             deferred.resolve(error_response(500, '%s %s: the service script failed (exit %d)' % (
                 name, action, code)))
-    run_beside(req, argv, SCRIPT_TIMEOUT, on_done)
+    run_script(req, argv, SCRIPT_TIMEOUT, on_done)
     return deferred
 
 
