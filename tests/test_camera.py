@@ -63,6 +63,23 @@ def test_settings_are_saved_then_sent_in_order_and_answered_after_the_last(camer
             values['LED'], values['IR'], values['ROTATE']) == ('no', 'yes', 'medium', 'no', 'yes', 'yes')
 
 
+MAX_SENDING = 4   # setting sequences the server has under way at once
+
+
+def test_a_flood_of_settings_runs_at_most_4_sequences_and_refuses_the_rest(camera, sd):
+    # Before: every request queued its six timed commands, even from clients
+    # that left at once; on MicroPython's heap a flood of them ran it out of memory.
+    before = sd.read('yi-hack/etc/camera.conf')
+    clients = [start_request(camera.server, '/cgi-bin/camera_settings.sh?led=no&ir=no')
+               for _ in range(MAX_SENDING + 3)]   # 2 commands each: 8 fit the test queue
+    answers = [finish_request(sock) for sock in clients]
+    assert sorted(status for status, _ in answers) == [200] * MAX_SENDING + [503] * 3
+    assert all('busy' in body['message'] for status, body in answers if status == 503)
+    assert camera.sent() == (ipc.led(False) * MAX_SENDING) + (ipc.ir(False) * MAX_SENDING)
+    assert sd.read('yi-hack/etc/camera.conf') != before
+    assert camera.server.get_json('/cgi-bin/camera_settings.sh?led=yes')[0] == 200
+
+
 def test_a_subset_sends_only_its_commands(camera, sd):
     before = camera_conf(sd)
     status, _ = camera.server.get_json('/cgi-bin/camera_settings.sh?led=yes&sensitivity=low')

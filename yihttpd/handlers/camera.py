@@ -14,6 +14,8 @@ PTZ_DEFAULT_TIME = '0.3'
 PTZ_MAX_TIME = 10.0        # seconds of movement at most (API.md)
 TIME_TEXT_MAX = 8          # characters of a TIME value, e.g. "10.00000"
 PRESET_COUNT = 16          # presets 0-15
+MAX_SENDING = 4            # setting sequences under way at once: a flood of requests (each may
+                           # leave at once) must not pile timers on a small heap nor flood the camera
 CAMERA_CONF = 'camera.conf'
 
 YES_NO = ('yes', 'no')
@@ -30,29 +32,42 @@ SETTINGS = (
 )
 
 
+def check_not_busy(app):
+    """503 while MAX_SENDING setting sequences are under way (checked before anything changes)."""
+    if getattr(app, 'settings_sending', 0) >= MAX_SENDING:
+        raise HttpError(503, 'busy: %d camera setting changes under way, try again' % MAX_SENDING,
+                        [('Retry-After', '2')])
+
+
 def send_spaced(app, messages, spacing, on_done):
     """Send messages in order, spacing seconds apart on the loop's timer.
 
     on_done(None) once the last is sent, or on_done(IpcUnavailable) at the
-    first one the camera does not take (the rest are dropped).
+    first one the camera does not take (the rest are dropped). Counted in
+    app.settings_sending until then.
     """
     messages = list(messages)
+    app.settings_sending = getattr(app, 'settings_sending', 0) + 1
+
+    def finish(err):
+        app.settings_sending -= 1
+        on_done(err)
 
     def step():
         try:
             app.ipc.send(messages.pop(0))
         except ipc.IpcUnavailable as err:
-            on_done(err)
+            finish(err)
             return
         if messages:
             app.loop.call_later(spacing, step)
         else:
-            on_done(None)
+            finish(None)
 
     if messages:
         step()
     else:
-        on_done(None)
+        finish(None)
 
 
 def answer_when_sent(app, messages):
@@ -104,6 +119,7 @@ def camera_settings(req):
     chosen = chosen_settings(req)
     if not chosen:
         return ok()
+    check_not_busy(req.app)
     path = req.app.sd.conf_path(CAMERA_CONF)
     try:
         save_settings(path, dict((row[1], value) for row, value in chosen))

@@ -176,6 +176,7 @@ def upload_stream(req):
 
 def load(req):
     app = req.app
+    camera_control().check_not_busy(app)   # its settings are sent after the load
     stream, size = upload_stream(req)
     scratch = '%s/yihttpd-load-%d' % (app.tmp_dir, compat.getpid())
     if compat.entry_kind(scratch) == 'dir':   # left by a killed load; a link is only removed
@@ -234,7 +235,12 @@ def install(sd, scratch, names):
     return hostname
 
 
+def camera_control():
+    """handlers.camera, imported when first needed (it pulls in the IPC code)."""
+    from . import camera
+    return camera
+
+
 def reapply_camera_settings(app):
     """After a load, the camera-control code sends camera.conf's settings (IPC)."""
-    from .camera import apply_camera_settings
-    apply_camera_settings(app)
+    camera_control().apply_camera_settings(app)
