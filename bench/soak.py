@@ -171,6 +171,12 @@ def figures(label, server, tmp_dir):
         label, fd_count(pid), rss_kb(pid), heap_peak(server), len(left), left[:4]), flush=True)
 
 
+def sample_fds(pid, stop, most):
+    """The most fds the server held while driven (--stats' collections hide lazily closed ones)."""
+    while not stop.wait(0.2):
+        most[0] = max(most[0], fd_count(pid))
+
+
 def drive(server, count, seed):
     rng = random.Random(seed)
     kinds = [kind for kind, weight in zip(MIX, WEIGHTS) for _ in range(weight)]
@@ -190,11 +196,18 @@ def drive(server, count, seed):
             with lock:
                 done[0] += 1
 
+    stop = threading.Event()
+    most = [0]
+    sampler = threading.Thread(target=sample_fds, args=(server.proc.pid, stop, most))
+    sampler.start()
     threads = [threading.Thread(target=worker, args=(count // WORKERS,)) for _ in range(WORKERS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    stop.set()
+    sampler.join()
+    print('           most fds while driven: %d' % most[0], flush=True)
     return errors
 
 
