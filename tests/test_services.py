@@ -129,21 +129,12 @@ def test_a_flood_of_service_requests_runs_at_most_8_scripts_at_once(start_server
         clients.append(client)
     answers = []
     for client in clients:
-        with client:
-            answers.append(read_until_closed(client).split(b' ', 2)[1])
+        with client, client.makefile('rb') as answer:
+            answers.append(answer.read().split(b' ', 2)[1])
     assert answers.count(b'503') == 4 and answers.count(b'200') == MAX_SCRIPT_RUNS
     assert len(calls(sd)) == MAX_SCRIPT_RUNS
     assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=status') == (
         200, {'status': 'started'})
-
-
-def read_until_closed(sock):
-    chunks = []
-    while True:
-        chunk = sock.recv(4096)
-        if not chunk:
-            return b''.join(chunks)
-        chunks.append(chunk)
 
 
 def test_a_missing_service_script_is_reported(start_server, tmp_path):
