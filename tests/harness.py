@@ -27,10 +27,11 @@ def micropython_path():
 
 
 def runtime_command(runtime, module='yihttpd', heap=MICROPYTHON_HEAP):
-    """The argv prefix that runs a module of the checkout under a runtime."""
+    """The argv prefix that runs a module of the checkout under a runtime (None: the bare interpreter)."""
+    run_module = ['-m', module] if module else []
     if runtime == 'cpython':
-        return [sys.executable, '-m', module]
-    return [micropython_path(), '-X', 'heapsize=' + heap, '-m', module]
+        return [sys.executable] + run_module
+    return [micropython_path(), '-X', 'heapsize=' + heap] + run_module
 
 
 def runtime_env(runtime):

@@ -572,17 +572,6 @@ def test_gzip_bombs_are_refused_in_bounded_time(server, sd, gzip_bomb):
     assert server.get('/cgi-bin/status.json')[0] == 200
 
 
-@pytest.mark.xfail(strict=False, reason='core: the connection is closed right after the 413 '
-                   'with the body unread, so the kernel resets it and a client still sending '
-                   'loses the answer (a lingering close would drain a bounded amount first)')
-def test_core_an_upload_over_1_mib_gets_its_413(server, sd):
-    body, ctype = multipart([('file', 'config.tar.gz', bytes(1 << 20))])
-    head = ('POST /cgi-bin/load.sh HTTP/1.1\r\nHost: cam\r\nContent-Type: %s\r\n'
-            'Content-Length: %d\r\nConnection: close\r\n\r\n' % (ctype, len(body))).encode()
-    answer = server.raw(head + body)
-    assert answer.startswith(b'HTTP/1.1 413')
-
-
 def test_load_without_a_file_part_or_multipart_is_refused(server, sd):
     before = sd.snapshot()
     body, ctype = multipart([('comment', None, b'no file here')])

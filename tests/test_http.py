@@ -1,7 +1,10 @@
 """The HTTP layer: keep-alive, HEAD, bounds, timeouts, pipelining, errors."""
 import json
 import socket
+import subprocess
 import time
+
+from harness import REPO, runtime_command, runtime_env
 
 
 def read_response(sock):
@@ -253,3 +256,52 @@ def test_quiet_logs_no_request_lines(start_server):
     server.get('/cgi-bin/hostname.js')
     time.sleep(0.2)
     assert 'hostname.js' not in server.log()
+
+
+def test_two_host_or_length_headers_are_400(server):
+    for extra in (b'Host: cam\r\nHost: evil.example\r\n',
+                  b'Host: cam\r\nContent-Length: 0\r\nContent-Length: 5\r\n'):
+        reply = server.raw(b'GET /cgi-bin/hostname.js HTTP/1.1\r\n' + extra + b'\r\n')
+        assert reply.startswith(b'HTTP/1.1 400 '), extra
+
+
+def test_a_parameter_or_path_that_is_not_utf8_is_400(server):
+    # %c0%ae is an overlong '.', which a lax decoder turns into a dot
+    for path in ('/cgi-bin/eventsfile.sh?dirname=%c0%ae%c0%ae', '/record/%c0%ae%c0%ae/x.mp4',
+                 '/cgi-bin/eventsfile.sh?dirname=%ed%a0%80', '/cgi-bin/eventsfile.sh?dirname=%f4%90%80%80'):
+        status, _, body = server.get(path)
+        assert status == 400, path
+        assert json.loads(body)['message'] == 'parameter is not UTF-8', path
+    reply = server.raw(b'GET /\xe0\x80\xaf HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert reply.startswith(b'HTTP/1.1 400 ')
+
+
+def test_a_refused_upload_still_gets_its_answer_while_it_is_sending(server):
+    body = bytes(1 << 20)
+    with connect(server) as s:
+        s.sendall(b'POST /cgi-bin/status.json HTTP/1.1\r\nHost: x\r\n'
+                  b'Content-Length: %d\r\n\r\n' % len(body))
+        time.sleep(0.3)    # the server has refused at the head and sent its 413 by now
+        s.sendall(body)    # a client that sends on regardless, as curl and browsers do
+        status, headers, _, _ = read_response(s)
+    assert status == 413 and headers['connection'] == 'close'
+
+
+TIMER_CHAIN = """
+from yihttpd.loop import Loop
+loop = Loop()
+turns = []
+def again():
+    turns.append(1)
+    if len(turns) < 100:
+        loop.call_later(0, again)
+loop.call_later(0, again)
+loop.run_timers()
+print(len(turns))
+"""
+
+
+def test_a_chain_of_immediate_timers_lets_poll_run_between_links(runtime):
+    out = subprocess.run(runtime_command(runtime, module=None) + ['-c', TIMER_CHAIN], cwd=REPO,
+                         env=runtime_env(runtime), capture_output=True, timeout=30)
+    assert out.stdout.split() == [b'1'], out.stderr

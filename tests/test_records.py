@@ -194,43 +194,6 @@ def test_eventsdirdel_all_lets_another_delete_in_between_its_batches(tmp_path, s
     assert os.listdir(sd.record) == []
 
 
-# -- core findings of the input audit (loop.py / http.py belong to the core) ---
-# Strict xfails: once the core is fixed they pass, pytest says so, and the
-# marker goes.
-
-@pytest.mark.xfail(strict=True, reason='core: Loop.run_timers runs timers added while it runs, '
-                   'so a chain of call_later(0) never lets poll() run (records.py waits 1 ms)')
-def test_core_one_pass_of_timers_runs_only_those_due_when_it_began():
-    from yihttpd.loop import Loop
-    loop = Loop()
-    turns = []
-
-    def again():
-        turns.append(1)
-        if len(turns) < 100:
-            loop.call_later(0, again)
-    loop.call_later(0, again)
-    loop.run_timers()
-    assert len(turns) == 1
-
-
-@pytest.mark.xfail(strict=True, reason='core: RFC 9112 3.2 asks for 400 on a request with two '
-                   'Host headers; the first one wins and reaches the type=2 URL')
-def test_core_two_host_headers_are_refused(tree, server):
-    answer = server.raw(b'GET /cgi-bin/getlastrecordedvideo.sh?type=2 HTTP/1.1\r\n'
-                        b'Host: cam\r\nHost: evil.example\r\nConnection: close\r\n\r\n')
-    assert answer.startswith(b'HTTP/1.1 400')
-
-
-def test_core_a_parameter_that_is_not_utf8_is_refused(tree, server, runtime, request):
-    if runtime == 'micropython':
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "core: http.unquote relies on bytes.decode, which does not check UTF-8 on "
-            "MicroPython: %c0%ae (an overlong '.') reaches the handlers")))
-    status, body = server.get_json('/cgi-bin/eventsfile.sh?dirname=%c0%ae%c0%ae')
-    assert status == 400 and body['message'] == 'parameter is not UTF-8'
-
-
 @pytest.mark.parametrize('value', [
     '', '*', '..', '../yi-hack', '%2E%2E%2Fyi-hack', '%252E%252E', '/tmp', '/' + DIR,
     DIR + '/', DIR + '/..', '2020Y01M01D1H', '2020Y01M01D01h', '2020Y01M01D001H', 'ALL',

@@ -6,6 +6,8 @@ import io
 import json
 import time
 
+from . import compat
+
 # Bounds of a request head (RFC 9112 lets a server choose them).
 MAX_REQUEST_LINE = 2048   # longer: 414
 MAX_HEADERS = 8192        # header block after the request line; longer: 431
@@ -17,6 +19,10 @@ KEPT_HEADERS = (
     'range', 'if-none-match', 'if-modified-since', 'origin', 'sec-fetch-site',
     'transfer-encoding', 'expect',
 )
+
+# Headers that frame or address the request: two of them are ambiguous
+# (request smuggling, a forged Host in a link), so they are refused.
+SINGLE_HEADERS = ('host', 'content-length', 'transfer-encoding')
 
 REASONS = {
     100: 'Continue', 200: 'OK', 206: 'Partial Content', 304: 'Not Modified',
@@ -101,7 +107,7 @@ def parse_head(head):
     if len(head) - line_end > MAX_HEADERS:
         raise HttpError(431, 'request headers longer than %d bytes' % MAX_HEADERS)
     try:
-        text = head.decode()
+        text = compat.decode_utf8(head)
     except UnicodeError:
         raise HttpError(400, 'request head is not UTF-8')
     lines = text.split('\r\n')
@@ -117,8 +123,11 @@ def parse_head(head):
         if not sep:
             raise HttpError(400, 'malformed header line')
         name = name.strip().lower()
-        if name in KEPT_HEADERS and name not in req.headers:
-            req.headers[name] = value.strip()
+        if name in KEPT_HEADERS:
+            if name not in req.headers:
+                req.headers[name] = value.strip()
+            elif name in SINGLE_HEADERS:
+                raise HttpError(400, 'more than one %s header' % name)
     return req
 
 
@@ -145,7 +154,7 @@ def unquote(text):
             out.append(0x20 if c == 0x2b else c)
             i += 1
     try:
-        return bytes(out).decode()
+        return compat.decode_utf8(bytes(out))
     except UnicodeError:
         raise HttpError(400, 'parameter is not UTF-8')
 

@@ -25,6 +25,10 @@ MEMORY_BODY_MAX = 65536   # bodies up to this are kept in memory, larger ones sp
 MEMORY_BODIES_MAX = 98304   # in-memory bodies at once: one of the largest (it costs twice its size
                           # while joined, and two at once fragment a 512K heap) plus small ones
 ACCEPT_PAUSE = 0.1        # seconds the listening socket is not polled when no fd is free
+LINGER_TIME = 2.0         # seconds a refused request's unread body is drained before closing,
+LINGER_MAX = 2 * 1048576  # or this many bytes: closing on unread data would reset the
+                          # connection and the client could lose the answer (RFC 9112 9.6)
+LINGER_IDLE = 0.5         # seconds of silence that show the client has stopped sending
 
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
@@ -74,9 +78,16 @@ class Loop:
         return timer
 
     def run_timers(self):
-        """Run due timers; the milliseconds until the next one, or -1."""
+        """Run the timers due when this pass began; the milliseconds until the next, or -1.
+
+        A timer a callback adds waits for the next pass, so a chain of
+        call_later(0) still lets poll() run between its links.
+        """
+        last_seq = self.timer_seq
         while self.timers:
-            when, _, timer = self.timers[0]
+            when, seq, timer = self.timers[0]
+            if seq > last_seq:
+                return 0
             wait = when - compat.monotonic()
             if wait > 0:
                 return int(wait * 1000) + 1
@@ -130,6 +141,8 @@ READ_BODY = 1
 WAIT = 2        # a deferred response is pending
 WRITE = 3
 CLOSED = 4
+LINGER = 5      # answered and closing: the rest of what the client sends is read and dropped
+WAITING_FOR_REQUEST = (READ_HEAD, READ_BODY, LINGER)   # the ones the connection cap may drop
 
 
 class Server:
@@ -194,7 +207,7 @@ class Server:
         """Close the connection waiting longest for a request to complete."""
         stalest = None
         for conn in self.connections.values():
-            if conn.state <= READ_BODY and (stalest is None or conn.wait_key() < stalest.wait_key()):
+            if conn.state in WAITING_FOR_REQUEST and (stalest is None or conn.wait_key() < stalest.wait_key()):
                 stalest = conn
         if stalest is None:
             return False
@@ -267,6 +280,9 @@ class Connection:
         self.sent = 0
         self.started = 0
         self.keep_alive = True
+        self.linger_after = False   # refused with its body unread: drain it before closing
+        self.linger_left = 0
+        self.linger_end = 0
         self.state = READ_HEAD
         self.waiting_since = compat.monotonic()
         self.deadline = self.waiting_since + self.server.header_timeout
@@ -320,6 +336,13 @@ class Connection:
             data = b''
         if not data:
             self.close()
+            return
+        if self.state == LINGER:
+            self.linger_left -= len(data)
+            if self.linger_left <= 0:
+                self.close()
+            else:
+                self.deadline = min(self.linger_end, compat.monotonic() + LINGER_IDLE)
             return
         if self.state == WAIT:
             # Pipelined bytes while a response is pending: keep them, bounded.
@@ -432,6 +455,7 @@ class Connection:
     def fail(self, response):
         """Answer a request that could not be read or run, then close."""
         self.keep_alive = False
+        self.linger_after = self.body_unread()
         if self.request is None:
             self.request = http.Request('GET', '-', 'HTTP/1.0')
             self.started = compat.monotonic()
@@ -519,7 +543,10 @@ class Connection:
             except Exception as exc:
                 log_exception('after response', exc)
         if not self.keep_alive:
-            self.close()
+            if self.linger_after:
+                self.linger()
+            else:
+                self.close()
             return
         self.request = None
         self.state = READ_HEAD
@@ -531,6 +558,28 @@ class Connection:
             # On the next loop turn, not from here: answering a burst of
             # pipelined requests by recursion overflows MicroPython's stack.
             self.loop.call_later(0, self.take_pipelined)
+
+    def body_unread(self):
+        """Whether the client may still be sending a body this server will not read."""
+        if self.state == READ_BODY:
+            return True
+        headers = self.request.headers if self.request is not None else {}
+        return 'transfer-encoding' in headers or headers.get('content-length', '0') not in ('', '0')
+
+    def linger(self):
+        """Close a refused request's connection only once the client stopped sending.
+
+        The answer is out; what still arrives (an upload refused with 413,
+        say) is read and dropped for a bounded time, so the kernel does not
+        reset the connection before the client has read the answer.
+        """
+        self.state = LINGER
+        self.inbuf = b''
+        self.linger_left = LINGER_MAX
+        now = compat.monotonic()
+        self.linger_end = now + LINGER_TIME
+        self.deadline = now + LINGER_IDLE
+        self.loop.modify(self.fd, POLLIN)
 
     def take_pipelined(self):
         """Requests that arrived behind the one just answered."""

@@ -17,7 +17,6 @@ from . import static
 
 DIR_ENTRIES_PER_PIECE = 32   # eventsdir entries sent per piece (~2 KiB): few sends, small buffers
 REMOVALS_PER_TURN = 64       # files deleted per loop turn, so a big delete never stalls other clients
-TURN_PAUSE = 0.001           # seconds between turns: a timer due at once runs before poll is asked again
 LONGPOLL_INTERVAL = 0.5      # seconds between checks for the next video (the spec's wait is coarse)
 LONGPOLL_TIMEOUT = 80.0      # seconds a client waits at most for the next video (the firmware's cap)
 MAX_OLDNESS_DIGITS = 9       # an oldness longer than this is not a number a client means
@@ -181,13 +180,13 @@ class Removal:
         if result is not None:
             return result
         self.deferred = Deferred()
-        self.loop.call_later(TURN_PAUSE, self.next_turn)
+        self.loop.call_later(0, self.next_turn)
         return self.deferred
 
     def next_turn(self):
         result = self.run_batch()
         if result is None:
-            self.loop.call_later(TURN_PAUSE, self.next_turn)
+            self.loop.call_later(0, self.next_turn)
         else:
             self.deferred.resolve(result)
 

@@ -38,7 +38,6 @@ REPLACED = '.fw_upgrade.old' # what the upgrade replaced (removed at the next up
 DOWNLOADED = '.fw_upgrade.tgz'
 PROTECTED = ('record', STAGING, REPLACED, DOWNLOADED)  # top-level names an archive may not bring
 EXTRACT_SLICE = 65536        # bytes unpacked per loop turn, so other clients get theirs
-SLICE_PAUSE = 0.001          # seconds between slices: a timer due at once would starve poll
 COPY_CHUNK = 4096            # bytes copied at a time
 MAX_MEMBERS = 10000          # a firmware holds a few hundred files
 MAX_PATH = 255               # longest member path (ustar's limit)
@@ -261,7 +260,7 @@ class Upgrade:
             return self.unpacked(ArchiveError('cannot unpack: %r' % exc))
         except MemoryError:      # e.g. no room for the inflater's window on a small heap
             return self.unpacked(ArchiveError('not enough memory to unpack'))
-        self.req.loop.call_later(SLICE_PAUSE, self.step, steps)
+        self.req.loop.call_later(0, self.step, steps)
 
     def unpacked(self, error):
         self.source.close()
