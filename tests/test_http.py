@@ -113,9 +113,9 @@ PIPELINE_BURST = 200   # tiny requests in one send: more than one recv's worth
 
 def test_a_burst_of_pipelined_requests_is_answered_in_full(server):
     """Answered one loop turn at a time: by recursion, MicroPython's stack ran out near 128."""
-    one = b'GET /cgi-bin/hostname.js HTTP/1.1\r\n\r\n'
+    one = b'GET /cgi-bin/hostname.js HTTP/1.1\r\nHost: x\r\n\r\n'
     with connect(server) as s:
-        s.sendall(one * PIPELINE_BURST + b'GET /nope.html HTTP/1.1\r\nConnection: close\r\n\r\n')
+        s.sendall(one * PIPELINE_BURST + b'GET /nope.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
         answers = b''
         while True:
             chunk = s.recv(65536)
@@ -189,8 +189,8 @@ def test_chunked_request_body_asks_for_a_length(server):
 
 def test_malformed_requests_are_400(server):
     for raw in (b'GARBAGE\r\n\r\n', b'GET noslash HTTP/1.1\r\n\r\n',
-                b'GET / HTTP/1.1\r\nno colon here\r\n\r\n',
-                b'GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n',
+                b'GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n',
+                b'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n',
                 b'GET /\xff HTTP/1.1\r\n\r\n'):
         reply = server.raw(raw)
         assert reply.startswith(b'HTTP/1.1 400 '), raw
@@ -202,8 +202,14 @@ def test_unsupported_version_is_505(server):
 
 def test_other_methods_are_405(server):
     for method in (b'PUT', b'DELETE'):
-        assert server.raw(method + b' /cgi-bin/status.json HTTP/1.1\r\n\r\n').startswith(b'HTTP/1.1 405 ')
-    assert server.raw(b'POST /index.html HTTP/1.1\r\nContent-Length: 0\r\n\r\n').startswith(b'HTTP/1.1 405 ')
+        assert server.raw(method + b' /cgi-bin/status.json HTTP/1.1\r\nHost: x\r\n\r\n').startswith(b'HTTP/1.1 405 ')
+    assert server.raw(b'POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n').startswith(
+        b'HTTP/1.1 405 ')
+
+
+def test_http11_without_host_is_400_and_http10_without_it_is_answered(server):
+    assert server.raw(b'GET /cgi-bin/hostname.js HTTP/1.1\r\n\r\n').startswith(b'HTTP/1.1 400 ')
+    assert server.raw(b'GET /cgi-bin/hostname.js HTTP/1.0\r\n\r\n').startswith(b'HTTP/1.1 200 ')
 
 
 def test_bad_percent_escape_in_a_parameter_is_400(server):

@@ -128,6 +128,8 @@ def parse_head(head):
                 req.headers[name] = value.strip()
             elif name in SINGLE_HEADERS:
                 raise HttpError(400, 'more than one %s header' % name)
+    if version == 'HTTP/1.1' and 'host' not in req.headers:
+        raise HttpError(400, 'an HTTP/1.1 request needs a Host header')
     return req
 
 

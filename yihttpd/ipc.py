@@ -9,6 +9,7 @@ import struct
 
 from . import compat
 from .http import HttpError
+from .loop import Background
 
 # A message is recognised by its first 16 bytes (its header); it may be longer.
 HEADER_SIZE = 16
@@ -187,7 +188,6 @@ class ToolTransport:
         self.waiting = []
         self.child = None
         self.child_file = None
-        self.started = 0
         self.count = 0
 
     def send(self, message):
@@ -208,17 +208,11 @@ class ToolTransport:
         if not self.waiting:
             return
         self.child_file = self.waiting.pop(0)
-        self.child = compat.Child([self.tool, '-f', self.child_file], None, self.tmp_dir)
-        self.started = compat.monotonic()
-        self.loop.call_later(TOOL_POLL, self.watch)
+        self.child = Background(self.loop, [self.tool, '-f', self.child_file], TOOL_TIMEOUT,
+                                self.ended, self.tmp_dir, None, TOOL_POLL)
 
-    def watch(self):
-        status = self.child.poll()
-        if status is None and compat.monotonic() - self.started < TOOL_TIMEOUT:
-            self.loop.call_later(TOOL_POLL, self.watch)
-            return
+    def ended(self, status):
         if status is None:
-            self.child.kill()
             self.log('ipc: %s did not end in %d s, killed' % (self.tool, TOOL_TIMEOUT))
         elif status != 0:
             self.log('ipc: %s failed with status %d' % (self.tool, status))

@@ -24,6 +24,7 @@ DEFERRED_TIMEOUT = 120.0  # a deferred answer never takes longer (long-poll is 8
 MEMORY_BODY_MAX = 65536   # bodies up to this are kept in memory, larger ones spooled to a file
 MEMORY_BODIES_MAX = 98304   # in-memory bodies at once: one of the largest (it costs twice its size
                           # while joined, and two at once fragment a 512K heap) plus small ones
+CHILD_POLL = 0.1          # seconds between checks whether a background program has ended
 ACCEPT_PAUSE = 0.1        # seconds the listening socket is not polled when no fd is free
 LINGER_TIME = 2.0         # seconds a refused request's unread body is drained before closing,
 LINGER_MAX = 2 * 1048576  # or this many bytes: closing on unread data would reset the
@@ -120,6 +121,38 @@ class Loop:
 
     def stop(self):
         self.running = False
+
+
+class Background:
+    """A program run beside the loop: on_exit(exit status) once it ends, or
+    on_exit(None) when it runs past timeout (it is killed then).
+
+    The loop checks it every interval seconds, which also reaps it; nothing
+    waits on it, so other clients are served while it runs.
+    """
+
+    def __init__(self, loop, argv, timeout, on_exit, status_dir='/tmp', stdout_path=None,
+                 interval=CHILD_POLL):
+        self.loop = loop
+        self.on_exit = on_exit
+        self.interval = interval
+        self.deadline = compat.monotonic() + timeout
+        self.child = compat.Child(argv, stdout_path, status_dir)
+        self.timer = loop.call_later(interval, self.check)
+
+    def check(self):
+        code = self.child.poll()
+        if code is None and compat.monotonic() < self.deadline:
+            self.timer = self.loop.call_later(self.interval, self.check)
+            return
+        if code is None:
+            self.child.kill()
+        self.on_exit(code)
+
+    def cancel(self):
+        """Stop waiting and stop the program."""
+        self.timer.cancel()
+        self.child.kill()
 
 
 def log_exception(where, exc):

@@ -18,6 +18,7 @@ import sys
 
 from .. import compat
 from ..http import Deferred, HttpError, error_response, json_response, ok
+from ..loop import Background
 from ..sdcard import shown
 
 # name: (values of param1, values of param2); None = the service takes none.
@@ -43,37 +44,9 @@ MQTT_MODULE = 'yihttpd.mqtt'
 PID_THEN_EXEC = 'echo $$ >"$0" && exec "$@" 2>&1'
 
 
-class Background:
-    """A program run beside the loop: on_exit(returncode) once it ends, None on timeout.
-
-    The loop checks it every POLL_INTERVAL, which also reaps it.
-    """
-
-    def __init__(self, loop, argv, timeout, on_exit, status_dir='/tmp', stdout_path=None):
-        self.loop = loop
-        self.on_exit = on_exit
-        self.deadline = compat.monotonic() + timeout
-        self.child = compat.Child(argv, stdout_path, status_dir)
-        self.timer = loop.call_later(POLL_INTERVAL, self.check)
-
-    def check(self):
-        code = self.child.poll()
-        if code is None and compat.monotonic() < self.deadline:
-            self.timer = self.loop.call_later(POLL_INTERVAL, self.check)
-            return
-        if code is None:
-            self.child.kill()
-        self.on_exit(code)
-
-    def cancel(self):
-        """Stop waiting and stop the program (where the runtime can)."""
-        self.timer.cancel()
-        self.child.kill()
-
-
 def run_beside(req, argv, timeout, on_exit, stdout_path=None):
     """Background for a request's app: status files go to its --tmp-dir."""
-    return Background(req.loop, argv, timeout, on_exit, req.app.tmp_dir, stdout_path)
+    return Background(req.loop, argv, timeout, on_exit, req.app.tmp_dir, stdout_path, POLL_INTERVAL)
 
 
 def checked_param(req, service, name, allowed):

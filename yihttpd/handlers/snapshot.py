@@ -1,16 +1,17 @@
 """snapshot.sh: the camera's current frame from the firmware's grabber.
 
 The grabber (imggrabber) writes a JPEG to its stdout, redirected into a
-temp file; a loop timer watches it (compat.Child), so other clients are
-served meanwhile. On MicroPython the grabber runs in a background shell
-(compat.Child), watched the same way, but a grabber that hangs cannot be
-killed, only abandoned. Missing, failing or silent grabbers give the
-fallback image with X-Snapshot: fallback, never an empty 200.
+temp file; it runs beside the loop (loop.Background: a subprocess on
+CPython, a background shell on MicroPython), so other clients are served
+meanwhile, and one silent for too long is killed. Missing, failing or
+silent grabbers give the fallback image with X-Snapshot: fallback, never
+an empty 200.
 """
 import os
 
 from .. import compat
 from ..http import Deferred, HttpError, Response
+from ..loop import Background
 
 GRABBER_TIMEOUT = 5.0      # seconds a grabber may take before the fallback is sent
 GRABBER_POLL = 0.05        # how often a running grabber is checked
@@ -71,23 +72,18 @@ def open_jpeg(path):
 
 
 class Grab:
-    """One run of the grabber into a temp file, watched by a loop timer."""
+    """One run of the grabber into a temp file, beside the loop."""
 
     def __init__(self, app, argv):
         self.app = app
         app.grabbers = getattr(app, 'grabbers', 0) + 1
         app.grab_count = getattr(app, 'grab_count', 0) + 1
         self.path = '%s/yihttpd-snapshot-%d-%d.jpg' % (app.tmp_dir, compat.getpid(), app.grab_count)
-        self.deferred = Deferred(on_cancel=self.abandon)
-        self.started = compat.monotonic()
-        self.child = compat.Child(argv, self.path, app.tmp_dir)
-        self.timer = app.loop.call_later(GRABBER_POLL, self.watch)
+        self.deferred = Deferred(on_cancel=self.finish)
+        self.run = Background(app.loop, argv, GRABBER_TIMEOUT, self.ended, app.tmp_dir,
+                              self.path, GRABBER_POLL)
 
-    def watch(self):
-        status = self.child.poll()
-        if status is None and compat.monotonic() - self.started < GRABBER_TIMEOUT:
-            self.timer = self.app.loop.call_later(GRABBER_POLL, self.watch)
-            return
+    def ended(self, status):
         image = None
         if status is None:
             reason = 'grabber silent for %d s' % GRABBER_TIMEOUT
@@ -103,17 +99,13 @@ class Grab:
             self.deferred.resolve(jpeg_response(image[0], image[1]))
 
     def finish(self):
-        self.timer.cancel()
-        self.child.kill()
+        """Done, or the client went away: stop the grabber, drop its file."""
+        self.run.cancel()
         self.app.grabbers -= 1
         try:
             os.remove(self.path)
         except OSError:
             pass
-
-    def abandon(self):
-        """The client went away: stop the grabber, drop its file."""
-        self.finish()
 
 
 def snapshot(req):

@@ -20,7 +20,7 @@ from ..archive import (BLOCK, TAR_RECORD, ArchiveError, copy_member, drain, fiel
                        read_exact, read_member_header)
 from ..http import Deferred, HttpError, error_response, ok
 from ..sdcard import shown
-from .services import Background
+from ..loop import Background
 
 DEFAULT_REBOOT_CMD = 'sync; reboot'
 REBOOT_TIMEOUT = 60          # seconds before a reboot command that has not ended is logged
