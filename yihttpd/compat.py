@@ -277,6 +277,15 @@ def send_file_part(sock, f, offset, count, buf):
     return sock.send(memoryview(buf)[:n])
 
 
+def shutdown_write(sock):
+    """Send the peer an end of stream but keep reading (MicroPython's sockets cannot)."""
+    if hasattr(sock, 'shutdown'):
+        try:
+            sock.shutdown(1)   # SHUT_WR
+        except OSError:
+            pass
+
+
 def sockaddr_host(addr):
     """The printable host of an accepted peer address."""
     if isinstance(addr, tuple):

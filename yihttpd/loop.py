@@ -608,6 +608,7 @@ class Connection:
         """
         self.state = LINGER
         self.inbuf = b''
+        compat.shutdown_write(self.sock)   # a client reading to the end stops waiting now
         self.linger_left = LINGER_MAX
         now = compat.monotonic()
         self.linger_end = now + LINGER_TIME
