@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(REPO, 'tests'))
 import harness  # noqa: E402
 
 FOUNDATION_TESTS = ['tests/test_http.py', 'tests/test_static.py', 'tests/test_limits.py',
-                    'tests/test_auth.py', 'tests/test_status.py', 'tests/test_foundation_smoke.py']
+                    'tests/test_auth.py', 'tests/test_status.py']
 RECORD_SIZE = 20 * 1024 * 1024   # the foundation's large-download case
 HEAP_STEP = 8                    # KiB between probed heap sizes
 HEAP_LOW, HEAP_HIGH = 16, 512    # KiB: the search range
