@@ -150,3 +150,23 @@ def test_large_bodies_at_once_are_refused_with_503_not_run_out_of_memory(server)
     assert all(b'Retry-After: 1' in a for a in answers if a.startswith(b'HTTP/1.1 503'))
     assert 'MemoryError' not in server.log()
     assert timed_get(server)[0] == 200
+
+
+def test_when_every_connection_awaits_its_answer_a_newcomer_gets_503(sd, start_server):
+    sd.write('record/tmp.mp4.tmp', b'recording')   # so oldness=-1 waits
+    sd.add_video('2020Y01M01D01H', '00M00S60')
+    server = start_server('--max-connections', '2', '--longpoll-timeout', '5')
+    waiting = []
+    for _ in range(2):
+        s = socket.create_connection((server.host, server.port))
+        s.sendall(b'GET /cgi-bin/getlastrecordedvideo.sh?oldness=-1 HTTP/1.1\r\nHost: x\r\n\r\n')
+        waiting.append(s)
+    time.sleep(0.5)
+    try:
+        status, headers, _ = server.get('/cgi-bin/status.json')
+        assert status == 503 and headers['retry-after'] == '1'
+    finally:
+        for s in waiting:
+            s.close()
+    time.sleep(0.5)
+    assert server.get('/cgi-bin/status.json')[0] == 200

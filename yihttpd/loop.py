@@ -123,6 +123,23 @@ class Loop:
         self.running = False
 
 
+# Sent as is to a client that finds every connection busy with an answer under way.
+BUSY_BODY = b'{"error": "true", "message": "every connection is busy: try again"}'
+BUSY_ANSWER = (b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n'
+               b'Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n'
+               % len(BUSY_BODY)) + BUSY_BODY
+
+
+def refuse_busy(sock):
+    """Tell a client there is no room (a fresh socket's buffer takes the answer whole), then close."""
+    try:
+        sock.setblocking(False)
+        sock.send(BUSY_ANSWER)
+    except OSError:
+        pass
+    sock.close()
+
+
 class Background:
     """A program run beside the loop: on_exit(exit status) once it ends, or
     on_exit(None) when it runs past timeout (it is killed then).
@@ -213,7 +230,7 @@ class Server:
                     self.out_of_sockets()
                 return
             if len(self.connections) >= self.max_connections and not self.evict_stalest():
-                sock.close()
+                refuse_busy(sock)
                 continue
             self.accepted += 1
             try:
