@@ -49,6 +49,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def read_until_closed(sock):
+    """Everything a socket receives until the server closes it (or the socket times out)."""
+    chunks = []
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except socket.timeout:
+        pass
+    return b''.join(chunks)
+
+
 class SdRoot:
     """A temporary SD root laid out like the camera's /tmp/sd."""
 
@@ -192,16 +206,7 @@ class ServerProcess:
         """Send raw bytes, return everything the server sends back until it closes."""
         with socket.create_connection((self.host, self.port), timeout=timeout) as s:
             s.sendall(data)
-            chunks = []
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-            except socket.timeout:
-                pass
-            return b''.join(chunks)
+            return read_until_closed(s)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from harness import read_until_closed
+
 from yihttpd import ipc
 
 ALL_SETTINGS = ('switch_on=no&save_video_on_motion=yes&sensitivity=medium'
@@ -29,12 +31,7 @@ def start_request(server, path):
 
 
 def finish_request(sock):
-    data = b''
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = read_until_closed(sock)
     sock.close()
     head, _, body = data.partition(b'\r\n\r\n')
     return int(head.split(b' ')[1]), json.loads(body)

@@ -4,7 +4,7 @@ import socket
 import subprocess
 import time
 
-from harness import REPO, runtime_command, runtime_env
+from harness import REPO, read_until_closed, runtime_command, runtime_env
 
 
 def read_response(sock):
@@ -116,12 +116,7 @@ def test_a_burst_of_pipelined_requests_is_answered_in_full(server):
     one = b'GET /cgi-bin/hostname.js HTTP/1.1\r\nHost: x\r\n\r\n'
     with connect(server) as s:
         s.sendall(one * PIPELINE_BURST + b'GET /nope.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-        answers = b''
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            answers += chunk
+        answers = read_until_closed(s)
     assert answers.count(b'HTTP/1.1 200 OK\r\n') == PIPELINE_BURST
     assert answers.count(b'HTTP/1.1 404 Not Found\r\n') == 1
     assert 'Traceback' not in server.log()
