@@ -1,8 +1,10 @@
 """Shared fixtures: an SD root builder, the real server process, HTTP clients.
 
-Every test that takes `server` (or `start_server`) runs twice: once with the
-server under CPython and once under MicroPython with its heap capped at
-512K. A runtime that is missing fails the run; it is never skipped.
+Every test that takes `server` (or `start_server`, or `runtime`) runs on
+CPython and on the camera's MicroPython 1.26.1 with ffi (x86-64, heap
+capped at 512K); modules marked `pytest.mark.armhf` run a third time on
+the 32-bit ARM musl build under qemu-arm. A runtime that is missing fails
+the run; it is never skipped.
 """
 import os
 import sys
@@ -15,9 +17,13 @@ from harness import MICROPYTHON_HEAP, SdRoot, ServerProcess  # noqa: E402
 from mqtt_harness import Bridge, Broker, EventSource, Subscriber  # noqa: E402
 
 
-@pytest.fixture(params=['cpython', 'micropython'])
-def runtime(request):
-    return request.param
+RUNTIMES = ('cpython', 'micropython')
+
+
+def pytest_generate_tests(metafunc):
+    if 'runtime' in metafunc.fixturenames:
+        armhf = ('armhf',) if metafunc.definition.get_closest_marker('armhf') else ()
+        metafunc.parametrize('runtime', RUNTIMES + armhf)
 
 
 @pytest.fixture
@@ -92,38 +98,20 @@ class TestQueue:
 
 
 class CameraLink:
-    """A server whose camera commands can be read back.
-
-    CPython: --ipc mqueue on a real queue with a test name. MicroPython
-    (no ffi in the dev build): the record transport's file.
-    """
+    """A server whose camera commands go into a real POSIX queue with a test
+    name (ctypes on CPython, ffi on MicroPython), read back as the camera would."""
 
     def __init__(self, runtime, start_server, extra_args=()):
         self.runtime = runtime
-        self.queue = None
-        self.taken = 0
-        args = list(extra_args)
-        if runtime == 'cpython':
-            self.queue = TestQueue('/yihttpd-test-%d-%d' % (os.getpid(), id(self)))
-            args += ['--ipc', 'mqueue', '--ipc-queue', self.queue.name]
-        self.server = start_server(*args)
+        self.queue = TestQueue('/yihttpd-test-%d-%d' % (os.getpid(), id(self)))
+        self.server = start_server(*(list(extra_args) + ['--ipc', 'mqueue', '--ipc-queue', self.queue.name]))
 
     def sent(self):
         """Every command byte sent since the last call, concatenated."""
-        if self.queue is not None:
-            return b''.join(self.queue.drain())
-        try:
-            with open(self.server.ipc_record, 'rb') as f:
-                f.seek(self.taken)
-                data = f.read()
-        except FileNotFoundError:
-            return b''
-        self.taken += len(data)
-        return data
+        return b''.join(self.queue.drain())
 
     def close(self):
-        if self.queue is not None:
-            self.queue.close()
+        self.queue.close()
 
 
 @pytest.fixture
@@ -185,7 +173,7 @@ def mqtt(runtime, sd, tmp_path, test_queue):
 
     class Setup:
         broker = Broker(str(tmp_path))
-        events = EventSource(runtime, test_queue, str(tmp_path))
+        events = EventSource(test_queue, str(tmp_path))
 
         def configure(self, **values):
             sd.set_conf('mqttv4.conf', 'MQTT_IP', '127.0.0.1')

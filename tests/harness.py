@@ -16,14 +16,28 @@ MICROPYTHON_HEAP = '512K'
 START_TIMEOUT = 10.0
 
 
-def micropython_path():
-    found = shutil.which('micropython')
-    if found:
-        return found
-    local = os.path.join(os.path.dirname(sys.executable), 'micropython')
-    if os.path.exists(local):
-        return local
-    raise RuntimeError('micropython is not installed: run ./run-tests.sh, which installs it')
+# The runtimes a server test runs on: CPython, and the camera's MicroPython
+# 1.26.1 with ffi built from ../shared/micropython (x86-64, and 32-bit ARM
+# musl under qemu-arm), each the name of its binary in the build's bin/.
+MICROPYTHONS = {'micropython': 'micropython', 'armhf': 'micropython-armhf'}
+BUILD_SCRIPT = os.path.join(REPO, 'tools', 'build-micropython.sh')
+_build = []
+
+
+def micropython_build():
+    """The bin/ folder of the MicroPython 1.26.1 build (built on first use, then cached)."""
+    if not _build:
+        done = subprocess.run([BUILD_SCRIPT], stdout=subprocess.PIPE, check=True)
+        _build.append(os.path.join(done.stdout.decode().strip(), 'bin'))
+    return _build[0]
+
+
+def micropython_path(runtime='micropython'):
+    return os.path.join(micropython_build(), MICROPYTHONS[runtime])
+
+
+def mpy_cross_path():
+    return os.path.join(micropython_build(), 'mpy-cross')
 
 
 def runtime_command(runtime, module='yihttpd', heap=MICROPYTHON_HEAP):
@@ -31,7 +45,7 @@ def runtime_command(runtime, module='yihttpd', heap=MICROPYTHON_HEAP):
     run_module = ['-m', module] if module else []
     if runtime == 'cpython':
         return [sys.executable] + run_module
-    return [micropython_path(), '-X', 'heapsize=' + heap] + run_module
+    return [micropython_path(runtime), '-X', 'heapsize=' + heap] + run_module
 
 
 def runtime_env(runtime):

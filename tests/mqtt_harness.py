@@ -104,10 +104,10 @@ class Subscriber:
 
 
 class EventSource:
-    """Where the test puts camera events: a real POSIX queue (CPython) or a FIFO."""
+    """Where the test puts camera events: a real POSIX queue, or a FIFO where a test is about it."""
 
-    def __init__(self, runtime, test_queue, directory, fifo=False):
-        if runtime == 'cpython' and not fifo:
+    def __init__(self, test_queue, directory, fifo=False):
+        if not fifo:
             self.queue = test_queue()
             self.name = self.queue.name
             self.fd = None

@@ -17,6 +17,8 @@ import pytest
 
 from yihttpd import ipc
 
+pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+
 JSON_LIMIT = 65536
 MEMBER_LIMIT = 65536
 KILL_ROUNDS = 12           # server processes SIGKILLed while writing, per runtime

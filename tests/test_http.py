@@ -4,7 +4,11 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from harness import REPO, read_until_closed, runtime_command, runtime_env
+
+pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
 
 def read_response(sock):

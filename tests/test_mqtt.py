@@ -1,8 +1,8 @@
 """The MQTT motion-event bridge (python3 -m yihttpd.mqtt) against a real mosquitto.
 
-Each test runs the bridge under CPython and under MicroPython. Events go
-into a real POSIX queue on CPython and into a FIFO of length-framed
-messages on MicroPython (whose dev build has no ffi for queues). A real
+Each test runs the bridge under CPython and under MicroPython 1.26.1. Events
+go into a real POSIX queue (read through ctypes or ffi), or into a FIFO or
+file of length-framed messages where a test is about those. A real
 mosquitto_sub prints every message as "topic payload retain qos".
 """
 import os
@@ -226,7 +226,7 @@ def test_user_and_password_are_sent_and_a_refusal_is_retried(mqtt, tmp_path):
 
 
 def test_a_fifo_of_frames_is_read_on_either_runtime(mqtt, runtime, test_queue, tmp_path):
-    fifo = EventSource(runtime, test_queue, str(tmp_path / 'fifo'), fifo=True)
+    fifo = EventSource(test_queue, str(tmp_path / 'fifo'), fifo=True)
     try:
         live = mqtt.subscribe()
         mqtt.start_bridge('--ipc-events', fifo.name)

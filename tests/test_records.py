@@ -10,6 +10,8 @@ import pytest
 
 from harness import SdRoot
 
+pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+
 DIR = '2020Y01M01D01H'
 OLDER = '2020Y01M01D00H'
 NEWER = '2020Y01M02D13H'

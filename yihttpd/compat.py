@@ -268,13 +268,30 @@ def send_file_part(sock, f, offset, count, buf):
     """
     if HAS_SENDFILE:
         return os.sendfile(sock.fileno(), f.fileno(), offset, count)
-    f.seek(offset)
+    seek(f, offset)
     n = f.readinto(buf)
     if not n:
         return 0
     if n > count:
         n = count
     return sock.send(memoryview(buf)[:n])
+
+
+# A 32-bit MicroPython's seek takes a machine word (below 2 GiB), but a
+# video on the FAT32 card may reach 4 GiB: farther offsets go in steps.
+SEEK_STEP = 1 << 30
+
+
+def seek(f, offset):
+    """f.seek(offset) that reaches past 2 GiB on every runtime."""
+    if offset < SEEK_STEP:
+        f.seek(offset)
+        return
+    f.seek(0)
+    while offset > 0:
+        step = min(offset, SEEK_STEP)
+        f.seek(step, 1)
+        offset -= step
 
 
 def shutdown_write(sock):
@@ -589,7 +606,8 @@ class MessageQueue:
 
     def _raise(self, what):
         code = self._calls['errno']()
-        raise OSError(code, '%s: %s' % (what, os.strerror(code) if hasattr(os, 'strerror') else code))
+        # MicroPython has no strerror, but its OSError names the errno (ENOENT)
+        raise OSError(code, '%s: %s' % (what, os.strerror(code)) if hasattr(os, 'strerror') else what)
 
     def fileno(self):
         return self.fd

@@ -241,6 +241,17 @@ class RecordTransport:
         self.log('ipc (recorded, not sent): ' + hex_bytes(message))
 
 
+class NoTransport:
+    """No way to reach the camera on this runtime: every command is a 503 saying why."""
+    name = 'none'
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def send(self, message):
+        raise IpcUnavailable('no way to reach the camera: ' + self.reason)
+
+
 # CLI rows for __main__.OPTIONS
 OPTIONS = (
     ('--ipc', str, 'auto', 'camera commands: auto, mqueue, ipc_cmd or record'),
@@ -269,19 +280,22 @@ def choose_transport(options, loop, log):
         return QueueTransport(options.ipc_queue)
     if kind != 'auto':
         raise IpcSetupError('--ipc must be auto, mqueue, ipc_cmd or record, not %r' % kind)
-    if compat.has_mqueue():
-        transport = QueueTransport(options.ipc_queue)
+    queue = QueueTransport(options.ipc_queue) if compat.has_mqueue() else None
+    if queue is not None:
         try:
-            transport.open()
-            return transport
+            queue.open()
+            return queue
         except OSError as err:
             reason = 'queue %s: %s' % (options.ipc_queue, err)
     else:
         reason = 'no POSIX message queues in this runtime (no ctypes, no ffi)'
     if compat.stat(tool) is not None:
         return ToolTransport(tool, options.tmp_dir, loop, log)
-    raise IpcSetupError('no way to reach the camera: %s, and %s is missing '
-                        '(--ipc record to only log commands)' % (reason, tool))
+    # Serve everything else: the queue may appear later (each send tries it
+    # again); until then camera services answer 503 with the reason.
+    log('no way to reach the camera yet: %s, and %s is missing; camera services '
+        'answer 503 until it exists' % (reason, tool))
+    return queue or NoTransport(reason + ', and %s is missing' % tool)
 
 
 def transport_or_exit(options, loop, log):
