@@ -4,9 +4,10 @@ Also runs as `micropython -m yihttpd ...` with MICROPYPATH at the checkout.
 """
 import sys
 
-from . import cli, compat, conf, ipc
+from . import cli, conf, files, ipc
 from .app import App
-from .loop import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Loop, Server
+from .loop import Loop
+from .server import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Server
 
 DEFAULT_ROOT = '/tmp/sd'
 DEFAULT_PORT = 8080
@@ -68,7 +69,7 @@ def main(argv):
         log('stopped')
     server.sock.close()
     if options.demo:
-        compat.remove_tree(options.root)
+        files.remove_tree(options.root)
 
 
 main(sys.argv[1:])

@@ -4,8 +4,7 @@ import hashlib
 import os
 import sys
 
-from . import compat
-from . import conf
+from . import compat, conf, files
 from .http import HttpError, error_response, failure_response
 from .sdcard import SdCard
 
@@ -65,8 +64,8 @@ class Auth:
         self.credentials = None
 
     def refresh(self):
-        st = compat.stat(self.path)
-        stamp = None if st is None else (st[1], compat.stat_mtime(st), compat.stat_size(st))
+        st = files.stat(self.path)
+        stamp = None if st is None else (st[1], files.stat_mtime(st), files.stat_size(st))
         if stamp != self.stamp:
             self.stamp = stamp
             values = conf.read_conf(self.path)
@@ -111,7 +110,7 @@ class App:
         self.sd = SdCard(options.root)
         self.auth = Auth(self.sd.conf_path('system.conf'))
         self.www = self.sd.yi_hack + '/www'
-        if not compat.is_dir(self.www):
+        if not files.is_dir(self.www):
             package_dir = __file__.rpartition('/')[0] or '.'
             self.www = (package_dir.rpartition('/')[0] or '.') + '/www'
         self.tmp_dir = getattr(options, 'tmp_dir', None) or '/tmp'

@@ -5,9 +5,7 @@ tarfile (MicroPython). The reader trusts nothing: it takes only regular
 files with plain settings names and bounded sizes, and refuses the whole
 archive at the first member that is anything else.
 """
-import binascii
-
-from . import compat
+from . import compress, files
 from .conf import read_small
 from .sdcard import shown
 
@@ -17,13 +15,10 @@ MAX_MEMBERS = 32           # the firmware's etc/ holds about five files
 MAX_NAME = 64              # longest member name taken
 COPY_CHUNK = 4096          # bytes moved at a time between streams
 TAR_RECORD = 10240         # tar pads its end to a record; read that far so trailers are checked
-STORED_BLOCK_MAX = 65535   # largest stored deflate block (16-bit length)
 
 HOSTNAME = 'hostname'
 CONF_SUFFIX = '.conf'
 ZERO_BLOCK = bytes(BLOCK)
-GZIP_MAGIC = b'\x1f\x8b'
-BZIP2_MAGIC = b'BZh'
 REGULAR_TYPES = (ord('0'), 0)   # '0' and old tars' NUL both mean a regular file
 
 
@@ -74,64 +69,16 @@ def tar_header(name, size, mtime):
     return bytes(block)
 
 
-class StoredGzip:
-    """A gzip writer with the compressobj interface that does not compress.
-
-    For runtimes with no deflate compressor: the stream is valid gzip (stored
-    blocks, CRC-32 and length trailer), which every gunzip reads.
-    """
-
-    def __init__(self):
-        self.started = False
-        self.crc = 0
-        self.size = 0
-
-    def compress(self, data):
-        out = []
-        if not self.started:
-            self.started = True
-            # magic, deflate, no flags, no mtime, no extra flags, OS unknown
-            out.append(GZIP_MAGIC + b'\x08\x00\x00\x00\x00\x00\x00\xff')
-        self.crc = binascii.crc32(data, self.crc)
-        self.size += len(data)
-        for at in range(0, len(data), STORED_BLOCK_MAX):
-            part = data[at:at + STORED_BLOCK_MAX]
-            out.append(self._stored_block(part, False))
-        return b''.join(out)
-
-    def flush(self):
-        head = self.compress(b'') if not self.started else b''
-        trailer = compat.le32(self.crc) + compat.le32(self.size)
-        return head + self._stored_block(b'', True) + trailer
-
-    @staticmethod
-    def _stored_block(data, final):
-        n = len(data)
-        return bytes((1 if final else 0, n & 255, n >> 8, ~n & 255, (~n >> 8) & 255)) + data
-
-
-def compressor(kind):
-    """The compressor for 'bz2' or 'gz'."""
-    if kind == 'bz2':
-        return compat.bz2_compressor()
-    return compat.gzip_compressor() or StoredGzip()
-
-
-def preferred_kind():
-    """bz2 where the runtime has it (the firmware's format), else gz."""
-    return 'bz2' if compat.HAS_BZ2 else 'gz'
-
-
-def write_archive(out, files, kind):
-    """Write a compressed tar of files, a list of (name, path), to the stream out.
+def write_archive(out, members, kind):
+    """Write a compressed tar of members, a list of (name, path), to the stream out.
 
     Each file is read whole (they are at most MAX_MEMBER_SIZE bytes).
     """
-    packer = compressor(kind)
-    for name, path in files:
+    packer = compress.compressor(kind)
+    for name, path in members:
         data = read_small(path, MAX_MEMBER_SIZE)
-        st = compat.stat(path)
-        out.write(packer.compress(tar_header(name, len(data), compat.stat_mtime(st))))
+        st = files.stat(path)
+        out.write(packer.compress(tar_header(name, len(data), files.stat_mtime(st))))
         out.write(packer.compress(data))
         out.write(packer.compress(bytes(-len(data) % BLOCK)))
     out.write(packer.compress(ZERO_BLOCK + ZERO_BLOCK))
@@ -142,14 +89,14 @@ def write_archive(out, files, kind):
 
 def open_compressed(section):
     """A reader of the tar inside section, a bzip2 or gzip stream (by its magic bytes)."""
-    magic = section.read(len(BZIP2_MAGIC))
+    magic = section.read(len(compress.BZIP2_MAGIC))
     section.seek(0)
-    if magic.startswith(GZIP_MAGIC):
-        return compat.gzip_reader(section, section.length)
-    if magic == BZIP2_MAGIC:
-        if not compat.HAS_BZ2:
+    if magic.startswith(compress.GZIP_MAGIC):
+        return compress.gzip_reader(section, section.length)
+    if magic == compress.BZIP2_MAGIC:
+        if not compress.HAS_BZ2:
             raise ArchiveError('this runtime cannot read bzip2: upload a gzip archive')
-        return compat.bz2_reader(section)
+        return compress.bz2_reader(section)
     raise ArchiveError('not a bzip2 or gzip archive')
 
 
@@ -157,7 +104,7 @@ def _read_some(stream, n):
     """Up to n bytes of a decompressing stream; what a decompressor raises becomes ArchiveError."""
     try:
         return stream.read(n)
-    except compat.DECOMPRESS_ERRORS:
+    except compress.DECOMPRESS_ERRORS:
         raise ArchiveError('the compressed data is corrupt or cut short')
 
 

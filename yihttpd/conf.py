@@ -5,7 +5,7 @@ names; comments, blank lines, order and unknown lines stay byte for byte.
 """
 import os
 
-from . import compat
+from . import files
 
 MAX_CONF_SIZE = 65536   # a config file larger than this is not one of ours
 
@@ -112,12 +112,12 @@ def atomic_write(path, data):
         remove_entry(tmp)
         with open(tmp, 'wb') as f:
             f.write(data)
-            compat.fsync_file(f)
+            files.fsync_file(f)
         os.rename(tmp, path)
     except BaseException:
         remove_entry(tmp)
         raise
-    compat.fsync_dir(directory)
+    files.fsync_dir(directory)
 
 
 def remove_entry(path):

@@ -6,7 +6,7 @@ import io
 import json
 import time
 
-from . import compat
+from . import checks
 
 # Bounds of a request head (RFC 9112 lets a server choose them).
 MAX_REQUEST_LINE = 2048   # longer: 414
@@ -107,7 +107,7 @@ def parse_head(head):
     if len(head) - line_end > MAX_HEADERS:
         raise HttpError(431, 'request headers longer than %d bytes' % MAX_HEADERS)
     try:
-        text = compat.decode_utf8(head)
+        text = checks.decode_utf8(head)
     except UnicodeError:
         raise HttpError(400, 'request head is not UTF-8')
     lines = text.split('\r\n')
@@ -156,7 +156,7 @@ def unquote(text):
             out.append(0x20 if c == 0x2b else c)
             i += 1
     try:
-        return compat.decode_utf8(bytes(out))
+        return checks.decode_utf8(bytes(out))
     except UnicodeError:
         raise HttpError(400, 'parameter is not UTF-8')
 

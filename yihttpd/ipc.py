@@ -7,9 +7,9 @@ waits for the camera: a full queue is an error, not a pause.
 import os
 import struct
 
-from . import compat
+from . import compat, files, mqueue
 from .http import HttpError
-from .loop import Background
+from .child import Background
 
 # A message is recognised by its first 16 bytes (its header); it may be longer.
 HEADER_SIZE = 16
@@ -152,7 +152,7 @@ class QueueTransport:
 
     def open(self):
         if self.queue is None:
-            self.queue = compat.MessageQueue(self.queue_name, compat.O_RDWR | compat.O_NONBLOCK)
+            self.queue = mqueue.MessageQueue(self.queue_name, mqueue.O_RDWR | mqueue.O_NONBLOCK)
         return self.queue
 
     def send(self, message):
@@ -191,7 +191,7 @@ class ToolTransport:
         self.count = 0
 
     def send(self, message):
-        if compat.stat(self.tool) is None:
+        if files.stat(self.tool) is None:
             raise IpcUnavailable('%s is missing' % self.tool)
         self.count += 1
         path = '%s/yihttpd-ipc-%d-%d.bin' % (self.tmp_dir, compat.getpid(), self.count)
@@ -263,13 +263,13 @@ def choose_transport(options, loop, log):
     if kind == 'ipc_cmd':
         return ToolTransport(tool, options.tmp_dir, loop, log)
     if kind == 'mqueue':
-        if not compat.has_mqueue():
+        if not mqueue.has_mqueue():
             raise IpcSetupError('--ipc mqueue: this runtime cannot reach POSIX message queues '
                                 '(no ctypes, no ffi); use --ipc ipc_cmd')
         return QueueTransport(options.ipc_queue)
     if kind != 'auto':
         raise IpcSetupError('--ipc must be auto, mqueue, ipc_cmd or record, not %r' % kind)
-    if compat.has_mqueue():
+    if mqueue.has_mqueue():
         transport = QueueTransport(options.ipc_queue)
         try:
             transport.open()
@@ -278,7 +278,7 @@ def choose_transport(options, loop, log):
             reason = 'queue %s: %s' % (options.ipc_queue, err)
     else:
         reason = 'no POSIX message queues in this runtime (no ctypes, no ffi)'
-    if compat.stat(tool) is not None:
+    if files.stat(tool) is not None:
         return ToolTransport(tool, options.tmp_dir, loop, log)
     raise IpcSetupError('no way to reach the camera: %s, and %s is missing '
                         '(--ipc record to only log commands)' % (reason, tool))

@@ -3,7 +3,7 @@
 Every name that comes from a client passes through the checks here before
 it becomes a path; a path is only ever built from names that passed.
 """
-from . import compat
+from . import files
 from .http import HttpError
 
 HOUR_DIR_LEN = 14        # YYYYYMMMDDDHHH, e.g. 2020Y01M01D01H
@@ -108,7 +108,7 @@ class HourDirs:
         months = {}      # YYYYMM -> its index in the order first seen
         keys = []
         try:
-            for name, kind in compat.list_entries(record_root):
+            for name, kind in files.list_entries(record_root):
                 if kind == 'dir' and is_hour_dir(name):
                     month = int(name[0:4]) * 100 + int(name[5:7])
                     index = months.get(month)
@@ -142,7 +142,7 @@ class HourDirs:
 
 def _check_kind(path, kind):
     """404 when path is missing, 400 when it is not a plain kind ('dir' or 'file'), e.g. a link."""
-    found = compat.entry_kind(path)
+    found = files.entry_kind(path)
     if found is None:
         raise HttpError(404, 'no such record')
     if found != kind:
@@ -197,7 +197,7 @@ class SdCard:
         return HourDirs(self.record)
 
     def is_recording(self):
-        return compat.stat(self.record + '/' + RECORDING_NAME) is not None
+        return files.stat(self.record + '/' + RECORDING_NAME) is not None
 
     def read_text(self, path, default=None):
         """A small plain file's text stripped (its first SMALL_TEXT_MAX bytes), else default.
@@ -206,7 +206,7 @@ class SdCard:
         etc/ must not make a service answer another file's content, nor a
         FIFO or a device hang or flood the loop.
         """
-        if compat.entry_kind(path) != 'file':
+        if files.entry_kind(path) != 'file':
             return default
         try:
             with open(path, 'rb') as f:

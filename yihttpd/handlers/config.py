@@ -9,7 +9,7 @@ import io
 import json
 import os
 
-from .. import archive, compat, conf
+from .. import archive, child, compat, compress, conf, files
 from ..http import HttpError, Response, multipart_file, ok
 from ..sdcard import shown
 
@@ -32,7 +32,7 @@ def conf_path(req):
     if name is None:
         raise HttpError(400, 'conf must be one of: system, mqtt, camera')
     path = req.app.sd.conf_path(name)
-    if compat.entry_kind(path) != 'file':
+    if files.entry_kind(path) != 'file':
         raise HttpError(404, 'no such config file: %s' % name)
     return path
 
@@ -132,7 +132,7 @@ def apply_hostname(app, name):
     else:
         argv.append(name)
     try:
-        status = compat.run(argv)
+        status = child.run(argv)
     except OSError as exc:
         status = exc
     if status != 0:
@@ -143,7 +143,7 @@ def apply_hostname(app, name):
 
 def settings_files(sd):
     """(name, path) of every plain *.conf in etc and hostname, sorted by name."""
-    names = [name for name, kind in compat.list_entries(sd.etc)
+    names = [name for name, kind in files.list_entries(sd.etc)
              if kind == 'file' and archive.is_member_name(name)]
     names.sort()
     return [(name, sd.etc + '/' + name) for name in names]
@@ -152,12 +152,12 @@ def settings_files(sd):
 def save(req):
     """The settings archive as an attachment, built in a temp file and streamed."""
     app = req.app
-    kind = archive.preferred_kind()
+    kind = compress.preferred_kind()
     path = '%s/yihttpd-save-%d' % (app.tmp_dir, compat.getpid())
     try:
         with open(path, 'wb') as out:
             archive.write_archive(out, settings_files(app.sd), kind)
-        size = compat.stat_size(compat.stat(path))
+        size = files.stat_size(files.stat(path))
         f = open(path, 'rb')
     finally:
         app.drop_spool(path)   # the open file stays readable until it is closed
@@ -170,7 +170,7 @@ def save(req):
 def upload_stream(req):
     """(stream, size) of the request body, in memory or spooled to a file."""
     if req.body_path:
-        return open(req.body_path, 'rb'), compat.stat_size(compat.stat(req.body_path))
+        return open(req.body_path, 'rb'), files.stat_size(files.stat(req.body_path))
     return io.BytesIO(req.body), len(req.body)
 
 
@@ -179,8 +179,8 @@ def load(req):
     camera_control().check_not_busy(app)   # its settings are sent after the load
     stream, size = upload_stream(req)
     scratch = '%s/yihttpd-load-%d' % (app.tmp_dir, compat.getpid())
-    if compat.entry_kind(scratch) == 'dir':   # left by a killed load; a link is only removed
-        compat.remove_tree(scratch)
+    if files.entry_kind(scratch) == 'dir':   # left by a killed load; a link is only removed
+        files.remove_tree(scratch)
     else:
         conf.remove_entry(scratch)
     os.mkdir(scratch)
@@ -190,7 +190,7 @@ def load(req):
         hostname = install(app.sd, scratch, names)
     finally:
         stream.close()
-        compat.remove_tree(scratch)
+        files.remove_tree(scratch)
     if hostname is not None:
         apply_hostname(app, hostname)
     reapply_camera_settings(app)

@@ -9,7 +9,7 @@ answered meanwhile.
 """
 import os
 
-from .. import compat
+from .. import compat, files
 from ..http import Deferred, HttpError, Response, error_response, ok, text_response
 from ..sdcard import (ascii_digits, hour_dir_date, hour_dir_hour, is_video,
                       record_order_key, shown, thumbnail_name, video_minute)
@@ -75,7 +75,7 @@ def hour_contents(path):
     """(videos newest first, set of thumbnail names) of an hour directory; plain files only."""
     keyed = []
     thumbs = set()
-    for name, kind in compat.list_entries(path):
+    for name, kind in files.list_entries(path):
         if kind != 'file':
             continue
         if is_video(name):
@@ -104,8 +104,8 @@ def events_file(req):
 
 
 def non_empty(path):
-    st = compat.stat(path)
-    return st is not None and compat.stat_size(st) > 0
+    st = files.stat(path)
+    return st is not None and files.stat_size(st) > 0
 
 
 # -- deleting --------------------------------------------------------------
@@ -130,7 +130,7 @@ def events_file_delete(req):
     path = sd.existing_record_file(dirname, filename)
     thumb = sd.record_file(dirname, thumbnail_name(filename))
     os.remove(path)
-    if compat.entry_kind(thumb) == 'file':
+    if files.entry_kind(thumb) == 'file':
         os.remove(thumb)
     return ok()
 
@@ -142,7 +142,7 @@ def removal_steps(path):
     the directory itself included.
     """
     try:
-        entries = list(compat.list_entries(path))
+        entries = list(files.list_entries(path))
     except OSError as exc:
         if compat.errno_of(exc) != compat.ENOENT:
             raise
@@ -151,7 +151,7 @@ def removal_steps(path):
         child = path + '/' + name
         try:
             if kind == 'dir':
-                compat.remove_tree(child)
+                files.remove_tree(child)
             else:
                 os.remove(child)
         except OSError as exc:

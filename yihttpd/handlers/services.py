@@ -16,9 +16,9 @@ How status is known:
 import os
 import sys
 
-from .. import compat
+from .. import child, compat, files
 from ..http import Deferred, HttpError, error_response, json_response, ok
-from ..loop import Background
+from ..child import Background
 from ..sdcard import shown
 
 # name: (values of param1, values of param2); None = the service takes none.
@@ -103,7 +103,7 @@ def run_script(req, argv, timeout, on_exit):
 def script_action(req, name, action, param1, param2):
     """Run the firmware's script; parameters are passed on start only (param2: onvif start)."""
     script = service_script(req.app)
-    if compat.stat(script) is None:
+    if files.stat(script) is None:
         raise HttpError(503, 'no service script at %s' % script)
     argv = [script, name, action]
     if action == 'start':
@@ -166,7 +166,7 @@ def bridge_pid(app):
 
 def bridge_module_present():
     package = __file__.rpartition('/')[0].rpartition('/')[0] or '.'
-    return any(compat.stat(package + '/mqtt' + ext) is not None for ext in ('.py', '.mpy'))
+    return any(files.stat(package + '/mqtt' + ext) is not None for ext in ('.py', '.mpy'))
 
 
 def mqtt_action(req, action):
@@ -188,7 +188,7 @@ def start_bridge(req):
     if app.options.mqtt_events:
         argv += ['--ipc-events', app.options.mqtt_events]
     del _bridge[:]
-    _bridge.append(compat.Child(argv, bridge_log_path(app), app.tmp_dir))
+    _bridge.append(child.Child(argv, bridge_log_path(app), app.tmp_dir))
     deferred = Deferred()
 
     def check_started():
@@ -204,7 +204,7 @@ def start_bridge(req):
 def stop_bridge(req, pid):
     """SIGTERM, wait up to MQTT_STOP_TIMEOUT for it to leave, then SIGKILL; answer when gone."""
     app = req.app
-    compat.run(['kill', '-TERM', str(pid)])
+    child.run(['kill', '-TERM', str(pid)])
     deferred = Deferred()
     deadline = compat.monotonic() + MQTT_STOP_TIMEOUT
 
@@ -213,7 +213,7 @@ def stop_bridge(req, pid):
             if compat.monotonic() < deadline:
                 req.loop.call_later(POLL_INTERVAL, check_gone)
                 return
-            compat.run(['kill', '-KILL', str(pid)])
+            child.run(['kill', '-KILL', str(pid)])
         try:
             os.remove(bridge_pid_path(app))
         except OSError:

@@ -9,9 +9,9 @@ an empty 200.
 """
 import os
 
-from .. import compat
+from .. import compat, files
 from ..http import Deferred, HttpError, Response
-from ..loop import Background
+from ..child import Background
 
 GRABBER_TIMEOUT = 5.0      # seconds a grabber may take before the fallback is sent
 GRABBER_POLL = 0.05        # how often a running grabber is checked
@@ -49,10 +49,10 @@ def fallback(app, reason):
     if app.log:
         app.log('snapshot: fallback image (%s)' % reason)
     path = app.www + '/' + FALLBACK_NAME
-    st = compat.stat(path)
+    st = files.stat(path)
     if st is None:
         raise HttpError(503, 'no snapshot: %s, and %s is missing' % (reason, path))
-    return jpeg_response(open(path, 'rb'), compat.stat_size(st), [('X-Snapshot', 'fallback')])
+    return jpeg_response(open(path, 'rb'), files.stat_size(st), [('X-Snapshot', 'fallback')])
 
 
 def open_jpeg(path):
@@ -60,15 +60,15 @@ def open_jpeg(path):
 
     The temp file is removed at once: the open file keeps its data until sent.
     """
-    st = compat.stat(path)
-    if st is None or compat.stat_size(st) < len(JPEG_START):
+    st = files.stat(path)
+    if st is None or files.stat_size(st) < len(JPEG_START):
         return None
     f = open(path, 'rb')
     os.remove(path)
     if f.read(len(JPEG_START)) != JPEG_START:
         f.close()
         return None
-    return f, compat.stat_size(st)
+    return f, files.stat_size(st)
 
 
 class Grab:
@@ -118,7 +118,7 @@ def snapshot(req):
         raise HttpError(400, 'watermark must be yes or no')
     app = req.app
     argv = grabber_argv(app, res, watermark == 'yes')
-    if compat.stat(argv[0]) is None:
+    if files.stat(argv[0]) is None:
         return fallback(app, argv[0] + ' is missing')
     if getattr(app, 'grabbers', 0) >= MAX_GRABBERS:
         return fallback(app, '%d grabbers already running' % MAX_GRABBERS)

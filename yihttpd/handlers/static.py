@@ -3,7 +3,7 @@
 Both go through file_response, the one place for ETag, Last-Modified,
 304 and Range. Files are opened here and streamed by the loop in chunks.
 """
-from .. import compat
+from .. import files
 from ..http import HttpError, Response, http_date, parse_range, unquote_path
 
 CONTENT_TYPES = {
@@ -29,11 +29,11 @@ def content_type(name):
 
 def file_response(req, path, headers=None, ranges=True):
     """Answer a plain file with validators, 304 and single-range support."""
-    st = compat.stat(path)
+    st = files.stat(path)
     if st is None:
         raise HttpError(404, 'not found')
-    size = compat.stat_size(st)
-    mtime = compat.stat_mtime(st)
+    size = files.stat_size(st)
+    mtime = files.stat_mtime(st)
     etag = '"%x-%x"' % (mtime, size)
     last_modified = http_date(mtime)
     headers = list(headers or ())
@@ -82,11 +82,11 @@ def serve_www(req):
     full = req.app.www
     for segment in segments:
         full += '/' + segment
-        kind = compat.entry_kind(full)
+        kind = files.entry_kind(full)
         if kind is None:
             raise HttpError(404, 'not found')
         if kind == 'link':
             raise HttpError(400, 'links are not served')
-    if compat.entry_kind(full) != 'file':
+    if files.entry_kind(full) != 'file':
         raise HttpError(404, 'not found')
     return file_response(req, full, [('Cache-Control', 'no-cache')], ranges=False)

@@ -15,12 +15,12 @@ is HTTPS, MicroPython has no ssl, and the firmware ships a wget with TLS.
 """
 import os
 
-from .. import compat
+from .. import compat, compress, files
 from ..archive import (BLOCK, TAR_RECORD, ArchiveError, copy_member, drain, field_text,
                        read_exact, read_member_header)
 from ..http import Deferred, HttpError, error_response, ok
 from ..sdcard import shown
-from ..loop import Background
+from ..child import Background
 
 DEFAULT_REBOOT_CMD = 'sync; reboot'
 REBOOT_TIMEOUT = 60          # seconds before a reboot command that has not ended is logged
@@ -149,7 +149,7 @@ def fw_version(app):
 def fw_info(req):
     app = req.app
     fields = {'fw_version': fw_version(app),
-              'local_fw': 'true' if compat.stat(local_archive(app)) is not None else 'false'}
+              'local_fw': 'true' if files.stat(local_archive(app)) is not None else 'false'}
 
     deferred = Deferred()
 
@@ -203,11 +203,11 @@ class Upgrade:
         self.model = model_suffix(self.app)
         local = local_archive(self.app)
         for leftover in (self.staging, self.root + '/' + REPLACED):
-            if compat.is_dir(leftover):
-                compat.remove_tree(leftover)
+            if files.is_dir(leftover):
+                files.remove_tree(leftover)
         remove_file(self.root + '/' + DOWNLOADED)
         _upgrading.append(True)
-        if compat.stat(local) is not None:
+        if files.stat(local) is not None:
             self.unpack(local)
         else:
             latest_tag(req, self.download)
@@ -217,8 +217,8 @@ class Upgrade:
         self.client_left = True
 
     def fail(self, status, message):
-        if compat.is_dir(self.staging):
-            compat.remove_tree(self.staging)
+        if files.is_dir(self.staging):
+            files.remove_tree(self.staging)
         remove_file(self.root + '/' + DOWNLOADED)
         del _upgrading[:]
         self.deferred.resolve(error_response(status, message))
@@ -246,8 +246,8 @@ class Upgrade:
             self.source = open(archive, 'rb')
         except OSError as exc:
             return self.fail(500, 'cannot unpack onto the SD card: %r' % exc)
-        size = compat.stat_size(compat.stat(archive))
-        self.step(unpack_slices(compat.gzip_reader(self.source, size), self.staging))
+        size = files.stat_size(files.stat(archive))
+        self.step(unpack_slices(compress.gzip_reader(self.source, size), self.staging))
 
     def step(self, steps):
         try:
@@ -283,7 +283,7 @@ class Upgrade:
 
 def makedirs(path):
     """Create path and its missing parents."""
-    if compat.is_dir(path):
+    if files.is_dir(path):
         return
     makedirs(path.rpartition('/')[0])
     os.mkdir(path)
@@ -292,7 +292,7 @@ def makedirs(path):
 def keep_settings(etc, staged_etc):
     """Copy the current etc/ files over the archive's, so the new firmware keeps the settings."""
     makedirs(staged_etc)
-    for name, kind in compat.list_entries(etc):
+    for name, kind in files.list_entries(etc):
         if kind == 'file':
             copy_file(etc + '/' + name, staged_etc + '/' + name)
 
@@ -309,8 +309,8 @@ def copy_file(source, target):
 def move_into_place(staging, root, replaced):
     """Rename each staged top-level entry into root; what was there goes to replaced."""
     os.mkdir(replaced)
-    for name, _kind in list(compat.list_entries(staging)):
-        if compat.entry_kind(root + '/' + name) is not None:
+    for name, _kind in list(files.list_entries(staging)):
+        if files.entry_kind(root + '/' + name) is not None:
             os.rename(root + '/' + name, replaced + '/' + name)
         os.rename(staging + '/' + name, root + '/' + name)
     os.rmdir(staging)
