@@ -4,7 +4,7 @@ Also runs as `micropython -m yihttpd ...` with MICROPYPATH at the checkout.
 """
 import sys
 
-from . import cli, conf, files, ipc
+from . import cli, conf, files, transports
 from .app import App
 from .loop import Loop
 from .server import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Server
@@ -36,7 +36,7 @@ OPTIONS = (
     ('--upgrade-min-free-mb', int, None, 'free SD space an upgrade needs (default 100)'),
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
-) + ipc.OPTIONS
+) + transports.OPTIONS
 
 
 def log(line):
@@ -57,7 +57,7 @@ def main(argv):
         port = int(configured) if configured.isdigit() else DEFAULT_PORT
     loop = Loop()
     app = App(options, loop, log)
-    app.ipc = ipc.transport_or_exit(options, loop, log)
+    app.ipc = transports.transport_or_exit(options, loop, log)
     server = Server(loop, app, options.bind, port, options.max_connections,
                     None if options.quiet else log, log if options.stats else None,
                     options.header_timeout, options.idle_timeout)

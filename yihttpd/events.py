@@ -17,9 +17,9 @@ Each message is handed to on_message(bytes) as read; deciding what it means
 is ipc.event_name's job.
 """
 from . import compat, files, mqueue
+from .ipc import MAX_MESSAGE
 from .loop import POLLIN
 
-MAX_MESSAGE = 512          # the firmware's mq_msgsize: no event is longer
 QUEUE_DRAIN_BATCH = 16     # messages taken per wake-up, so the broker socket gets a turn
 FILE_POLL_INTERVAL = 0.2   # seconds between looks at a followed regular file
 FRAME_HEAD = 2             # bytes of the length in front of each framed message

@@ -1,10 +1,11 @@
 """Camera control: camera_settings.sh, ptz.sh, preset.sh (spec/API.md, spec/IPC.md).
 
-Every command goes through req.app.ipc (a transport of yihttpd.ipc). Waits
+Every command goes through req.app.ipc (a transport of yihttpd.transports). Waits
 between commands are timers on the loop, so other clients are served while
 the camera moves or takes its settings.
 """
 from .. import conf, ipc
+from ..transports import IpcUnavailable
 from ..http import Deferred, HttpError, error_response, ok
 
 # The firmware's own camera_settings.sh spaces its commands about 0.5 s;
@@ -56,7 +57,7 @@ def send_spaced(app, messages, spacing, on_done):
     def step():
         try:
             app.ipc.send(messages.pop(0))
-        except ipc.IpcUnavailable as err:
+        except IpcUnavailable as err:
             finish(err)
             return
         if messages:
@@ -187,7 +188,7 @@ class PtzMove:
             self.app.ptz_move = None
         try:
             self.app.ipc.send(ipc.ptz_stop())
-        except ipc.IpcUnavailable as err:
+        except IpcUnavailable as err:
             self.deferred.resolve(error_response(err.status, err.message))
             return
         self.deferred.resolve(ok({'interrupted': 'true'} if interrupted else None))

@@ -10,7 +10,8 @@ import json
 import os
 
 from .. import archive, child, compat, compress, conf, files
-from ..http import HttpError, Response, multipart_file, ok
+from ..http import HttpError, Response, ok
+from ..multipart import multipart_file
 from ..sdcard import shown
 
 # ?conf= names and their files in yi-hack/etc
