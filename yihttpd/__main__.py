@@ -4,13 +4,14 @@ Also runs as `micropython -m yihttpd ...` with MICROPYPATH at the checkout.
 """
 import sys
 
-from . import cli, conf, files, transports
+from . import checks, cli, conf, files, transports
 from .app import App
 from .loop import Loop
 from .server import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Server
 
 DEFAULT_ROOT = '/tmp/sd'
 DEFAULT_PORT = 8080
+MAX_PORT = 65535
 
 
 OPTIONS = (
@@ -54,7 +55,8 @@ def main(argv):
     port = options.port
     if port is None:
         configured = conf.read_conf(options.root + '/yi-hack/etc/system.conf').get('HTTPD_PORT', '')
-        port = int(configured) if configured.isdigit() else DEFAULT_PORT
+        port = checks.number(configured, 0, MAX_PORT)
+        port = DEFAULT_PORT if port is None else port
     loop = Loop()
     app = App(options, loop, log)
     app.ipc = transports.transport_or_exit(options, loop, log)

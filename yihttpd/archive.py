@@ -5,7 +5,7 @@ tarfile (MicroPython). The reader trusts nothing: it takes only regular
 files with plain settings names and bounded sizes, and refuses the whole
 archive at the first member that is anything else.
 """
-from . import compress, files
+from . import checks, compress, files
 from .conf import read_small
 from .sdcard import shown
 
@@ -35,9 +35,7 @@ def is_member_name(name):
     if name == HOSTNAME:
         return True
     stem = name[:-len(CONF_SUFFIX)]
-    return (name.endswith(CONF_SUFFIX) and 0 < len(name) <= MAX_NAME and len(stem) > 0
-            and all(c in '_-' or 'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9'
-                    for c in stem))
+    return name.endswith(CONF_SUFFIX) and checks.only(stem, checks.NAME_CHARS, MAX_NAME - len(CONF_SUFFIX))
 
 
 # Writing

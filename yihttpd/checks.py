@@ -10,7 +10,8 @@ DIGITS = '0123456789'
 LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
 NAME_CHARS = LETTERS + DIGITS + '_-'
 HEX_DIGITS = DIGITS + 'abcdef'
-MAX_DIGITS = 18   # more digits than any bound here: refused before int() reads them
+MAX_DIGITS = 18            # more digits than any bound here: refused before int() reads them
+LARGEST = 10 ** MAX_DIGITS - 1   # the largest number() can take
 
 
 def only(text, chars, longest):

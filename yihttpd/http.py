@@ -11,6 +11,7 @@ from . import checks
 MAX_REQUEST_LINE = 2048   # longer: 414
 MAX_HEADERS = 8192        # header block after the request line; longer: 431
 MAX_HEAD = MAX_REQUEST_LINE + MAX_HEADERS
+MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number is malformed
 
 # Only these request headers are kept: the rest are never stored.
 KEPT_HEADERS = (
@@ -42,6 +43,10 @@ class HttpError(Exception):
         self.message = message
         self.headers = headers
 
+    def response(self):
+        """The JSON error answer: {"error":"true","message":...} with the status."""
+        return error_response(self.status, self.message, self.headers)
+
 
 class Request:
     """What a handler sees of a request."""
@@ -57,7 +62,7 @@ class Request:
         self.body_path = None   # set instead of body for a large spooled upload
         self.peer = None
         self.app = None
-        self.loop = None
+        self.waited = False     # a long-poll has already waited once for this request
 
     @property
     def keep_alive(self):
@@ -72,15 +77,31 @@ class Request:
         value = self.headers.get('content-length')
         if value is None:
             return 0
-        if not value.isdigit() or len(value) > 12:
+        length = checks.number(value, 0, MAX_CONTENT_LENGTH)
+        if length is None:
             raise HttpError(400, 'bad Content-Length')
-        return int(value)
+        return length
 
     def param(self, name, default=None):
         """A query parameter, percent-decoded; the first one given wins."""
         if self.query is None:
             self.query = parse_query(self.query_string)
         return self.query.get(name, default)
+
+    def choice(self, name, allowed, default=None):
+        """A query parameter that must be one of allowed; anything else is 400."""
+        value = self.param(name, default)
+        if value not in allowed:
+            raise HttpError(400, '%s must be %s' % (name, ' or '.join(allowed)))
+        return value
+
+    def number(self, name, lo, hi, default=None):
+        """A query parameter of ASCII digits from lo to hi; anything else is 400."""
+        text = self.param(name, default)
+        value = None if text is None else checks.number(text, lo, hi)
+        if value is None:
+            raise HttpError(400, '%s must be a whole number from %d to %d' % (name, lo, hi))
+        return value
 
     def host(self):
         """The Host header the client used (the address it reached)."""
@@ -194,26 +215,20 @@ def parse_range(header, size):
     if unit.strip() != 'bytes' or ',' in spec:
         return None
     first, dash, last = spec.strip().partition('-')
-    try:
-        if not dash:
-            raise ValueError
-        if first == '':
-            suffix = int(last)
-            if suffix <= 0:
-                raise ValueError
+    first = first.strip()
+    last = last.strip()
+    start = end = None
+    if dash and not first:
+        suffix = checks.number(last, 1, checks.LARGEST)
+        if suffix is not None:
             start = max(size - suffix, 0)
             end = size - 1
-        else:
-            start = int(first)
-            end = int(last) if last else size - 1
-            if end < start:
-                raise ValueError
-            end = min(end, size - 1)
-        if start >= size or start < 0:
-            raise ValueError
-    except ValueError:
+    elif dash:
+        start = checks.number(first, 0, checks.LARGEST)
+        end = checks.number(last, 0, checks.LARGEST) if last else size - 1
+    if start is None or end is None or end < start or start >= size:
         raise HttpError(416, 'range not satisfiable', [('Content-Range', 'bytes */%d' % size)])
-    return start, end - start + 1
+    return start, min(end, size - 1) - start + 1
 
 
 _DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')

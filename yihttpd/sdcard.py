@@ -3,12 +3,13 @@
 Every name that comes from a client passes through the checks here before
 it becomes a path; a path is only ever built from names that passed.
 """
-from . import files
+from . import checks, files
 from .http import HttpError
 
 HOUR_DIR_LEN = 14        # YYYYYMMMDDDHHH, e.g. 2020Y01M01D01H
 RECORDING_NAME = 'tmp.mp4.tmp'   # the video the firmware is writing now
 SMALL_TEXT_MAX = 4096    # the small text files read whole (hostname, version, a pid) are far shorter
+MODEL_MAX = 32           # characters of a model name (yi-hack/model_suffix)
 SHOWN_MAX = 40           # characters of a refused client value repeated in an error message
 
 
@@ -22,8 +23,8 @@ def shown(value):
 
 
 def ascii_digits(text):
-    """Only ASCII digits (str.isdigit would take other scripts' digits too)."""
-    return len(text) > 0 and '0' <= min(text) and max(text) <= '9'
+    """A fixed-width field of a record name: ASCII digits only."""
+    return checks.only(text, checks.DIGITS, len(text))
 
 
 def is_hour_dir(name):
@@ -198,6 +199,11 @@ class SdCard:
 
     def is_recording(self):
         return files.stat(self.record + '/' + RECORDING_NAME) is not None
+
+    def model_suffix(self):
+        """yi-hack/model_suffix (e.g. y211ga) when it is a plain model name, else None."""
+        model = self.read_text(self.yi_hack + '/model_suffix', '')
+        return model if checks.only(model, checks.NAME_CHARS, MODEL_MAX) else None
 
     def read_text(self, path, default=None):
         """A small plain file's text stripped (its first SMALL_TEXT_MAX bytes), else default.

@@ -7,6 +7,7 @@ import socket
 
 from . import compat, http
 from .loop import POLLHUP_ERR, POLLIN, POLLOUT, log_exception
+from .wire import AnswerWriter, RequestBody
 
 # Bounds, each small enough for the camera's MicroPython heap.
 RECV_SIZE = 2048          # bytes read from a socket at a time
@@ -151,12 +152,30 @@ class Server:
     def forget(self, conn):
         self.connections.pop(conn.fd, None)
 
-    def reserve_body_memory(self, length):
-        """Room for a body of length bytes in memory, or False: the heap is shared."""
+    def log_request(self, conn):
+        """peer method path status bytes milliseconds, once an answer is out."""
+        if self.log is None or conn.request is None:
+            return
+        req = conn.request
+        ms = int((compat.monotonic() - conn.started) * 1000)
+        status = conn.response.status if conn.response else 0
+        self.log('%s %s %s %d %d %dms' % (conn.peer, req.method, req.path, status, conn.writer.sent, ms))
+
+    def open_body(self, req, length, key):
+        """Where a body of length bytes goes: a spool file if large, else memory
+        while there is room (the heap is shared by every client)."""
+        if length > MEMORY_BODY_MAX:
+            return RequestBody(req, length, 0, self.app.spool_path(key))
         if self.body_memory + length > MEMORY_BODIES_MAX:
-            return False
+            raise http.HttpError(503, 'busy reading other request bodies: try again',
+                                 [('Retry-After', '1')])
         self.body_memory += length
-        return True
+        return RequestBody(req, length, length)
+
+    def release_body(self, body):
+        body.drop()
+        self.body_memory -= body.reserved
+        body.remove_spool()
 
 
 class Connection:
@@ -174,18 +193,10 @@ class Connection:
         sock.setsockopt(compat.IPPROTO_TCP, compat.TCP_NODELAY, 1)
         self.inbuf = b''
         self.request = None
-        self.body = None
-        self.body_file = None
-        self.body_left = 0
-        self.body_reserved = 0   # bytes of the server's body memory this request holds
+        self.body = None         # the request's RequestBody, if it has one
         self.deferred = None
-        self.out = None
-        self.file = None
-        self.file_offset = 0
-        self.file_left = 0
-        self.stream = None
         self.response = None
-        self.sent = 0
+        self.writer = None       # an AnswerWriter while an answer goes out
         self.started = 0
         self.keep_alive = True
         self.linger_after = False   # refused with its body unread: drain it before closing
@@ -199,8 +210,6 @@ class Connection:
     def wait_key(self):
         """Orders connections by how long they have waited for a request."""
         return (self.waiting_since, self.number)
-
-    # -- reading ---------------------------------------------------------
 
     def on_event(self, events):
         if self.state == WRITE:
@@ -234,6 +243,8 @@ class Connection:
             self.fail(http.failure_response(exc))
         except Exception:
             self.close()
+
+    # -- reading ---------------------------------------------------------
 
     def read_some(self):
         try:
@@ -270,79 +281,38 @@ class Connection:
         if self.state == READ_HEAD:
             self.parse_head()
         if self.state == READ_BODY:
-            self.take_body()
+            self.inbuf = self.body.take(self.inbuf)
+            if not self.body.left:
+                self.dispatch()
 
     def parse_head(self):
         end = self.inbuf.find(b'\r\n\r\n')
-        if end < 0:
-            try:
+        try:
+            if end < 0:
                 http.check_partial_head(self.inbuf)
-            except http.HttpError as err:
-                self.fail_with(err)
-            return
-        head = self.inbuf[:end]
-        self.inbuf = self.inbuf[end + 4:]
-        self.started = compat.monotonic()
-        try:
-            req = http.parse_head(head)
-        except http.HttpError as err:
-            self.fail_with(err)
-            return
-        req.peer = self.peer
-        req.app = self.server.app
-        req.loop = self.loop
-        self.request = req
-        self.keep_alive = req.keep_alive
-        try:
-            limit = self.server.app.admit(req)
-            length = req.content_length()
-            if length > limit:
-                raise http.HttpError(413, 'body larger than %d bytes' % limit)
-        except http.HttpError as err:
-            self.fail_with(err)
-            return
-        if length:
-            if length > MEMORY_BODY_MAX:
-                req.body_path = self.server.app.spool_path(self.fd)
-                self.body_file = open(req.body_path, 'wb')
-            elif self.server.reserve_body_memory(length):
-                self.body_reserved = length
-                self.body = []
-            else:
-                self.fail_with(http.HttpError(503, 'busy reading other request bodies: try again',
-                                              [('Retry-After', '1')]))
                 return
-            if req.headers.get('expect', '').lower() == '100-continue':
-                self.send_now(b'HTTP/1.1 100 Continue\r\n\r\n')
-            self.body_left = length
-            self.state = READ_BODY
-        else:
-            self.dispatch()
-
-    def take_body(self):
-        chunk = self.inbuf[:self.body_left]
-        self.inbuf = self.inbuf[len(chunk):]
-        self.body_left -= len(chunk)
-        if self.body_file is not None:
-            self.body_file.write(chunk)
-        else:
-            self.body.append(chunk)
-        if self.body_left:
+            head = self.inbuf[:end]
+            self.inbuf = self.inbuf[end + 4:]
+            self.started = compat.monotonic()
+            req = self.request = http.parse_head(head)
+            req.peer = self.peer
+            req.app = self.server.app
+            self.keep_alive = req.keep_alive
+            length = self.server.app.admit(req)
+            if length:
+                self.body = self.server.open_body(req, length, self.fd)
+        except http.HttpError as err:
+            self.fail(err.response())
             return
-        if self.body_file is not None:
-            self.body_file.close()
-            self.body_file = None
-        else:
-            self.request.body = b''.join(self.body)
-            self.body = None
-        self.dispatch()
-
-    def send_now(self, data):
-        """A small interim answer (100 Continue): the socket buffer always takes it."""
-        try:
-            self.sock.send(data)
-        except OSError:
-            pass
+        if self.body is None:
+            self.dispatch()
+            return
+        if req.headers.get('expect', '').lower() == '100-continue':
+            try:   # a small interim answer: the socket buffer always takes it
+                self.sock.send(b'HTTP/1.1 100 Continue\r\n\r\n')
+            except OSError:
+                pass
+        self.state = READ_BODY
 
     # -- answering -------------------------------------------------------
 
@@ -355,10 +325,6 @@ class Connection:
             result.bind(self)
         else:
             self.respond(result)
-
-    def fail_with(self, err):
-        """Answer an HttpError met while reading the request, then close."""
-        self.fail(http.error_response(err.status, err.message, err.headers))
 
     def fail(self, response):
         """Answer a request that could not be read or run, then close."""
@@ -382,25 +348,10 @@ class Connection:
         self.response = response
         if response.close_connection:
             self.keep_alive = False
-        head = response.head(req.version, self.keep_alive)
-        if req.method == 'HEAD':
+        with_body = req.method != 'HEAD'
+        self.writer = AnswerWriter(response.head(req.version, self.keep_alive), response, with_body)
+        if not with_body:
             response.close()
-            self.out = memoryview(head)
-        else:
-            body = response.body
-            if isinstance(body, (bytes, bytearray)):
-                self.out = memoryview(head + body) if len(body) < 4096 else memoryview(head)
-                if len(body) >= 4096:
-                    self.stream = iter((body,))
-            elif response.file is not None:
-                self.out = memoryview(head)
-                self.file = response.file
-                self.file_offset = response.offset
-                self.file_left = response.length
-            else:
-                self.out = memoryview(head)
-                self.stream = iter(body)
-        self.sent = 0
         self.state = WRITE
         self.deadline = compat.monotonic() + self.server.idle_timeout
         self.loop.modify(self.fd, POLLOUT)
@@ -408,32 +359,8 @@ class Connection:
 
     def write_some(self):
         try:
-            while True:
-                if self.out is not None:
-                    n = self.sock.send(self.out)
-                    self.sent += n
-                    if n < len(self.out):
-                        self.out = self.out[n:]
-                        break
-                    self.out = None
-                elif self.file is not None and self.file_left > 0:
-                    n = compat.send_file_part(
-                        self.sock, self.file, self.file_offset,
-                        self.file_left, self.server.send_buffer)
-                    if not n:
-                        raise OSError(compat.EPIPE, 'file shrank while sent')
-                    self.file_offset += n
-                    self.file_left -= n
-                    self.sent += n
-                elif self.stream is not None:
-                    piece = next(self.stream, None)
-                    if piece is None:
-                        self.stream = None
-                    elif piece:
-                        self.out = memoryview(piece)
-                else:
-                    self.finish()
-                    return
+            if self.writer.write(self.sock, self.server.send_buffer):
+                self.finish()
         except OSError as exc:
             if compat.errno_of(exc) == compat.EAGAIN:
                 self.deadline = compat.monotonic() + self.server.idle_timeout
@@ -442,7 +369,7 @@ class Connection:
 
     def finish(self):
         """The whole response is out: log it, then keep alive or close."""
-        self.log_request()
+        self.server.log_request(self)
         response = self.response
         self.release_response()
         if response is not None and response.after_sent is not None:
@@ -497,35 +424,21 @@ class Connection:
 
     def drop_body_and_deferred(self):
         """Stop taking an upload and waiting for a deferred answer."""
-        if self.body_file is not None:
-            self.body_file.close()
-            self.body_file = None
-        self.body = None
+        if self.body is not None:
+            self.body.drop()
         if self.deferred is not None:
             self.deferred.cancel()
             self.deferred = None
 
     def release_response(self):
-        self.server.body_memory -= self.body_reserved
-        self.body_reserved = 0
+        """Give back what the request and its answer hold: body memory, spool file, open file."""
+        if self.body is not None:
+            self.server.release_body(self.body)
+            self.body = None
         if self.response is not None:
             self.response.close()
         self.response = None
-        self.file = None
-        self.stream = None
-        self.out = None
-        if self.request is not None and self.request.body_path:
-            self.server.app.drop_spool(self.request.body_path)
-            self.request.body_path = None
-
-    def log_request(self):
-        log = self.server.log
-        if log is None or self.request is None:
-            return
-        req = self.request
-        ms = int((compat.monotonic() - self.started) * 1000)
-        status = self.response.status if self.response else 0
-        log('%s %s %s %d %d %dms' % (self.peer, req.method, req.path, status, self.sent, ms))
+        self.writer = None
 
     def close(self):
         if self.state == CLOSED:

@@ -9,7 +9,7 @@ import io
 import json
 import os
 
-from .. import archive, child, compat, compress, conf, files
+from .. import archive, checks, child, compress, conf, files
 from ..http import HttpError, Response, ok
 from ..multipart import multipart_file
 from ..sdcard import shown
@@ -21,6 +21,7 @@ SECRET_SUFFIX = 'PASSWORD'   # keys ending so are never sent back in clear
 MASK = '********'            # what a secret is answered as; sent back, it keeps the stored value
 HOSTNAME_KEY = 'HOSTNAME'    # system's pseudo-key, kept in etc/hostname
 MAX_HOSTNAME = 63            # one DNS label
+HOSTNAME_CHARS = checks.LETTERS + checks.DIGITS + '-'
 MAX_VALUE = 1024             # longest value taken: the firmware's URLs, passwords and cron lines are far shorter
 NAME_WORD = 'NAME'           # replaced by the new hostname in --hostname-cmd
 WLAN_MAC_PATH = '/sys/class/net/wlan0/address'   # the default hostname comes from this MAC
@@ -29,9 +30,7 @@ ARCHIVE_TYPES = {'bz2': 'application/x-bzip2', 'gz': 'application/gzip'}
 
 def conf_path(req):
     """The file for ?conf=; anything but system, mqtt or camera: 400."""
-    name = CONF_FILES.get(req.param('conf', ''))
-    if name is None:
-        raise HttpError(400, 'conf must be one of: system, mqtt, camera')
+    name = CONF_FILES[req.choice('conf', CONF_FILES, '')]
     path = req.app.sd.conf_path(name)
     if files.entry_kind(path) != 'file':
         raise HttpError(404, 'no such config file: %s' % name)
@@ -103,9 +102,8 @@ def set_configs(req):
 
 def is_hostname(name):
     """One DNS label: letters, digits and '-', not at either end."""
-    return (0 < len(name) <= MAX_HOSTNAME and name[0] != '-' and name[-1] != '-'
-            and all(c == '-' or 'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9'
-                    for c in name))
+    return (checks.only(name, HOSTNAME_CHARS, MAX_HOSTNAME)
+            and name[0] != '-' and name[-1] != '-')
 
 
 def checked_hostname(name):
@@ -120,7 +118,7 @@ def default_hostname():
     from .status import network_info, read_first_line
     mac = read_first_line(WLAN_MAC_PATH) or network_info()['mac_addr']
     digits = mac.replace(':', '').lower()
-    if len(digits) != 12 or not all(c in '0123456789abcdef' for c in digits):
+    if len(digits) != 12 or not checks.only(digits, checks.HEX_DIGITS, 12):
         raise HttpError(500, 'no wlan MAC address to make the default hostname from')
     return 'yi-' + digits[-4:]
 
@@ -154,14 +152,14 @@ def save(req):
     """The settings archive as an attachment, built in a temp file and streamed."""
     app = req.app
     kind = compress.preferred_kind()
-    path = '%s/yihttpd-save-%d' % (app.tmp_dir, compat.getpid())
+    path = files.temp_path(app.tmp_dir, 'save')
     try:
         with open(path, 'wb') as out:
             archive.write_archive(out, settings_files(app.sd), kind)
         size = files.stat_size(files.stat(path))
         f = open(path, 'rb')
     finally:
-        app.drop_spool(path)   # the open file stays readable until it is closed
+        files.remove_if_there(path)   # the open file stays readable until it is closed
     filename = 'config.tar.' + kind
     return Response.file_part(f, 0, size, 200, ARCHIVE_TYPES[kind], [
         ('Content-Disposition', 'attachment; filename="%s"' % filename),
@@ -179,11 +177,11 @@ def load(req):
     app = req.app
     camera_control().check_not_busy(app)   # its settings are sent after the load
     stream, size = upload_stream(req)
-    scratch = '%s/yihttpd-load-%d' % (app.tmp_dir, compat.getpid())
+    scratch = files.temp_path(app.tmp_dir, 'load')
     if files.entry_kind(scratch) == 'dir':   # left by a killed load; a link is only removed
         files.remove_tree(scratch)
     else:
-        conf.remove_entry(scratch)
+        files.remove_if_there(scratch)
     os.mkdir(scratch)
     try:
         section = multipart_file(stream, size, req.headers.get('content-type', ''))

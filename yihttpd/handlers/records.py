@@ -9,9 +9,9 @@ answered meanwhile.
 """
 import os
 
-from .. import compat, files
+from .. import checks, compat, files
 from ..http import Deferred, HttpError, Response, error_response, ok, text_response
-from ..sdcard import (ascii_digits, hour_dir_date, hour_dir_hour, is_video,
+from ..sdcard import (hour_dir_date, hour_dir_hour, is_video,
                       record_order_key, shown, thumbnail_name, video_minute)
 from . import static
 
@@ -19,7 +19,7 @@ DIR_ENTRIES_PER_PIECE = 32   # eventsdir entries sent per piece (~2 KiB): few se
 REMOVALS_PER_TURN = 64       # files deleted per loop turn, so a big delete never stalls other clients
 LONGPOLL_INTERVAL = 0.5      # seconds between checks for the next video (the spec's wait is coarse)
 LONGPOLL_TIMEOUT = 80.0      # seconds a client waits at most for the next video (the firmware's cap)
-MAX_OLDNESS_DIGITS = 9       # an oldness longer than this is not a number a client means
+MAX_OLDNESS = 999999999      # a larger oldness is not a number a client means
 MAX_HOST_LENGTH = 255        # a DNS name with a port fits; longer Host headers are refused
 HOST_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]'
 VIDEO_TYPES = ('1', '2', '3', '4')
@@ -118,7 +118,7 @@ def events_dir_delete(req):
         paths = (sd.record + '/' + name for name in sd.hour_dirs())
     else:
         paths = iter([sd.existing_hour_dir(value)])
-    return Removal(req.loop, paths).start()
+    return Removal(req.app.loop, paths).start()
 
 
 def events_file_delete(req):
@@ -211,12 +211,10 @@ class Removal:
 def last_recorded_video(req):
     """getlastrecordedvideo.sh?oldness=N&type=T (spec/API.md)."""
     oldness = parse_oldness(req.param('oldness', '0'))
-    kind = req.param('type', '1')
-    if kind not in VIDEO_TYPES:
-        raise HttpError(400, 'type must be 1, 2, 3 or 4')
+    kind = req.choice('type', VIDEO_TYPES, '1')
     host = checked_host(req) if kind == '2' else None
     sd = req.app.sd
-    if oldness < 0 and not getattr(req, 'waited', False) and sd.is_recording():
+    if oldness < 0 and not req.waited and sd.is_recording():
         return next_video_watch(req).wait(req)
     found = newest_videos(sd)
     if found is None:
@@ -233,16 +231,18 @@ def last_recorded_video(req):
 
 
 def parse_oldness(text):
-    digits = text[1:] if text.startswith('-') else text
-    if not ascii_digits(digits) or len(digits) > MAX_OLDNESS_DIGITS:
+    """oldness=N, a whole number; negative asks for the next video (long-poll)."""
+    negative = text.startswith('-')
+    value = checks.number(text[1:] if negative else text, 0, MAX_OLDNESS)
+    if value is None:
         raise HttpError(400, 'oldness must be a whole number')
-    return int(text)
+    return -value if negative else value
 
 
 def checked_host(req):
     """The Host header the client used, if it is a plain host[:port]."""
     host = req.host()
-    if not host or len(host) > MAX_HOST_LENGTH or not all(c in HOST_CHARS for c in host):
+    if not checks.only(host, HOST_CHARS, MAX_HOST_LENGTH):
         raise HttpError(400, 'type=2 needs the Host header the client used')
     return host
 
@@ -266,14 +266,12 @@ def newest_state(sd):
     return newest, videos[0] if videos else None
 
 
-_watch = None
-
-
 def next_video_watch(req):
-    global _watch
-    if _watch is None:
-        _watch = NextVideoWatch(req.app, req.loop)
-    return _watch
+    """The one watch that all long-poll waiters share."""
+    app = req.app
+    if app.video_watch is None:
+        app.video_watch = NextVideoWatch(app, app.loop)
+    return app.video_watch
 
 
 class Waiter:

@@ -3,7 +3,7 @@
 Both go through file_response, the one place for ETag, Last-Modified,
 304 and Range. Files are opened here and streamed by the loop in chunks.
 """
-from .. import files
+from .. import checks, files
 from ..http import HttpError, Response, http_date, parse_range, unquote_path
 
 CONTENT_TYPES = {
@@ -20,7 +20,8 @@ CONTENT_TYPES = {
 }
 
 MAX_WWW_DEPTH = 4   # www/ has few folders; deeper paths are not ours
-WWW_NAME_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-'
+WWW_NAME_CHARS = checks.NAME_CHARS + '.'
+MAX_WWW_NAME = 64          # a path segment under www/ longer than this is no file of the page
 
 
 def content_type(name):
@@ -67,8 +68,7 @@ def serve_record(req):
 
 
 def is_www_segment(segment):
-    return (0 < len(segment) <= 64 and segment[0] != '.'
-            and all(c in WWW_NAME_CHARS for c in segment))
+    return checks.only(segment, WWW_NAME_CHARS, MAX_WWW_NAME) and segment[0] != '.'
 
 
 def serve_www(req):

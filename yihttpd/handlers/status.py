@@ -153,7 +153,7 @@ def has_ptz(app, model):
 def status_json(req):
     app = req.app
     sd = app.sd
-    model = sd.read_text(sd.yi_hack + '/model_suffix') or NA
+    model = sd.model_suffix() or NA
     uptime = read_first_line('/proc/uptime')
     load = read_first_line('/proc/loadavg')
     total_memory, free_memory = memory_info()

@@ -15,7 +15,7 @@ is HTTPS, MicroPython has no ssl, and the firmware ships a wget with TLS.
 """
 import os
 
-from .. import compat, compress, files
+from .. import checks, compress, files
 from ..archive import (BLOCK, TAR_RECORD, ArchiveError, copy_member, drain, field_text,
                        read_exact, read_member_header)
 from ..http import Deferred, HttpError, error_response, ok
@@ -31,6 +31,7 @@ LATEST_TIMEOUT = 5           # seconds the release URL gets before latest_fw is 
 DOWNLOAD_TIMEOUT = 900       # seconds a firmware download (~15 MB on a slow link) may take
 RELEASE_HEAD = 16384         # GitHub puts tag_name in the first few KiB of a release
 MAX_TAG = 32                 # a release tag such as 0.4.12 is far shorter
+TAG_CHARS = checks.NAME_CHARS + '.'
 MIN_FREE_MB = 100            # an upgrade needs room for the archive and its unpacked copy
 LOCAL_TAG = 'x.x.x'          # the firmware's name for an archive dropped on the card
 STAGING = '.fw_upgrade'      # unpacked here, then moved into place
@@ -49,9 +50,6 @@ LONG_NAME_TYPE = ord('L')    # GNU tar: the next member's long name as content
 REFUSED_TYPES = {ord('1'): 'a hard link', ord('2'): 'a symbolic link', ord('3'): 'a device',
                  ord('4'): 'a device', ord('6'): 'a FIFO',
                  ord('x'): 'a pax header (not supported)', ord('g'): 'a pax header (not supported)'}
-
-_upgrading = []   # holds True while an upgrade runs: one at a time
-
 
 # -- reboot -------------------------------------------------------------------
 
@@ -72,12 +70,6 @@ def reboot_sh(req):
 
 
 # -- release info ---------------------------------------------------------------
-
-def is_plain(text, extra=''):
-    """1 to MAX_TAG ASCII letters, digits and the characters of extra."""
-    return 0 < len(text) <= MAX_TAG and all(
-        c in extra or 'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9' for c in text)
-
 
 def tag_from_release(path):
     """The tag_name of a release JSON file, or '' when it has none that is a plain tag."""
@@ -100,40 +92,30 @@ def tag_from_release(path):
         tag = rest[1:end].decode()
     except UnicodeError:
         return ''
-    return tag if is_plain(tag, '._-') else ''
-
-
-_fetch_count = [0]
+    return tag if checks.only(tag, TAG_CHARS, MAX_TAG) else ''
 
 
 def fetch(req, url, path, timeout, on_done):
     """wget url into path beside the loop; on_done(True when it arrived whole)."""
     argv = [req.app.options.wget, '-q', '-T', str(LATEST_TIMEOUT), '-O', path, url]
-    return Background(req.loop, argv, timeout, lambda code: on_done(code == 0), req.app.tmp_dir)
+    return Background(req.app.loop, argv, timeout, lambda code: on_done(code == 0), req.app.tmp_dir)
 
 
 def latest_tag(req, on_tag):
     """Ask the release URL for the latest tag; on_tag(tag or '') within LATEST_TIMEOUT."""
-    _fetch_count[0] += 1
-    path = '%s/yihttpd-release-%d-%d' % (req.app.tmp_dir, compat.getpid(), _fetch_count[0])
+    req.app.fetch_count += 1
+    path = files.temp_path(req.app.tmp_dir, 'release', req.app.fetch_count)
 
     def done(arrived):
         tag = tag_from_release(path) if arrived else ''
-        remove_file(path)
+        files.remove_if_there(path)
         on_tag(tag)
     return fetch(req, req.app.options.release_url or DEFAULT_RELEASE_URL, path, LATEST_TIMEOUT, done)
 
 
-def remove_file(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
 def model_suffix(app):
-    model = app.sd.read_text(app.sd.yi_hack + '/model_suffix', '')
-    if not is_plain(model):
+    model = app.sd.model_suffix()
+    if model is None:
         raise HttpError(500, 'yi-hack/model_suffix is missing or not a model name')
     return model
 
@@ -162,12 +144,9 @@ def fw_info(req):
 
 
 def fw_upgrade_sh(req):
-    what = req.param('get', '')
-    if what == 'info':
+    if req.choice('get', ('info', 'upgrade'), '') == 'info':
         return fw_info(req)
-    if what == 'upgrade':
-        return fw_upgrade(req)
-    raise HttpError(400, 'get must be info or upgrade')
+    return fw_upgrade(req)
 
 
 # -- upgrade --------------------------------------------------------------------
@@ -179,7 +158,7 @@ def free_mb(path):
 
 def fw_upgrade(req):
     app = req.app
-    if _upgrading:
+    if app.upgrading:
         raise HttpError(503, 'an upgrade is already under way')
     needed = app.options.upgrade_min_free_mb
     needed = MIN_FREE_MB if needed is None else needed
@@ -205,8 +184,8 @@ class Upgrade:
         for leftover in (self.staging, self.root + '/' + REPLACED):
             if files.is_dir(leftover):
                 files.remove_tree(leftover)
-        remove_file(self.root + '/' + DOWNLOADED)
-        _upgrading.append(True)
+        files.remove_if_there(self.root + '/' + DOWNLOADED)
+        self.app.upgrading = True
         if files.stat(local) is not None:
             self.unpack(local)
         else:
@@ -219,8 +198,8 @@ class Upgrade:
     def fail(self, status, message):
         if files.is_dir(self.staging):
             files.remove_tree(self.staging)
-        remove_file(self.root + '/' + DOWNLOADED)
-        del _upgrading[:]
+        files.remove_if_there(self.root + '/' + DOWNLOADED)
+        self.app.upgrading = False
         self.deferred.resolve(error_response(status, message))
 
     def download(self, tag):
@@ -260,7 +239,7 @@ class Upgrade:
             return self.unpacked(ArchiveError('cannot unpack: %r' % exc))
         except MemoryError:      # e.g. no room for the inflater's window on a small heap
             return self.unpacked(ArchiveError('not enough memory to unpack'))
-        self.req.loop.call_later(0, self.step, steps)
+        self.app.loop.call_later(0, self.step, steps)
 
     def unpacked(self, error):
         self.source.close()
@@ -271,8 +250,8 @@ class Upgrade:
             move_into_place(self.staging, self.root, self.root + '/' + REPLACED)
         except OSError as exc:
             return self.fail(500, 'could not put the new firmware in place: %r' % exc)
-        remove_file(self.archive)
-        del _upgrading[:]
+        files.remove_if_there(self.archive)
+        self.app.upgrading = False
         if self.client_left:
             reboot(self.app)
             return
