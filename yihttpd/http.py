@@ -82,6 +82,11 @@ class Request:
             raise HttpError(400, 'bad Content-Length')
         return length
 
+    def announces_body(self):
+        """Whether the head says a body follows."""
+        headers = self.headers
+        return 'transfer-encoding' in headers or headers.get('content-length', '0') not in ('', '0')
+
     def param(self, name, default=None):
         """A query parameter, percent-decoded; the first one given wins."""
         if self.query is None:

@@ -7,7 +7,7 @@ import socket
 
 from . import compat, http
 from .loop import POLLHUP_ERR, POLLIN, POLLOUT, log_exception
-from .wire import AnswerWriter, RequestBody
+from .wire import AnswerWriter, Drain, RequestBody
 
 # Bounds, each small enough for the camera's MicroPython heap.
 RECV_SIZE = 2048          # bytes read from a socket at a time
@@ -22,10 +22,6 @@ MEMORY_BODY_MAX = 65536   # bodies up to this are kept in memory, larger ones sp
 MEMORY_BODIES_MAX = 98304   # in-memory bodies at once: one of the largest (it costs twice its size
                           # while joined, and two at once fragment a 512K heap) plus small ones
 ACCEPT_PAUSE = 0.1        # seconds the listening socket is not polled when no fd is free
-LINGER_TIME = 2.0         # seconds a refused request's unread body is drained before closing,
-LINGER_MAX = 2 * 1048576  # or this many bytes: closing on unread data would reset the
-                          # connection and the client could lose the answer (RFC 9112 9.6)
-LINGER_IDLE = 0.5         # seconds of silence that show the client has stopped sending
 
 # Sent as is to a client that finds every connection busy with an answer under way.
 BUSY_BODY = b'{"error": "true", "message": "every connection is busy: try again"}'
@@ -93,6 +89,9 @@ class Server:
                 continue
             self.accepted += 1
             try:
+                sock.setblocking(False)
+                # A head sent before its body must not wait for the client's delayed ACK (~40 ms).
+                sock.setsockopt(compat.IPPROTO_TCP, compat.TCP_NODELAY, 1)
                 conn = Connection(self, sock, compat.sockaddr_host(addr), self.accepted)
             except Exception as exc:
                 log_exception('accept', exc)
@@ -114,13 +113,11 @@ class Server:
 
     def evict_stalest(self):
         """Close the connection waiting longest for a request to complete."""
-        stalest = None
-        for conn in self.connections.values():
-            if conn.state in WAITING_FOR_REQUEST and (stalest is None or conn.wait_key() < stalest.wait_key()):
-                stalest = conn
-        if stalest is None:
+        waiting = [((conn.waiting_since, conn.number), conn) for conn in self.connections.values()
+                   if conn.state in WAITING_FOR_REQUEST]
+        if not waiting:
             return False
-        stalest.close()
+        min(waiting, key=lambda pair: pair[0])[1].close()   # number breaks ties of the clock
         return True
 
     def sweep(self):
@@ -188,9 +185,6 @@ class Connection:
         self.sock = sock
         self.fd = sock.fileno()
         self.peer = peer
-        sock.setblocking(False)
-        # A head sent before its body must not wait for the client's delayed ACK (~40 ms).
-        sock.setsockopt(compat.IPPROTO_TCP, compat.TCP_NODELAY, 1)
         self.inbuf = b''
         self.request = None
         self.body = None         # the request's RequestBody, if it has one
@@ -200,16 +194,11 @@ class Connection:
         self.started = 0
         self.keep_alive = True
         self.linger_after = False   # refused with its body unread: drain it before closing
-        self.linger_left = 0
-        self.linger_end = 0
+        self.drain = None        # a Drain once lingering
         self.state = READ_HEAD
         self.waiting_since = compat.monotonic()
         self.deadline = self.waiting_since + self.server.header_timeout
         self.loop.register(self.fd, POLLIN, self.on_event)
-
-    def wait_key(self):
-        """Orders connections by how long they have waited for a request."""
-        return (self.waiting_since, self.number)
 
     def on_event(self, events):
         if self.state == WRITE:
@@ -237,14 +226,11 @@ class Connection:
         if self.state in (WRITE, CLOSED):
             self.close()
             return
-        self.drop_body_and_deferred()
-        self.release_response()
+        self.release()
         try:
             self.fail(http.failure_response(exc))
         except Exception:
             self.close()
-
-    # -- reading ---------------------------------------------------------
 
     def read_some(self):
         try:
@@ -257,11 +243,9 @@ class Connection:
             self.close()
             return
         if self.state == LINGER:
-            self.linger_left -= len(data)
-            if self.linger_left <= 0:
+            self.deadline = self.drain.dropped(len(data))
+            if self.deadline is None:
                 self.close()
-            else:
-                self.deadline = min(self.linger_end, compat.monotonic() + LINGER_IDLE)
             return
         if self.state == WAIT:
             # Pipelined bytes while a response is pending: keep them, bounded.
@@ -314,8 +298,6 @@ class Connection:
                 pass
         self.state = READ_BODY
 
-    # -- answering -------------------------------------------------------
-
     def dispatch(self):
         self.state = WAIT
         self.deadline = compat.monotonic() + DEFERRED_TIMEOUT
@@ -329,7 +311,9 @@ class Connection:
     def fail(self, response):
         """Answer a request that could not be read or run, then close."""
         self.keep_alive = False
-        self.linger_after = self.body_unread()
+        # The client may still be sending a body this server will not read.
+        self.linger_after = self.state == READ_BODY or (
+            self.request is not None and self.request.announces_body())
         if self.request is None:
             self.request = http.Request('GET', '-', 'HTTP/1.0')
             self.started = compat.monotonic()
@@ -348,10 +332,8 @@ class Connection:
         self.response = response
         if response.close_connection:
             self.keep_alive = False
-        with_body = req.method != 'HEAD'
-        self.writer = AnswerWriter(response.head(req.version, self.keep_alive), response, with_body)
-        if not with_body:
-            response.close()
+        self.writer = AnswerWriter(response.head(req.version, self.keep_alive), response,
+                                   req.method != 'HEAD')
         self.state = WRITE
         self.deadline = compat.monotonic() + self.server.idle_timeout
         self.loop.modify(self.fd, POLLOUT)
@@ -371,7 +353,7 @@ class Connection:
         """The whole response is out: log it, then keep alive or close."""
         self.server.log_request(self)
         response = self.response
-        self.release_response()
+        self.release()
         if response is not None and response.after_sent is not None:
             try:
                 response.after_sent()
@@ -394,13 +376,6 @@ class Connection:
             # pipelined requests by recursion overflows MicroPython's stack.
             self.loop.call_later(0, self.take_pipelined)
 
-    def body_unread(self):
-        """Whether the client may still be sending a body this server will not read."""
-        if self.state == READ_BODY:
-            return True
-        headers = self.request.headers if self.request is not None else {}
-        return 'transfer-encoding' in headers or headers.get('content-length', '0') not in ('', '0')
-
     def linger(self):
         """Close a refused request's connection only once the client stopped sending.
 
@@ -411,10 +386,8 @@ class Connection:
         self.state = LINGER
         self.inbuf = b''
         compat.shutdown_write(self.sock)   # a client reading to the end stops waiting now
-        self.linger_left = LINGER_MAX
-        now = compat.monotonic()
-        self.linger_end = now + LINGER_TIME
-        self.deadline = now + LINGER_IDLE
+        self.drain = Drain()
+        self.deadline = self.drain.dropped(0)
         self.loop.modify(self.fd, POLLIN)
 
     def take_pipelined(self):
@@ -422,19 +395,15 @@ class Connection:
         if self.state == READ_HEAD and self.inbuf:
             self.guarded(self.process_input)
 
-    def drop_body_and_deferred(self):
-        """Stop taking an upload and waiting for a deferred answer."""
-        if self.body is not None:
-            self.body.drop()
-        if self.deferred is not None:
-            self.deferred.cancel()
-            self.deferred = None
-
-    def release_response(self):
-        """Give back what the request and its answer hold: body memory, spool file, open file."""
+    def release(self):
+        """Give back what the request and its answer hold: body memory, spool file,
+        a deferred answer still awaited, an open file."""
         if self.body is not None:
             self.server.release_body(self.body)
             self.body = None
+        if self.deferred is not None:
+            self.deferred.cancel()
+            self.deferred = None
         if self.response is not None:
             self.response.close()
         self.response = None
@@ -444,8 +413,7 @@ class Connection:
         if self.state == CLOSED:
             return
         self.state = CLOSED
-        self.drop_body_and_deferred()
-        self.release_response()
+        self.release()
         self.loop.unregister(self.fd)
         self.server.forget(self)
         try:

@@ -7,7 +7,11 @@ Response.body_iter does; the connection only says when to write.
 """
 from . import compat, files
 
-SMALL_BODY = 4096   # a body below this goes out in the same send as its head
+SMALL_BODY = 4096         # a body below this goes out in the same send as its head
+LINGER_TIME = 2.0         # seconds a refused request's unread body is drained before closing,
+LINGER_MAX = 2 * 1048576  # or this many bytes: closing on unread data would reset the
+                          # connection and the client could lose the answer (RFC 9112 9.6)
+LINGER_IDLE = 0.5         # seconds of silence that show the client has stopped sending
 
 
 class RequestBody:
@@ -54,6 +58,21 @@ class RequestBody:
             self.req.body_path = None
 
 
+class Drain:
+    """What a refused client still sends, read and dropped for a bounded time and size."""
+
+    def __init__(self):
+        self.left = LINGER_MAX
+        self.end = compat.monotonic() + LINGER_TIME
+
+    def dropped(self, n):
+        """n more bytes dropped: the new deadline, or None when it is time to close."""
+        self.left -= n
+        if self.left <= 0:
+            return None
+        return min(self.end, compat.monotonic() + LINGER_IDLE)
+
+
 class AnswerWriter:
     """One answer on its way out: the head, then the body, as the socket takes them."""
 
@@ -65,6 +84,7 @@ class AnswerWriter:
         self.left = 0
         self.pieces = iter(())
         if not with_body:
+            response.close()   # a HEAD answer: its file is of no more use
             return
         body = response.body
         if response.file is not None:
