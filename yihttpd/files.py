@@ -90,6 +90,14 @@ def is_dir(path):
     return st is not None and st[0] & S_IFMT == S_IFDIR
 
 
+def makedirs(path):
+    """Create path and its missing parents."""
+    if is_dir(path):
+        return
+    makedirs(path.rpartition('/')[0])
+    os.mkdir(path)
+
+
 def remove_tree(path):
     """Delete a directory and what it holds, never following a link out of it."""
     for name, kind in list(list_entries(path)):

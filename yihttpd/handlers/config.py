@@ -9,7 +9,7 @@ import io
 import json
 import os
 
-from .. import archive, checks, child, compress, conf, files
+from .. import checks, child, compress, conf, files, tar
 from ..http import HttpError, Response, ok
 from ..multipart import multipart_file
 from ..sdcard import shown
@@ -143,7 +143,7 @@ def apply_hostname(app, name):
 def settings_files(sd):
     """(name, path) of every plain *.conf in etc and hostname, sorted by name."""
     names = [name for name, kind in files.list_entries(sd.etc)
-             if kind == 'file' and archive.is_member_name(name)]
+             if kind == 'file' and tar.is_settings_name(name)]
     names.sort()
     return [(name, sd.etc + '/' + name) for name in names]
 
@@ -155,7 +155,7 @@ def save(req):
     path = files.temp_path(app.tmp_dir, 'save')
     try:
         with open(path, 'wb') as out:
-            archive.write_archive(out, settings_files(app.sd), kind)
+            tar.write_archive(out, settings_files(app.sd), kind)
         size = files.stat_size(files.stat(path))
         f = open(path, 'rb')
     finally:
@@ -199,37 +199,39 @@ def load(req):
 def unpack_checked(section, scratch):
     """Unpack into scratch and check the whole archive; 400 at the first thing refused."""
     try:
-        names = archive.extract(archive.open_compressed(section), scratch)
+        names = []
+        for _ in tar.unpack(tar.open_compressed(section), scratch, tar.SETTINGS, names):
+            pass
         for required in REQUIRED_IN_ARCHIVE:
             if required not in names:
-                raise archive.ArchiveError('the archive has no %s' % required)
+                raise tar.ArchiveError('the archive has no %s' % required)
         for name in names:
             check_member_text(scratch, name)
-    except archive.ArchiveError as err:
+    except tar.ArchiveError as err:
         raise HttpError(400, 'settings archive refused: ' + err.message)
     return names
 
 
 def check_member_text(scratch, name):
     """A conf is UTF-8 text without NUL; hostname holds one valid hostname or nothing."""
-    data = conf.read_small(scratch + '/' + name, archive.MAX_MEMBER_SIZE)
+    data = conf.read_small(scratch + '/' + name, tar.SETTINGS.member_size)
     try:
         text = data.decode()
     except UnicodeError:
-        raise archive.ArchiveError('%s is not UTF-8 text' % name)
+        raise tar.ArchiveError('%s is not UTF-8 text' % name)
     if '\0' in text:
-        raise archive.ArchiveError('%s holds a NUL byte' % name)
-    if name == archive.HOSTNAME and text.strip() and not is_hostname(text.strip()):
-        raise archive.ArchiveError('hostname does not hold a valid hostname')
+        raise tar.ArchiveError('%s holds a NUL byte' % name)
+    if name == tar.HOSTNAME and text.strip() and not is_hostname(text.strip()):
+        raise tar.ArchiveError('hostname does not hold a valid hostname')
 
 
 def install(sd, scratch, names):
     """Write each checked member over etc/ (one atomic write each); the new hostname or None."""
     hostname = None
     for name in names:
-        data = conf.read_small(scratch + '/' + name, archive.MAX_MEMBER_SIZE)
+        data = conf.read_small(scratch + '/' + name, tar.SETTINGS.member_size)
         conf.atomic_write(sd.etc + '/' + name, data)
-        if name == archive.HOSTNAME:
+        if name == tar.HOSTNAME:
             hostname = data.decode().strip() or None
     return hostname
 

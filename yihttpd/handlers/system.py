@@ -16,11 +16,9 @@ is HTTPS, MicroPython has no ssl, and the firmware ships a wget with TLS.
 import os
 
 from .. import checks, compress, files
-from ..archive import (BLOCK, TAR_RECORD, ArchiveError, copy_member, drain, field_text,
-                       read_exact, read_member_header)
-from ..http import Deferred, HttpError, error_response, ok
-from ..sdcard import shown
 from ..child import Background
+from ..http import Deferred, HttpError, error_response, ok
+from ..tar import DOWNLOADED, FIRMWARE, REPLACED, STAGING, ArchiveError, unpack
 
 DEFAULT_REBOOT_CMD = 'sync; reboot'
 REBOOT_TIMEOUT = 60          # seconds before a reboot command that has not ended is logged
@@ -34,22 +32,7 @@ MAX_TAG = 32                 # a release tag such as 0.4.12 is far shorter
 TAG_CHARS = checks.NAME_CHARS + '.'
 MIN_FREE_MB = 100            # an upgrade needs room for the archive and its unpacked copy
 LOCAL_TAG = 'x.x.x'          # the firmware's name for an archive dropped on the card
-STAGING = '.fw_upgrade'      # unpacked here, then moved into place
-REPLACED = '.fw_upgrade.old' # what the upgrade replaced (removed at the next upgrade)
-DOWNLOADED = '.fw_upgrade.tgz'
-PROTECTED = ('record', STAGING, REPLACED, DOWNLOADED)  # top-level names an archive may not bring
-EXTRACT_SLICE = 65536        # bytes unpacked per loop turn, so other clients get theirs
 COPY_CHUNK = 4096            # bytes copied at a time
-MAX_MEMBERS = 10000          # a firmware holds a few hundred files
-MAX_PATH = 255               # longest member path (ustar's limit)
-MAX_FIRMWARE_MEMBER = 1 << 30  # no file of a camera firmware comes near 1 GiB
-MAX_UNPACKED = 256 << 20     # a firmware unpacks to some tens of MiB; more is a bomb filling the card
-FILE_TYPES = (ord('0'), 0)   # '0' and old tars' NUL: a regular file
-DIR_TYPE = ord('5')
-LONG_NAME_TYPE = ord('L')    # GNU tar: the next member's long name as content
-REFUSED_TYPES = {ord('1'): 'a hard link', ord('2'): 'a symbolic link', ord('3'): 'a device',
-                 ord('4'): 'a device', ord('6'): 'a FIFO',
-                 ord('x'): 'a pax header (not supported)', ord('g'): 'a pax header (not supported)'}
 
 # -- reboot -------------------------------------------------------------------
 
@@ -226,7 +209,7 @@ class Upgrade:
         except OSError as exc:
             return self.fail(500, 'cannot unpack onto the SD card: %r' % exc)
         size = files.stat_size(files.stat(archive))
-        self.step(unpack_slices(compress.gzip_reader(self.source, size), self.staging))
+        self.step(unpack(compress.gzip_reader(self.source, size), self.staging, FIRMWARE, None))
 
     def step(self, steps):
         try:
@@ -260,17 +243,9 @@ class Upgrade:
         self.deferred.resolve(response)
 
 
-def makedirs(path):
-    """Create path and its missing parents."""
-    if files.is_dir(path):
-        return
-    makedirs(path.rpartition('/')[0])
-    os.mkdir(path)
-
-
 def keep_settings(etc, staged_etc):
     """Copy the current etc/ files over the archive's, so the new firmware keeps the settings."""
-    makedirs(staged_etc)
+    files.makedirs(staged_etc)
     for name, kind in files.list_entries(etc):
         if kind == 'file':
             copy_file(etc + '/' + name, staged_etc + '/' + name)
@@ -293,75 +268,3 @@ def move_into_place(staging, root, replaced):
             os.rename(root + '/' + name, replaced + '/' + name)
         os.rename(staging + '/' + name, root + '/' + name)
     os.rmdir(staging)
-
-
-# -- the firmware tar -----------------------------------------------------------
-
-def member_path(name):
-    """A member name as a relative path inside the staging folder, or ArchiveError."""
-    while name.startswith('./'):
-        name = name[2:]
-    name = name.rstrip('/')
-    if not name or name == '.':
-        return ''
-    if len(name) > MAX_PATH or '\0' in name or '\\' in name or name.startswith('/'):
-        raise ArchiveError('member %s is not a plain relative path' % shown(name))
-    parts = name.split('/')
-    for part in parts:
-        if part in ('', '.', '..'):
-            raise ArchiveError('member %s leaves the staging folder' % shown(name))
-    if parts[0] in PROTECTED:
-        raise ArchiveError('member %s would replace %s on the SD card' % (shown(name), parts[0]))
-    return name
-
-
-def unpack_slices(stream, staging):
-    """Unpack a tar stream under staging; yields after each EXTRACT_SLICE bytes.
-
-    Only directories and regular files are made, each at a checked path under
-    staging; links and devices refuse the archive, so no member can reach out.
-    Contents beyond MAX_UNPACKED bytes in all refuse it (time and card space
-    stay bounded whatever the archive inflates to). The stream is read to its
-    end, so a corrupt gzip trailer refuses it too.
-    """
-    long_name = None
-    members = 0
-    unpacked = 0
-    budget = EXTRACT_SLICE
-    while True:
-        header = read_member_header(stream, MAX_FIRMWARE_MEMBER)
-        if header is None:
-            drain(stream, TAR_RECORD)
-            return
-        kind, name, size = header
-        members += 1
-        if members > MAX_MEMBERS:
-            raise ArchiveError('more than %d members' % MAX_MEMBERS)
-        if kind == LONG_NAME_TYPE:
-            if size > MAX_PATH + 1:
-                raise ArchiveError('a member name is longer than %d bytes' % MAX_PATH)
-            long_name = field_text(read_exact(stream, size + (-size % BLOCK)))
-            continue
-        if long_name is not None:
-            name, long_name = long_name, None
-        if kind in REFUSED_TYPES:
-            raise ArchiveError('member %s is %s' % (shown(name), REFUSED_TYPES[kind]))
-        if kind != DIR_TYPE and kind not in FILE_TYPES:
-            raise ArchiveError('member %s has an unknown type' % shown(name))
-        path = member_path(name)
-        if kind == DIR_TYPE:
-            if path:
-                makedirs(staging + '/' + path)
-            continue
-        if not path:
-            raise ArchiveError('a file member has no name')
-        unpacked += size
-        if unpacked > MAX_UNPACKED:
-            raise ArchiveError('the archive unpacks to more than %d MiB' % (MAX_UNPACKED >> 20))
-        makedirs((staging + '/' + path).rpartition('/')[0])
-        with open(staging + '/' + path, 'wb') as f:
-            for copied in copy_member(stream, f, size):
-                budget -= copied
-                if budget <= 0:
-                    budget = EXTRACT_SLICE
-                    yield
