@@ -44,7 +44,7 @@ def record_stem_minute(stem):
     elif len(stem) == 10:
         at = 2
         prefix = stem[0:2]
-        if not all('A' <= c <= 'Z' or 'a' <= c <= 'z' or '0' <= c <= '9' for c in prefix):
+        if not checks.only(prefix, checks.LETTERS + checks.DIGITS, 2):
             return -1
     else:
         return -1
