@@ -3,7 +3,6 @@
 Pure functions and small classes; the socket work is in loop.py.
 """
 import json
-import time
 
 from . import checks
 
@@ -234,17 +233,6 @@ def parse_range(header, size):
     if start is None or end is None or end < start or start >= size:
         raise HttpError(416, 'range not satisfiable', [('Content-Range', 'bytes */%d' % size)])
     return start, min(end, size - 1) - start + 1
-
-
-_DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
-_MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
-
-
-def http_date(seconds):
-    """IMF-fixdate, e.g. 'Wed, 01 Jan 2020 01:00:00 GMT'."""
-    t = time.gmtime(seconds)
-    return '%s, %02d %s %04d %02d:%02d:%02d GMT' % (
-        _DAYS[t[6]], t[2], _MONTHS[t[1] - 1], t[0], t[3], t[4], t[5])
 
 
 class Response:

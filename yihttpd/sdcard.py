@@ -92,55 +92,6 @@ def hour_dir_hour(name):
     return name[11:13]
 
 
-MONTH_SLOT = 10000   # an HourDirs key is month rank * MONTH_SLOT + DDHH (DDHH <= 9999)
-
-
-class HourDirs:
-    """Hour directory names under a record root, newest first, held compactly.
-
-    A name is kept as one small int, (rank of its YYYYMM) * MONTH_SLOT + DDHH,
-    and rebuilt when asked for. Holding a month's 720 names as strings
-    scatters small survivors over MicroPython's heap while the listing
-    churns through it, until no 8 KiB block is left (seen at 512K); small
-    ints take no heap at all.
-    """
-
-    def __init__(self, record_root):
-        months = {}      # YYYYMM -> its index in the order first seen
-        keys = []
-        try:
-            for name, kind in files.list_entries(record_root):
-                if kind == 'dir' and is_hour_dir(name):
-                    month = int(name[0:4]) * 100 + int(name[5:7])
-                    index = months.get(month)
-                    if index is None:
-                        index = months[month] = len(months)
-                    keys.append(index * MONTH_SLOT + int(name[8:10]) * 100 + int(name[11:13]))
-        except OSError:
-            pass
-        self.months = sorted(months)
-        rank = [0] * len(months)
-        for at, month in enumerate(self.months):
-            rank[months[month]] = at
-        for i in range(len(keys)):
-            keys[i] = rank[keys[i] // MONTH_SLOT] * MONTH_SLOT + keys[i] % MONTH_SLOT
-        keys.sort(reverse=True)
-        self.keys = keys
-
-    def __len__(self):
-        return len(self.keys)
-
-    def name(self, i):
-        """The i-th newest name."""
-        month = self.months[self.keys[i] // MONTH_SLOT]
-        day_hour = self.keys[i] % MONTH_SLOT
-        return '%04dY%02dM%02dD%02dH' % (month // 100, month % 100, day_hour // 100, day_hour % 100)
-
-    def __iter__(self):
-        for i in range(len(self.keys)):
-            yield self.name(i)
-
-
 def _check_kind(path, kind):
     """404 when path is missing, 400 when it is not a plain kind ('dir' or 'file'), e.g. a link."""
     found = files.entry_kind(path)
@@ -192,10 +143,6 @@ class SdCard:
         path = self.hour_dir(dirname)
         _check_kind(path, 'dir')
         return path
-
-    def hour_dirs(self):
-        """The hour directories (plain directories only), newest first: an HourDirs."""
-        return HourDirs(self.record)
 
     def is_recording(self):
         return files.stat(self.record + '/' + RECORDING_NAME) is not None

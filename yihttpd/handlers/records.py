@@ -11,7 +11,7 @@ import os
 
 from .. import checks, compat, files
 from ..http import Deferred, HttpError, Response, error_response, ok, text_response
-from ..sdcard import (hour_dir_date, hour_dir_hour, is_video,
+from ..sdcard import (hour_dir_date, hour_dir_hour, is_hour_dir, is_video,
                       record_order_key, shown, thumbnail_name, video_minute)
 from . import static
 
@@ -40,6 +40,55 @@ def required(req, name):
 
 # -- listing ---------------------------------------------------------------
 
+MONTH_SLOT = 10000   # an HourDirs key is month rank * MONTH_SLOT + DDHH (DDHH <= 9999)
+
+
+class HourDirs:
+    """Hour directory names under a record root, newest first, held compactly.
+
+    A name is kept as one small int, (rank of its YYYYMM) * MONTH_SLOT + DDHH,
+    and rebuilt when asked for. Holding a month's 720 names as strings
+    scatters small survivors over MicroPython's heap while the listing
+    churns through it, until no 8 KiB block is left (seen at 512K); small
+    ints take no heap at all.
+    """
+
+    def __init__(self, record_root):
+        months = {}      # YYYYMM -> its index in the order first seen
+        keys = []
+        try:
+            for name, kind in files.list_entries(record_root):
+                if kind == 'dir' and is_hour_dir(name):
+                    month = int(name[0:4]) * 100 + int(name[5:7])
+                    index = months.get(month)
+                    if index is None:
+                        index = months[month] = len(months)
+                    keys.append(index * MONTH_SLOT + int(name[8:10]) * 100 + int(name[11:13]))
+        except OSError:
+            pass
+        self.months = sorted(months)
+        rank = [0] * len(months)
+        for at, month in enumerate(self.months):
+            rank[months[month]] = at
+        for i in range(len(keys)):
+            keys[i] = rank[keys[i] // MONTH_SLOT] * MONTH_SLOT + keys[i] % MONTH_SLOT
+        keys.sort(reverse=True)
+        self.keys = keys
+
+    def __len__(self):
+        return len(self.keys)
+
+    def name(self, i):
+        """The i-th newest name."""
+        month = self.months[self.keys[i] // MONTH_SLOT]
+        day_hour = self.keys[i] % MONTH_SLOT
+        return '%04dY%02dM%02dD%02dH' % (month // 100, month % 100, day_hour // 100, day_hour % 100)
+
+    def __iter__(self):
+        for i in range(len(self.keys)):
+            yield self.name(i)
+
+
 def dir_entry(dirname):
     return DIR_ENTRY % (hour_dir_date(dirname), hour_dir_hour(dirname), dirname)
 
@@ -51,11 +100,11 @@ DIR_ENTRY_LENGTH = len(dir_entry('2020Y01M01D01H'))
 def events_dir(req):
     """eventsdir.sh: every hour directory, newest first, streamed piece by piece.
 
-    Only the compact name list is held (sdcard.HourDirs); the JSON text is
+    Only the compact name list is held (HourDirs); the JSON text is
     made a piece at a time while the socket takes it, its length known up
     front since every entry has the same length.
     """
-    dirs = req.app.sd.hour_dirs()
+    dirs = HourDirs(req.app.sd.record)
     length = len(EVENTS_DIR_HEAD) + len(EVENTS_DIR_TAIL)
     if dirs:
         length += len(dirs) * (DIR_ENTRY_LENGTH + 1) - 1
@@ -115,7 +164,7 @@ def events_dir_delete(req):
     value = required(req, 'dir')
     sd = req.app.sd
     if value == 'all':
-        paths = (sd.record + '/' + name for name in sd.hour_dirs())
+        paths = (sd.record + '/' + name for name in HourDirs(sd.record))
     else:
         paths = iter([sd.existing_hour_dir(value)])
     return Removal(req.app.loop, paths).start()
@@ -249,7 +298,7 @@ def checked_host(req):
 
 def newest_videos(sd):
     """(hour directory, its videos newest first) for the newest one holding a video, or None."""
-    for dirname in sd.hour_dirs():
+    for dirname in HourDirs(sd.record):
         videos = hour_contents(sd.record + '/' + dirname)[0]
         if videos:
             return dirname, videos
@@ -258,7 +307,7 @@ def newest_videos(sd):
 
 def newest_state(sd):
     """What the long-poll compares: the newest hour directory and its newest video."""
-    dirs = sd.hour_dirs()
+    dirs = HourDirs(sd.record)
     if not dirs:
         return None, None
     newest = dirs.name(0)

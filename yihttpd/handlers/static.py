@@ -3,8 +3,10 @@
 Both go through file_response, the one place for ETag, Last-Modified,
 304 and Range. Files are opened here and streamed by the loop in chunks.
 """
+import time
+
 from .. import checks, files
-from ..http import HttpError, Response, http_date, parse_range, unquote_path
+from ..http import HttpError, Response, parse_range, unquote_path
 
 CONTENT_TYPES = {
     'html': 'text/html; charset=utf-8',
@@ -22,6 +24,17 @@ CONTENT_TYPES = {
 MAX_WWW_DEPTH = 4   # www/ has few folders; deeper paths are not ours
 WWW_NAME_CHARS = checks.NAME_CHARS + '.'
 MAX_WWW_NAME = 64          # a path segment under www/ longer than this is no file of the page
+
+
+_DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
+_MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
+
+
+def http_date(seconds):
+    """IMF-fixdate, e.g. 'Wed, 01 Jan 2020 01:00:00 GMT'."""
+    t = time.gmtime(seconds)
+    return '%s, %02d %s %04d %02d:%02d:%02d GMT' % (
+        _DAYS[t[6]], t[2], _MONTHS[t[1] - 1], t[0], t[3], t[4], t[5])
 
 
 def content_type(name):
