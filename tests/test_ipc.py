@@ -1,4 +1,4 @@
-"""IPC (spec/IPC.md): the command catalogue byte for byte, events, queues, transports."""
+"""IPC (docs/IPC.md): the command catalogue byte for byte, events, queues, transports."""
 import os
 import time
 

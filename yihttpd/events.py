@@ -2,7 +2,7 @@
 
 `--ipc-events NAME` picks the source by the shape of NAME:
 - `/name` (one leading slash, no other): a POSIX message queue, the
-  firmware's `/ipc_dispatch_N` copy of every dispatched message (spec/IPC.md),
+  firmware's `/ipc_dispatch_N` copy of every dispatched message (docs/IPC.md),
   opened O_RDONLY|O_NONBLOCK and registered in the loop's poll. Needs
   mqueue.MessageQueue: CPython (ctypes) or a MicroPython built with ffi.
 - any other path: a FIFO or a regular file of framed messages, for tests,

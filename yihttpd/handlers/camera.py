@@ -1,4 +1,4 @@
-"""Camera control: camera_settings.sh, ptz.sh, preset.sh (spec/API.md, spec/IPC.md).
+"""Camera control: camera_settings.sh, ptz.sh, preset.sh (docs/API.md, docs/IPC.md).
 
 Every command goes through req.app.ipc (a transport of yihttpd.transports). Waits
 between commands are timers on the loop, so other clients are served while

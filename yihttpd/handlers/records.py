@@ -1,7 +1,7 @@
 """Motion events and recorded videos: list, delete, fetch, wait for the next one.
 
 eventsdir.sh, eventsfile.sh, eventsdirdel.sh, eventsfiledel.sh and
-getlastrecordedvideo.sh of spec/API.md. Only names that follow the record
+getlastrecordedvideo.sh of docs/API.md. Only names that follow the record
 rules of sdcard.py are listed, deleted or served; listing reads directory
 entries, never file contents. Long work (deleting thousands of files,
 waiting for the next video) runs on loop timers, so other clients are
@@ -258,7 +258,7 @@ class Removal:
 # -- the last recorded video -------------------------------------------------
 
 def last_recorded_video(req):
-    """getlastrecordedvideo.sh?oldness=N&type=T (spec/API.md)."""
+    """getlastrecordedvideo.sh?oldness=N&type=T (docs/API.md)."""
     oldness = parse_oldness(req.param('oldness', '0'))
     kind = req.choice('type', VIDEO_TYPES, '1')
     host = checked_host(req) if kind == '2' else None
