@@ -114,7 +114,7 @@ class App:
         if not files.is_dir(self.www):
             package_dir = __file__.rpartition('/')[0] or '.'
             self.www = (package_dir.rpartition('/')[0] or '.') + '/www'
-        self.tmp_dir = getattr(options, 'tmp_dir', None) or '/tmp'
+        self.tmp_dir = options.tmp_dir or '/tmp'
         self.ipc = None   # the camera transport (transports.py), set by __main__
         # What services have under way: each is changed by one handler module.
         self.ptz_move = None        # the PTZ move running (camera)

@@ -344,7 +344,7 @@ class NextVideoWatch:
     def __init__(self, app, loop):
         self.app = app
         self.loop = loop
-        self.timeout = getattr(app.options, 'longpoll_timeout', None) or LONGPOLL_TIMEOUT
+        self.timeout = app.options.longpoll_timeout or LONGPOLL_TIMEOUT
         self.waiters = []
         self.baseline = None
         self.timer = None
