@@ -86,5 +86,3 @@ else:
         if len(text) != len(data):   # not plain ASCII: check it byte by byte
             _check_utf8(data)
         return text
-
-

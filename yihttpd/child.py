@@ -22,8 +22,6 @@ def shell_quote(arg):
     return "'" + str(arg).replace("'", "'\\''") + "'"
 
 
-
-
 class Child:
     """A program run in the background; poll() is None until it has ended.
 

@@ -64,7 +64,6 @@ def errno_of(exc):
     return code
 
 
-
 HAS_SENDFILE = hasattr(os, 'sendfile')
 
 
@@ -143,7 +142,6 @@ def getpid():
             return int(f.read().split(' ', 1)[0])
 
 
-
 def gc_collect():
     import gc
     gc.collect()
@@ -155,5 +153,3 @@ def heap_used():
     if hasattr(gc, 'mem_alloc'):
         return gc.mem_alloc()
     return None
-
-

@@ -120,5 +120,3 @@ def atomic_write(path, data):
         files.remove_if_there(tmp)
         raise
     files.fsync_dir(directory)
-
-

@@ -135,7 +135,6 @@ def fsync_dir(path):
         os.close(fd)
 
 
-
 def temp_path(directory, purpose, key=None):
     """A file name in directory that no other process or purpose uses:
     yihttpd-PURPOSE-PID (then -KEY when one process needs several)."""
