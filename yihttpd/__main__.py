@@ -4,7 +4,7 @@ Also runs as `micropython -m yihttpd ...` with MICROPYPATH at the checkout.
 """
 import sys
 
-from . import checks, cli, conf, files, transports
+from . import checks, cli, compat, conf, files, transports
 from .app import App
 from .loop import Loop
 from .server import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Server
@@ -65,6 +65,7 @@ def main(argv):
                     options.header_timeout, options.idle_timeout)
     host = '127.0.0.1' if options.bind in ('0.0.0.0', '') else options.bind
     log('serving %s on http://%s:%d/' % (options.root, host, port))
+    compat.interrupt_on_sigint()   # Ctrl-C stops it cleanly (the --demo root is removed)
     try:
         loop.run()
     except KeyboardInterrupt:

@@ -14,7 +14,8 @@ belong to one subject sit at the top of the module about it:
 Here: no os.sendfile (files are copied through one shared buffer), no
 socket.getsockname (--port 0 cannot report the chosen port), no EPIPE in
 errno (Linux's numbers are defined here), no signal module (SIGTERM ends
-the MQTT bridge at once; the broker then publishes its will itself).
+the MQTT bridge at once; the broker then publishes its will itself), and
+under `-m` no SIGINT handler (interrupt_on_sigint sets it up).
 """
 import os
 import time
@@ -129,6 +130,23 @@ def exit_on_sigterm():
     """
     if signal is not None:
         signal.signal(signal.SIGTERM, _raise_exit)
+
+
+CTRL_C = 3
+
+
+def interrupt_on_sigint():
+    """SIGINT (Ctrl-C) raises KeyboardInterrupt, so that cleanup code runs.
+
+    CPython always does; MicroPython's unix port sets its handler up for
+    `-c` and scripts but not for `-m`, and kbd_intr sets it up.
+    """
+    try:
+        import micropython
+    except ImportError:
+        return
+    if hasattr(micropython, 'kbd_intr'):
+        micropython.kbd_intr(CTRL_C)
 
 
 def getpid():
