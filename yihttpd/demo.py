@@ -7,7 +7,7 @@ recording is "in progress" (tmp.mp4.tmp) so the long-poll can be tried.
 import os
 import time
 
-from . import child, compat, files
+from . import child, files
 
 DEMO_DAYS = 2          # days of sample recordings
 DEMO_HOURS_STEP = 4    # one hour directory every so many hours
@@ -99,4 +99,4 @@ def build_demo_root(root, now=None):
 
 
 def demo_root_path():
-    return '/tmp/yihttpd-demo-%d' % compat.getpid()
+    return files.temp_path('/tmp', 'demo')
