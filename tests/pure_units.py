@@ -7,7 +7,7 @@ test_units.py runs that and checks it.
 """
 import io
 
-from yihttpd import checks, http, multipart, tar
+from yihttpd import checks, http, multipart, tar, wire
 from yihttpd.sdcard import hour_dir_date, hour_dir_hour, is_hour_dir, is_video
 
 
@@ -235,6 +235,59 @@ def test_video_names():
     assert is_video('12M34S60.mp4') and is_video('ab12M34S60.mp4')
     for name in ('12M34S60.jpg', '1M34S60.mp4', '\u00b22M34S60.mp4', 'a-12M34S60.mp4'):
         assert not is_video(name), name
+
+
+# -- the answer writer and the request body ----------------------------------------------
+
+class SlowSocket:
+    """Takes at most `most` bytes a send, like a socket whose buffer is nearly full."""
+
+    def __init__(self, most):
+        self.most = most
+        self.got = bytearray()
+
+    def send(self, data):
+        n = min(len(data), self.most)
+        self.got += bytes(data[:n])
+        return n
+
+    def fileno(self):
+        raise OSError('no fd: sendfile does not apply')
+
+
+def write_all(writer, sock):
+    turns = 0
+    while not writer.write(sock, bytearray(8)):
+        turns += 1
+    return turns
+
+
+def test_answer_writer_sends_head_then_each_kind_of_body():
+    big = b'b' * (wire.SMALL_BODY + 10)
+    for body, expected in ((b'small', b'small'), (big, big), (iter([b'a', b'', b'bc']), b'abc')):
+        sock = SlowSocket(2)
+        writer = wire.AnswerWriter(b'HEAD\r\n', http.Response(body, length=len(expected)), True)
+        assert write_all(writer, sock) > 0   # the socket took it in several turns
+        assert bytes(sock.got) == b'HEAD\r\n' + expected and writer.sent == len(sock.got)
+
+
+def test_answer_writer_sends_a_file_part_and_nothing_for_head():
+    part = http.Response.file_part(io.BytesIO(b'0123456789'), 2, 5)
+    if not hasattr(__import__('os'), 'sendfile'):   # the copy path (MicroPython); sendfile needs a real fd
+        sock = SlowSocket(3)
+        write_all(wire.AnswerWriter(b'H:', part, True), sock)
+        assert bytes(sock.got) == b'H:23456'
+    sock = SlowSocket(100)
+    write_all(wire.AnswerWriter(b'H:', http.Response(b'body'), False), sock)
+    assert bytes(sock.got) == b'H:'
+
+
+def test_request_body_keeps_its_length_and_hands_back_the_rest():
+    req = http.Request('POST', '/', 'HTTP/1.1')
+    body = wire.RequestBody(req, 5, 5)
+    assert body.take(b'abc') == b'' and body.left == 2
+    assert body.take(b'deGET /') == b'GET /' and body.left == 0
+    assert req.body == b'abcde'
 
 
 def run_all():
