@@ -57,7 +57,7 @@ import select  # noqa: E402
 import time  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from yihttpd import compat as yihttpd_compat  # noqa: E402
+from yihttpd import mqueue as yihttpd_mqueue  # noqa: E402
 
 TEST_QUEUE_MAXMSG = 10   # the kernel's default msg_max for a queue we create
 TEST_QUEUE_MSGSIZE = 512
@@ -69,8 +69,8 @@ class TestQueue:
 
     def __init__(self, name, maxmsg=TEST_QUEUE_MAXMSG):
         self.name = name
-        yihttpd_compat.MessageQueue.unlink(name)
-        c = yihttpd_compat
+        yihttpd_mqueue.MessageQueue.unlink(name)
+        c = yihttpd_mqueue
         self.queue = c.MessageQueue(name, c.O_RDWR | c.O_CREAT | c.O_EXCL | c.O_NONBLOCK,
                                     0o600, maxmsg, TEST_QUEUE_MSGSIZE)
         self.buf = bytearray(TEST_QUEUE_MSGSIZE)
@@ -94,7 +94,7 @@ class TestQueue:
 
     def close(self):
         self.queue.close()
-        yihttpd_compat.MessageQueue.unlink(self.name)
+        yihttpd_mqueue.MessageQueue.unlink(self.name)
 
 
 class CameraLink:

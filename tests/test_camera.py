@@ -250,7 +250,7 @@ def test_apply_camera_settings_resends_what_camera_conf_holds(sd):
     from yihttpd.sdcard import SdCard
 
     class App:
-        pass
+        settings_sending = 0   # the state yihttpd.app.App declares that this service uses
     app = App()
     app.sd = SdCard(sd.path)
     app.loop = TimerLoop()

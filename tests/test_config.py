@@ -598,9 +598,9 @@ def test_load_from_another_site_is_refused(server, sd):
 
 
 def test_multipart_scanner_finds_a_boundary_split_across_chunks():
-    from yihttpd import http
+    from yihttpd import multipart
     needle = b'\r\n--boundary'
-    for at in range(http.MULTIPART_CHUNK - len(needle) - 2, http.MULTIPART_CHUNK + 3):
+    for at in range(multipart.MULTIPART_CHUNK - len(needle) - 2, multipart.MULTIPART_CHUNK + 3):
         data = b'a' * at + needle + b'b' * 50
-        assert http.find_in_stream(io.BytesIO(data), needle, 0, len(data)) == at
-        assert http.find_in_stream(io.BytesIO(data), needle, 0, at + len(needle) - 1) == -1
+        assert multipart.find_in_stream(io.BytesIO(data), needle, 0, len(data)) == at
+        assert multipart.find_in_stream(io.BytesIO(data), needle, 0, at + len(needle) - 1) == -1

@@ -206,6 +206,31 @@ def test_other_methods_are_405(server):
         b'HTTP/1.1 405 ')
 
 
+def test_a_405_says_in_allow_which_methods_the_path_takes(server):
+    def allow(request):
+        reply = server.raw(request)
+        assert reply.startswith(b'HTTP/1.1 405 '), reply
+        return [line for line in reply.split(b'\r\n') if line.lower().startswith(b'allow:')]
+    assert allow(b'DELETE /cgi-bin/status.json HTTP/1.1\r\nHost: x\r\n\r\n') == [b'Allow: GET, HEAD, POST']
+    assert allow(b'HEAD /cgi-bin/reboot.sh HTTP/1.1\r\nHost: x\r\n\r\n') == [b'Allow: GET, POST']
+    assert allow(b'PUT /index.html HTTP/1.1\r\nHost: x\r\n\r\n') == [b'Allow: GET, HEAD']
+
+
+def test_content_length_in_other_than_ascii_digits_is_400_never_500(server):
+    for value in ('\u00b2', '\u0663', '\uff11', '1_0', '+1', ' 1_0'):
+        reply = server.raw(('POST /cgi-bin/set_configs.sh?conf=system HTTP/1.1\r\nHost: x\r\n'
+                            'Content-Length: %s\r\n\r\n' % value).encode())
+        assert reply.startswith(b'HTTP/1.1 400 '), (value, reply)
+
+
+def test_range_numbers_in_other_than_ascii_digits_are_refused(server, sd):
+    sd.write('record/2020Y01M01D01H/01M00S60.mp4', b'v' * 100)
+    for spec in ('bytes=\u00b2-3', 'bytes=0-\u0663', 'bytes=1_0-20', 'bytes=+1-2'):
+        reply = server.raw(('GET /record/2020Y01M01D01H/01M00S60.mp4 HTTP/1.1\r\nHost: x\r\n'
+                            'Range: %s\r\nConnection: close\r\n\r\n' % spec).encode())
+        assert reply.startswith(b'HTTP/1.1 416 '), (spec, reply)
+
+
 def test_http11_without_host_is_400_and_http10_without_it_is_answered(server):
     assert server.raw(b'GET /cgi-bin/hostname.js HTTP/1.1\r\n\r\n').startswith(b'HTTP/1.1 400 ')
     assert server.raw(b'GET /cgi-bin/hostname.js HTTP/1.0\r\n\r\n').startswith(b'HTTP/1.1 200 ')

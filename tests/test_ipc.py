@@ -1,4 +1,4 @@
-"""IPC (spec/IPC.md): the command catalogue byte for byte, events, queues, transports.
+"""IPC (docs/IPC.md): the command catalogue byte for byte, events, queues, transports.
 
 The queue tests run on every runtime: ctypes on CPython, ffi on MicroPython.
 """
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from yihttpd import compat, ipc
+from yihttpd import compat, ipc, mqueue
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
@@ -79,7 +79,7 @@ def test_anything_else_is_no_event_and_never_raises(junk):
 
 def test_message_queue_binding_sends_receives_and_reports_full_and_empty(test_queue):
     queue = test_queue(maxmsg=2)
-    writer = compat.MessageQueue(queue.name, compat.O_RDWR | compat.O_NONBLOCK)
+    writer = mqueue.MessageQueue(queue.name, mqueue.O_RDWR | mqueue.O_NONBLOCK)
     assert writer.msgsize == 512 and writer.maxmsg == 2
     writer.send(b'one')
     writer.send(ipc.ptz_stop())
@@ -95,14 +95,14 @@ def test_message_queue_binding_sends_receives_and_reports_full_and_empty(test_qu
 
 def test_message_queue_that_does_not_exist_is_enoent():
     with pytest.raises(OSError) as missing:
-        compat.MessageQueue('/yihttpd-test-%d-none' % os.getpid(), compat.O_RDWR | compat.O_NONBLOCK)
+        mqueue.MessageQueue('/yihttpd-test-%d-none' % os.getpid(), mqueue.O_RDWR | mqueue.O_NONBLOCK)
     assert compat.errno_of(missing.value) == compat.ENOENT
 
 
 def test_message_queue_descriptor_polls_readable_when_a_message_waits(test_queue):
     queue = test_queue()
     assert queue.receive(0) is None
-    writer = compat.MessageQueue(queue.name, compat.O_WRONLY | compat.O_NONBLOCK)
+    writer = mqueue.MessageQueue(queue.name, mqueue.O_WRONLY | mqueue.O_NONBLOCK)
     writer.send(b'x' * 512)
     got = queue.receive(1)
     assert got is not None and got[1] == b'x' * 512
@@ -116,7 +116,7 @@ def test_full_queue_is_a_503_at_once_not_a_hang(start_server, test_queue):
     server = start_server('--ipc', 'mqueue', '--ipc-queue', queue.name)
     status, body = server.get_json('/cgi-bin/preset.sh?num=1')
     assert status == 200 and queue.drain() == [ipc.go_preset(1)]
-    filler = compat.MessageQueue(queue.name, compat.O_WRONLY | compat.O_NONBLOCK)
+    filler = mqueue.MessageQueue(queue.name, mqueue.O_WRONLY | mqueue.O_NONBLOCK)
     filler.send(b'fill')
     started = time.monotonic()
     status, body = server.get_json('/cgi-bin/preset.sh?num=2')
@@ -130,7 +130,7 @@ def test_full_queue_is_a_503_at_once_not_a_hang(start_server, test_queue):
 
 def test_missing_queue_is_a_503_and_found_once_it_exists(start_server, test_queue):
     name = '/yihttpd-test-%d-q0' % os.getpid()
-    compat.MessageQueue.unlink(name)
+    mqueue.MessageQueue.unlink(name)
     server = start_server('--ipc', 'mqueue', '--ipc-queue', name)
     status, body = server.get_json('/cgi-bin/preset.sh?num=1')
     assert status == 503 and name in body['message']
@@ -186,7 +186,7 @@ def test_without_queue_or_ipc_cmd_the_server_serves_the_rest_and_camera_services
         start_server, sd, test_queue):
     """A card booted on another model, or a queue not made yet: no crash, a clear 503."""
     name = '/yihttpd-test-%d-q0' % os.getpid()
-    compat.MessageQueue.unlink(name)
+    mqueue.MessageQueue.unlink(name)
     sd.add_video('2024Y01M02D03H', '04M05S60', data=b'v' * 100)
     server = start_server('--ipc', 'auto', '--ipc-queue', name)
     assert server.get_json('/cgi-bin/status.json')[0] == 200

@@ -4,12 +4,14 @@ Also runs as `micropython -m yihttpd ...` with MICROPYPATH at the checkout.
 """
 import sys
 
-from . import cli, compat, conf, ipc
+from . import checks, cli, compat, conf, files, transports
 from .app import App
-from .loop import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Loop, Server
+from .loop import Loop
+from .server import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Server
 
 DEFAULT_ROOT = '/tmp/sd'
 DEFAULT_PORT = 8080
+MAX_PORT = 65535
 
 
 OPTIONS = (
@@ -35,7 +37,7 @@ OPTIONS = (
     ('--upgrade-min-free-mb', int, None, 'free SD space an upgrade needs (default 100)'),
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
-) + ipc.OPTIONS
+) + transports.OPTIONS
 
 
 def log(line):
@@ -53,22 +55,24 @@ def main(argv):
     port = options.port
     if port is None:
         configured = conf.read_conf(options.root + '/yi-hack/etc/system.conf').get('HTTPD_PORT', '')
-        port = int(configured) if configured.isdigit() else DEFAULT_PORT
+        port = checks.number(configured, 0, MAX_PORT)
+        port = DEFAULT_PORT if port is None else port
     loop = Loop()
     app = App(options, loop, log)
-    app.ipc = ipc.transport_or_exit(options, loop, log)
+    app.ipc = transports.transport_or_exit(options, loop, log)
     server = Server(loop, app, options.bind, port, options.max_connections,
                     None if options.quiet else log, log if options.stats else None,
                     options.header_timeout, options.idle_timeout)
     host = '127.0.0.1' if options.bind in ('0.0.0.0', '') else options.bind
     log('serving %s on http://%s:%d/' % (options.root, host, port))
+    compat.interrupt_on_sigint()   # Ctrl-C stops it cleanly (the --demo root is removed)
     try:
         loop.run()
     except KeyboardInterrupt:
         log('stopped')
     server.sock.close()
     if options.demo:
-        compat.remove_tree(options.root)
+        files.remove_tree(options.root)
 
 
 main(sys.argv[1:])

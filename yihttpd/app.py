@@ -1,16 +1,16 @@
 """The routing table, auth, the cross-site guard, and errors mapped to answers."""
 import binascii
 import hashlib
-import os
 import sys
 
-from . import compat
-from . import conf
-from .http import HttpError, error_response, failure_response
+from . import conf, files
+from .http import HttpError, failure_response
 from .sdcard import SdCard
 
-READS = 0      # a service that only reads
-CHANGES = 1    # a service that changes something: refused from other sites' pages
+# The methods a path takes, by what its service does (a 405 lists them in Allow).
+READS = ('GET', 'HEAD', 'POST')   # a service that only reads
+CHANGES = ('GET', 'POST')         # changes something: no HEAD, refused from other sites' pages
+STATIC = ('GET', 'HEAD')          # files under www/ and record/
 
 JSON_BODY = 65536       # a JSON body (set_configs) is at most 64 KiB
 UPLOAD_BODY = 1048576   # an uploaded settings archive is at most 1 MiB
@@ -65,8 +65,8 @@ class Auth:
         self.credentials = None
 
     def refresh(self):
-        st = compat.stat(self.path)
-        stamp = None if st is None else (st[1], compat.stat_mtime(st), compat.stat_size(st))
+        st = files.stat(self.path)
+        stamp = None if st is None else (st[1], files.stat_mtime(st), files.stat_size(st))
         if stamp != self.stamp:
             self.stamp = stamp
             values = conf.read_conf(self.path)
@@ -111,37 +111,48 @@ class App:
         self.sd = SdCard(options.root)
         self.auth = Auth(self.sd.conf_path('system.conf'))
         self.www = self.sd.yi_hack + '/www'
-        if not compat.is_dir(self.www):
+        if not files.is_dir(self.www):
             package_dir = __file__.rpartition('/')[0] or '.'
             self.www = (package_dir.rpartition('/')[0] or '.') + '/www'
-        self.tmp_dir = getattr(options, 'tmp_dir', None) or '/tmp'
+        self.tmp_dir = options.tmp_dir or '/tmp'
+        self.ipc = None   # the camera transport (transports.py), set by __main__
+        # What services have under way: each is changed by one handler module.
+        self.ptz_move = None        # the PTZ move running (camera)
+        self.settings_sending = 0   # camera setting sequences being sent (camera)
+        self.grabbers = 0           # snapshot grabbers running (snapshot)
+        self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)
+        self.script_runs = 0        # service scripts running (services)
+        self.bridge = None          # the MQTT bridge Child this server started (services)
+        self.upgrading = False      # a firmware upgrade runs: one at a time (system)
+        self.fetch_count = 0        # release checks made, for unique temp names (system)
+        self.video_watch = None     # the long-poll's watch for a new recording (records)
 
     def admit(self, req):
         """Checks made as soon as the head is read, before any body is taken.
 
-        Returns the largest body the route takes (0: none).
+        Returns the length of the body to read (0: none).
         """
         self.auth.check(req)
         entry = ROUTES.get(req.path)
-        if entry is None:
-            if req.method not in ('GET', 'HEAD'):
-                raise HttpError(405, 'method not allowed')
-            return 0
-        if req.method not in ('GET', 'HEAD', 'POST'):
-            raise HttpError(405, 'method not allowed')
-        if entry[2] == CHANGES:
-            if req.method == 'HEAD':
-                raise HttpError(405, 'HEAD would run this service: use GET')
-            if is_cross_site(req):
-                raise HttpError(403, 'refused: request came from another site')
-        return entry[3]
+        methods = STATIC if entry is None else entry[2]
+        if req.method not in methods:
+            message = 'HEAD would run this service: use GET' if req.method == 'HEAD' and entry \
+                else 'method not allowed'
+            raise HttpError(405, message, [('Allow', ', '.join(methods))])
+        if methods == CHANGES and is_cross_site(req):
+            raise HttpError(403, 'refused: request came from another site')
+        limit = 0 if entry is None else entry[3]
+        length = req.content_length()
+        if length > limit:
+            raise HttpError(413, 'body larger than %d bytes' % limit)
+        return length
 
     def handle(self, req):
         """The one place that turns an admitted request into a Response or Deferred."""
         try:
             return self.route(req)
         except HttpError as err:
-            return error_response(err.status, err.message, err.headers)
+            return err.response()
         except Exception as exc:
             from .loop import log_exception
             log_exception(req.method + ' ' + req.path, exc)
@@ -167,10 +178,4 @@ class App:
 
     def spool_path(self, key):
         """Where a large upload body is written while it arrives."""
-        return '%s/yihttpd-upload-%d-%d' % (self.tmp_dir, compat.getpid(), key)
-
-    def drop_spool(self, path):
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        return files.temp_path(self.tmp_dir, 'upload', key)

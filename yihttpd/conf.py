@@ -5,9 +5,11 @@ names; comments, blank lines, order and unknown lines stay byte for byte.
 """
 import os
 
-from . import compat
+from . import checks, files
 
 MAX_CONF_SIZE = 65536   # a config file larger than this is not one of ours
+KEY_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ_' + checks.DIGITS
+MAX_KEY = 128           # longest key taken: the firmware's are far shorter
 
 
 class ConfTooLarge(ValueError):
@@ -20,7 +22,7 @@ class ConfTooLarge(ValueError):
 
 def is_key(key):
     """Keys are [A-Z0-9_]+, as in the firmware's files."""
-    return len(key) > 0 and all(c == '_' or 'A' <= c <= 'Z' or '0' <= c <= '9' for c in key)
+    return checks.only(key, KEY_CHARS, MAX_KEY)
 
 
 def split_line(line):
@@ -109,20 +111,12 @@ def atomic_write(path, data):
     directory = path.rpartition('/')[0] or '.'
     tmp = path + '.tmp'   # one fixed name: a write cut short is replaced by the next one
     try:
-        remove_entry(tmp)
+        files.remove_if_there(tmp)
         with open(tmp, 'wb') as f:
             f.write(data)
-            compat.fsync_file(f)
+            files.fsync_file(f)
         os.rename(tmp, path)
     except BaseException:
-        remove_entry(tmp)
+        files.remove_if_there(tmp)
         raise
-    compat.fsync_dir(directory)
-
-
-def remove_entry(path):
-    """Remove a file or link if there is one (a link itself, never what it points to)."""
-    try:
-        os.remove(path)
-    except OSError:
-        pass
+    files.fsync_dir(directory)

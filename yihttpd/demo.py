@@ -7,7 +7,7 @@ recording is "in progress" (tmp.mp4.tmp) so the long-poll can be tried.
 import os
 import time
 
-from . import compat
+from . import child, files
 
 DEMO_DAYS = 2          # days of sample recordings
 DEMO_HOURS_STEP = 4    # one hour directory every so many hours
@@ -59,7 +59,7 @@ def makedirs(path):
     parts = path.split('/')
     for i in range(2, len(parts) + 1):
         sub = '/'.join(parts[:i])
-        if sub and not compat.is_dir(sub):
+        if sub and not files.is_dir(sub):
             os.mkdir(sub)
 
 
@@ -81,7 +81,7 @@ def build_demo_root(root, now=None):
     makedirs(root + '/yi-hack/script')
     script = root + '/yi-hack/script/service.sh'
     write_bytes(script, SERVICE_SCRIPT.encode())
-    compat.run(['chmod', '755', script])
+    child.run(['chmod', '755', script])
     video = read_bytes(repo + '/demo/sample.mp4', b'\0' * 1024)
     thumb = read_bytes(repo + '/demo/sample.jpg', b'')
     now = int(time.time()) if now is None else now
@@ -99,4 +99,4 @@ def build_demo_root(root, now=None):
 
 
 def demo_root_path():
-    return '/tmp/yihttpd-demo-%d' % compat.getpid()
+    return files.temp_path('/tmp', 'demo')

@@ -2,9 +2,9 @@
 
 `--ipc-events NAME` picks the source by the shape of NAME:
 - `/name` (one leading slash, no other): a POSIX message queue, the
-  firmware's `/ipc_dispatch_N` copy of every dispatched message (spec/IPC.md),
+  firmware's `/ipc_dispatch_N` copy of every dispatched message (docs/IPC.md),
   opened O_RDONLY|O_NONBLOCK and registered in the loop's poll. Needs
-  compat.MessageQueue: CPython (ctypes) or a MicroPython built with ffi.
+  mqueue.MessageQueue: CPython (ctypes) or a MicroPython built with ffi.
 - any other path: a FIFO or a regular file of framed messages, for tests,
   the demo and runtimes without queue support. A frame is a 2-byte
   little-endian length N (at most MAX_MESSAGE) followed by the N bytes of
@@ -16,10 +16,10 @@
 Each message is handed to on_message(bytes) as read; deciding what it means
 is ipc.event_name's job.
 """
-from . import compat
+from . import compat, files, mqueue
+from .ipc import MAX_MESSAGE
 from .loop import POLLIN
 
-MAX_MESSAGE = 512          # the firmware's mq_msgsize: no event is longer
 QUEUE_DRAIN_BATCH = 16     # messages taken per wake-up, so the broker socket gets a turn
 FILE_POLL_INTERVAL = 0.2   # seconds between looks at a followed regular file
 FRAME_HEAD = 2             # bytes of the length in front of each framed message
@@ -34,10 +34,10 @@ def open_source(name, loop, on_message):
     """The source NAME describes, already watched by the loop; raises OSError if it cannot open."""
     if is_queue_name(name):
         return QueueSource(name, loop, on_message)
-    st = compat.stat(name)
+    st = files.stat(name)
     if st is None:
         raise OSError(compat.ENOENT, 'no such event queue, FIFO or file: ' + name)
-    if st[0] & compat.S_IFMT == compat.S_IFIFO:
+    if st[0] & files.S_IFMT == files.S_IFIFO:
         return FifoSource(name, loop, on_message)
     return FileSource(name, loop, on_message)
 
@@ -48,7 +48,7 @@ class QueueSource:
     def __init__(self, name, loop, on_message):
         self.loop = loop
         self.on_message = on_message
-        self.queue = compat.MessageQueue(name, compat.O_RDONLY | compat.O_NONBLOCK)
+        self.queue = mqueue.MessageQueue(name, mqueue.O_RDONLY | mqueue.O_NONBLOCK)
         self.buf = bytearray(self.queue.msgsize)   # mq_receive refuses a smaller buffer
         self.fd = self.queue.fileno()
         loop.register(self.fd, POLLIN, self.on_ready)

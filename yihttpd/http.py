@@ -2,16 +2,15 @@
 
 Pure functions and small classes; the socket work is in loop.py.
 """
-import io
 import json
-import time
 
-from . import compat
+from . import checks
 
 # Bounds of a request head (RFC 9112 lets a server choose them).
 MAX_REQUEST_LINE = 2048   # longer: 414
 MAX_HEADERS = 8192        # header block after the request line; longer: 431
 MAX_HEAD = MAX_REQUEST_LINE + MAX_HEADERS
+MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number is malformed
 
 # Only these request headers are kept: the rest are never stored.
 KEPT_HEADERS = (
@@ -43,6 +42,10 @@ class HttpError(Exception):
         self.message = message
         self.headers = headers
 
+    def response(self):
+        """The JSON error answer: {"error":"true","message":...} with the status."""
+        return error_response(self.status, self.message, self.headers)
+
 
 class Request:
     """What a handler sees of a request."""
@@ -58,7 +61,7 @@ class Request:
         self.body_path = None   # set instead of body for a large spooled upload
         self.peer = None
         self.app = None
-        self.loop = None
+        self.waited = False     # a long-poll has already waited once for this request
 
     @property
     def keep_alive(self):
@@ -73,15 +76,36 @@ class Request:
         value = self.headers.get('content-length')
         if value is None:
             return 0
-        if not value.isdigit() or len(value) > 12:
+        length = checks.number(value, 0, MAX_CONTENT_LENGTH)
+        if length is None:
             raise HttpError(400, 'bad Content-Length')
-        return int(value)
+        return length
+
+    def announces_body(self):
+        """Whether the head says a body follows."""
+        headers = self.headers
+        return 'transfer-encoding' in headers or headers.get('content-length', '0') not in ('', '0')
 
     def param(self, name, default=None):
         """A query parameter, percent-decoded; the first one given wins."""
         if self.query is None:
             self.query = parse_query(self.query_string)
         return self.query.get(name, default)
+
+    def choice(self, name, allowed, default=None):
+        """A query parameter that must be one of allowed; anything else is 400."""
+        value = self.param(name, default)
+        if value not in allowed:
+            raise HttpError(400, '%s must be %s' % (name, ' or '.join(allowed)))
+        return value
+
+    def number(self, name, lo, hi, default=None):
+        """A query parameter of ASCII digits from lo to hi; anything else is 400."""
+        text = self.param(name, default)
+        value = None if text is None else checks.number(text, lo, hi)
+        if value is None:
+            raise HttpError(400, '%s must be a whole number from %d to %d' % (name, lo, hi))
+        return value
 
     def host(self):
         """The Host header the client used (the address it reached)."""
@@ -107,7 +131,7 @@ def parse_head(head):
     if len(head) - line_end > MAX_HEADERS:
         raise HttpError(431, 'request headers longer than %d bytes' % MAX_HEADERS)
     try:
-        text = compat.decode_utf8(head)
+        text = checks.decode_utf8(head)
     except UnicodeError:
         raise HttpError(400, 'request head is not UTF-8')
     lines = text.split('\r\n')
@@ -156,7 +180,7 @@ def unquote(text):
             out.append(0x20 if c == 0x2b else c)
             i += 1
     try:
-        return compat.decode_utf8(bytes(out))
+        return checks.decode_utf8(bytes(out))
     except UnicodeError:
         raise HttpError(400, 'parameter is not UTF-8')
 
@@ -195,37 +219,20 @@ def parse_range(header, size):
     if unit.strip() != 'bytes' or ',' in spec:
         return None
     first, dash, last = spec.strip().partition('-')
-    try:
-        if not dash:
-            raise ValueError
-        if first == '':
-            suffix = int(last)
-            if suffix <= 0:
-                raise ValueError
+    first = first.strip()
+    last = last.strip()
+    start = end = None
+    if dash and not first:
+        suffix = checks.number(last, 1, checks.LARGEST)
+        if suffix is not None:
             start = max(size - suffix, 0)
             end = size - 1
-        else:
-            start = int(first)
-            end = int(last) if last else size - 1
-            if end < start:
-                raise ValueError
-            end = min(end, size - 1)
-        if start >= size or start < 0:
-            raise ValueError
-    except ValueError:
+    elif dash:
+        start = checks.number(first, 0, checks.LARGEST)
+        end = checks.number(last, 0, checks.LARGEST) if last else size - 1
+    if start is None or end is None or end < start or start >= size:
         raise HttpError(416, 'range not satisfiable', [('Content-Range', 'bytes */%d' % size)])
-    return start, end - start + 1
-
-
-_DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
-_MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
-
-
-def http_date(seconds):
-    """IMF-fixdate, e.g. 'Wed, 01 Jan 2020 01:00:00 GMT'."""
-    t = time.gmtime(seconds)
-    return '%s, %02d %s %04d %02d:%02d:%02d GMT' % (
-        _DAYS[t[6]], t[2], _MONTHS[t[1] - 1], t[0], t[3], t[4], t[5])
+    return start, min(end, size - 1) - start + 1
 
 
 class Response:
@@ -340,112 +347,3 @@ def failure_response(exc):
 
 def text_response(text, content_type='text/plain'):
     return Response(text.encode(), 200, content_type)
-
-
-# multipart/form-data uploads (load.sh). The body is scanned through a
-# seekable stream (the in-memory body or its spool file) a chunk at a
-# time, and the file is handed on as a Section of that stream, never copied.
-MULTIPART_CHUNK = 2048   # bytes scanned at a time while looking for a boundary
-MAX_PART_HEAD = 1024     # headers of one form part; longer: 400
-MAX_BOUNDARY = 70        # RFC 2046's limit on a boundary's length
-
-
-class Section(io.IOBase):
-    """A read-only window of a seekable stream (io.IOBase: a stream to both runtimes' C code)."""
-
-    def __init__(self, f, start, length):
-        self.f = f
-        self.start = start
-        self.length = length
-        self.seek(0)
-
-    def seek(self, offset):
-        self.f.seek(self.start + offset)
-        self.left = self.length - offset
-
-    def readable(self):
-        return True
-
-    def read(self, n=-1):
-        if n < 0 or n > self.left:
-            n = self.left
-        data = self.f.read(n)
-        self.left -= len(data)
-        return data
-
-    def readinto(self, buf):
-        n = min(len(buf), self.left)
-        if n <= 0:
-            return 0
-        got = self.f.readinto(memoryview(buf)[:n])
-        self.left -= got
-        return got
-
-
-def multipart_boundary(content_type):
-    kind, _, params = content_type.partition(';')
-    if kind.strip().lower() != 'multipart/form-data':
-        raise HttpError(400, 'expected a multipart/form-data upload')
-    for param in params.split(';'):
-        name, _, value = param.strip().partition('=')
-        value = value.strip()
-        if len(value) > 1 and value[0] == '"' and value[-1] == '"':
-            value = value[1:-1]
-        if name.strip().lower() == 'boundary' and 0 < len(value) <= MAX_BOUNDARY:
-            return value.encode()
-    raise HttpError(400, 'multipart upload without a valid boundary')
-
-
-def find_in_stream(f, needle, start, end):
-    """Offset of needle in f[start:end], or -1; reads MULTIPART_CHUNK bytes at a time."""
-    f.seek(start)
-    pos = start
-    tail = b''
-    while pos < end:
-        chunk = f.read(min(MULTIPART_CHUNK, end - pos))
-        if not chunk:
-            break
-        window = tail + chunk
-        at = window.find(needle)
-        if at >= 0:
-            return pos - len(tail) + at
-        pos += len(chunk)
-        tail = window[len(window) - len(needle) + 1:]
-    return -1
-
-
-def is_file_part(head):
-    """A form part whose Content-Disposition names a file."""
-    for line in head.split(b'\r\n'):
-        name, _, value = line.partition(b':')
-        if name.strip().lower() == b'content-disposition' and b'filename=' in value.lower():
-            return True
-    return False
-
-
-def multipart_file(f, size, content_type):
-    """The first file part of a multipart/form-data body of size bytes in f, as a Section.
-
-    The field's name does not matter (the firmware's page says files[], curl
-    users say file). No file part, or a body cut short: 400.
-    """
-    delimiter = b'--' + multipart_boundary(content_type)
-    at = find_in_stream(f, delimiter, 0, size)   # the first one may open the body
-    while at >= 0:
-        head_start = at + len(delimiter)
-        f.seek(head_start)
-        if f.read(2) != b'\r\n':
-            break   # '--': the closing delimiter
-        head_end = find_in_stream(f, b'\r\n\r\n', head_start, min(size, head_start + MAX_PART_HEAD))
-        if head_end < 0:
-            raise HttpError(400, 'form part head missing or longer than %d bytes' % MAX_PART_HEAD)
-        f.seek(head_start + 2)
-        head = f.read(head_end - head_start - 2) if head_end > head_start else b''
-        content_start = head_end + 4
-        next_at = find_in_stream(f, b'\r\n' + delimiter, content_start, size)
-        if next_at < 0:
-            raise HttpError(400, 'upload cut short: form part not closed')
-        if is_file_part(head):
-            return Section(f, content_start, next_at - content_start)
-        at = next_at + 2
-    raise HttpError(400, 'no file in the upload')

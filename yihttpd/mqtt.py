@@ -17,7 +17,7 @@ has signals) it publishes the will itself and disconnects.
 """
 import sys
 
-from . import cli, compat, conf, events, ipc
+from . import checks, cli, compat, conf, events, ipc
 from .loop import POLLIN, Loop
 
 try:
@@ -63,10 +63,10 @@ def conf_int(values, key, default, low, high):
     raw = values.get(key, '').strip()
     if not raw:
         return default
-    # ASCII digits only: str.isdigit takes '²', which int() then refuses.
-    if not all('0' <= c <= '9' for c in raw) or not low <= int(raw) <= high:
+    value = checks.number(raw, low, high)
+    if value is None:
         raise ConfigError('%s=%s: expected a number from %d to %d' % (key, raw, low, high))
-    return int(raw)
+    return value
 
 
 class Settings:

@@ -3,12 +3,13 @@
 Every name that comes from a client passes through the checks here before
 it becomes a path; a path is only ever built from names that passed.
 """
-from . import compat
+from . import checks, files
 from .http import HttpError
 
 HOUR_DIR_LEN = 14        # YYYYYMMMDDDHHH, e.g. 2020Y01M01D01H
 RECORDING_NAME = 'tmp.mp4.tmp'   # the video the firmware is writing now
 SMALL_TEXT_MAX = 4096    # the small text files read whole (hostname, version, a pid) are far shorter
+MODEL_MAX = 32           # characters of a model name (yi-hack/model_suffix)
 SHOWN_MAX = 40           # characters of a refused client value repeated in an error message
 
 
@@ -22,8 +23,8 @@ def shown(value):
 
 
 def ascii_digits(text):
-    """Only ASCII digits (str.isdigit would take other scripts' digits too)."""
-    return len(text) > 0 and '0' <= min(text) and max(text) <= '9'
+    """A fixed-width field of a record name: ASCII digits only."""
+    return checks.only(text, checks.DIGITS, len(text))
 
 
 def is_hour_dir(name):
@@ -43,7 +44,7 @@ def record_stem_minute(stem):
     elif len(stem) == 10:
         at = 2
         prefix = stem[0:2]
-        if not all('A' <= c <= 'Z' or 'a' <= c <= 'z' or '0' <= c <= '9' for c in prefix):
+        if not checks.only(prefix, checks.LETTERS + checks.DIGITS, 2):
             return -1
     else:
         return -1
@@ -91,58 +92,9 @@ def hour_dir_hour(name):
     return name[11:13]
 
 
-MONTH_SLOT = 10000   # an HourDirs key is month rank * MONTH_SLOT + DDHH (DDHH <= 9999)
-
-
-class HourDirs:
-    """Hour directory names under a record root, newest first, held compactly.
-
-    A name is kept as one small int, (rank of its YYYYMM) * MONTH_SLOT + DDHH,
-    and rebuilt when asked for. Holding a month's 720 names as strings
-    scatters small survivors over MicroPython's heap while the listing
-    churns through it, until no 8 KiB block is left (seen at 512K); small
-    ints take no heap at all.
-    """
-
-    def __init__(self, record_root):
-        months = {}      # YYYYMM -> its index in the order first seen
-        keys = []
-        try:
-            for name, kind in compat.list_entries(record_root):
-                if kind == 'dir' and is_hour_dir(name):
-                    month = int(name[0:4]) * 100 + int(name[5:7])
-                    index = months.get(month)
-                    if index is None:
-                        index = months[month] = len(months)
-                    keys.append(index * MONTH_SLOT + int(name[8:10]) * 100 + int(name[11:13]))
-        except OSError:
-            pass
-        self.months = sorted(months)
-        rank = [0] * len(months)
-        for at, month in enumerate(self.months):
-            rank[months[month]] = at
-        for i in range(len(keys)):
-            keys[i] = rank[keys[i] // MONTH_SLOT] * MONTH_SLOT + keys[i] % MONTH_SLOT
-        keys.sort(reverse=True)
-        self.keys = keys
-
-    def __len__(self):
-        return len(self.keys)
-
-    def name(self, i):
-        """The i-th newest name."""
-        month = self.months[self.keys[i] // MONTH_SLOT]
-        day_hour = self.keys[i] % MONTH_SLOT
-        return '%04dY%02dM%02dD%02dH' % (month // 100, month % 100, day_hour // 100, day_hour % 100)
-
-    def __iter__(self):
-        for i in range(len(self.keys)):
-            yield self.name(i)
-
-
 def _check_kind(path, kind):
     """404 when path is missing, 400 when it is not a plain kind ('dir' or 'file'), e.g. a link."""
-    found = compat.entry_kind(path)
+    found = files.entry_kind(path)
     if found is None:
         raise HttpError(404, 'no such record')
     if found != kind:
@@ -192,12 +144,13 @@ class SdCard:
         _check_kind(path, 'dir')
         return path
 
-    def hour_dirs(self):
-        """The hour directories (plain directories only), newest first: an HourDirs."""
-        return HourDirs(self.record)
-
     def is_recording(self):
-        return compat.stat(self.record + '/' + RECORDING_NAME) is not None
+        return files.stat(self.record + '/' + RECORDING_NAME) is not None
+
+    def model_suffix(self):
+        """yi-hack/model_suffix (e.g. y211ga) when it is a plain model name, else None."""
+        model = self.read_text(self.yi_hack + '/model_suffix', '')
+        return model if checks.only(model, checks.NAME_CHARS, MODEL_MAX) else None
 
     def read_text(self, path, default=None):
         """A small plain file's text stripped (its first SMALL_TEXT_MAX bytes), else default.
@@ -206,7 +159,7 @@ class SdCard:
         etc/ must not make a service answer another file's content, nor a
         FIFO or a device hang or flood the loop.
         """
-        if compat.entry_kind(path) != 'file':
+        if files.entry_kind(path) != 'file':
             return default
         try:
             with open(path, 'rb') as f:

@@ -1,11 +1,12 @@
-"""Camera control: camera_settings.sh, ptz.sh, preset.sh (spec/API.md, spec/IPC.md).
+"""Camera control: camera_settings.sh, ptz.sh, preset.sh (docs/API.md, docs/IPC.md).
 
-Every command goes through req.app.ipc (a transport of yihttpd.ipc). Waits
+Every command goes through req.app.ipc (a transport of yihttpd.transports). Waits
 between commands are timers on the loop, so other clients are served while
 the camera moves or takes its settings.
 """
-from .. import conf, ipc
-from ..http import Deferred, HttpError, error_response, ok
+from .. import checks, conf, ipc
+from ..http import Deferred, HttpError, ok
+from ..transports import IpcUnavailable
 
 # The firmware's own camera_settings.sh spaces its commands about 0.5 s;
 # the vendor program is known to take them at that pace.
@@ -34,7 +35,7 @@ SETTINGS = (
 
 def check_not_busy(app):
     """503 while MAX_SENDING setting sequences are under way (checked before anything changes)."""
-    if getattr(app, 'settings_sending', 0) >= MAX_SENDING:
+    if app.settings_sending >= MAX_SENDING:
         raise HttpError(503, 'busy: %d camera setting changes under way, try again' % MAX_SENDING,
                         [('Retry-After', '2')])
 
@@ -47,7 +48,7 @@ def send_spaced(app, messages, spacing, on_done):
     app.settings_sending until then.
     """
     messages = list(messages)
-    app.settings_sending = getattr(app, 'settings_sending', 0) + 1
+    app.settings_sending += 1
 
     def finish(err):
         app.settings_sending -= 1
@@ -56,7 +57,7 @@ def send_spaced(app, messages, spacing, on_done):
     def step():
         try:
             app.ipc.send(messages.pop(0))
-        except ipc.IpcUnavailable as err:
+        except IpcUnavailable as err:
             finish(err)
             return
         if messages:
@@ -75,7 +76,7 @@ def answer_when_sent(app, messages):
     deferred = Deferred()
 
     def done(err):
-        deferred.resolve(error_response(err.status, err.message) if err else ok())
+        deferred.resolve(err.response() if err else ok())
 
     send_spaced(app, messages, SETTING_SPACING, done)
     return deferred
@@ -85,12 +86,8 @@ def chosen_settings(req):
     """[(SETTINGS row, value)] of the given settings; HttpError 400 if any is invalid."""
     chosen = []
     for row in SETTINGS:
-        value = req.param(row[0])
-        if value is None:
-            continue
-        if value not in row[2]:
-            raise HttpError(400, 'invalid %s: must be %s' % (row[0], ' or '.join(row[2])))
-        chosen.append((row, value))
+        if req.param(row[0]) is not None:
+            chosen.append((row, req.choice(row[0], row[2])))
     return chosen
 
 
@@ -150,9 +147,7 @@ def apply_camera_settings(app, on_done=None):
 def parse_seconds(text):
     """TIME as a float: digits with at most one '.', more than 0, at most PTZ_MAX_TIME."""
     whole, dot, fraction = text.partition('.')
-    digits = whole + fraction
-    if (len(text) > TIME_TEXT_MAX or not digits or
-            not all('0' <= c <= '9' for c in digits) or '.' in fraction):
+    if len(text) > TIME_TEXT_MAX or not checks.only(whole + fraction, checks.DIGITS, TIME_TEXT_MAX):
         return None
     seconds = float(text if whole else '0' + text)
     if seconds <= 0 or seconds > PTZ_MAX_TIME:
@@ -187,40 +182,27 @@ class PtzMove:
             self.app.ptz_move = None
         try:
             self.app.ipc.send(ipc.ptz_stop())
-        except ipc.IpcUnavailable as err:
-            self.deferred.resolve(error_response(err.status, err.message))
+        except IpcUnavailable as err:
+            self.deferred.resolve(err.response())
             return
         self.deferred.resolve(ok({'interrupted': 'true'} if interrupted else None))
 
 
 def ptz(req):
     """GET ptz.sh?dir=left&time=0.3"""
-    direction = req.param('dir')
-    if direction not in ipc.PTZ_DIRECTIONS:
-        raise HttpError(400, 'dir must be left, right, up or down')
+    direction = req.choice('dir', ipc.PTZ_DIRECTIONS)
     seconds = parse_seconds(req.param('time', PTZ_DEFAULT_TIME))
     if seconds is None:
         raise HttpError(400, 'time must be a number of seconds, more than 0, at most %d' % PTZ_MAX_TIME)
-    running = getattr(req.app, 'ptz_move', None)
+    running = req.app.ptz_move
     if running is not None:
         running.stop(interrupted=True)
     return PtzMove(req.app, direction, seconds).start()
 
 
-def preset_number(text):
-    if text is None or not 0 < len(text) <= 2 or not all('0' <= c <= '9' for c in text):
-        return None
-    number = int(text)
-    return number if number < PRESET_COUNT else None
-
-
 def preset(req):
     """GET preset.sh?num=N (action=go_preset, which existing clients send, is the only action)."""
-    action = req.param('action', 'go_preset')
-    if action != 'go_preset':
-        raise HttpError(400, 'action must be go_preset')
-    number = preset_number(req.param('num'))
-    if number is None:
-        raise HttpError(400, 'num must be a preset number from 0 to %d' % (PRESET_COUNT - 1))
+    req.choice('action', ('go_preset',), 'go_preset')
+    number = req.number('num', 0, PRESET_COUNT - 1)
     req.app.ipc.send(ipc.go_preset(number))
     return ok()

@@ -9,8 +9,9 @@ import io
 import json
 import os
 
-from .. import archive, compat, conf
-from ..http import HttpError, Response, multipart_file, ok
+from .. import checks, child, compress, conf, files, tar
+from ..http import HttpError, Response, ok
+from ..multipart import multipart_file
 from ..sdcard import shown
 
 # ?conf= names and their files in yi-hack/etc
@@ -20,6 +21,7 @@ SECRET_SUFFIX = 'PASSWORD'   # keys ending so are never sent back in clear
 MASK = '********'            # what a secret is answered as; sent back, it keeps the stored value
 HOSTNAME_KEY = 'HOSTNAME'    # system's pseudo-key, kept in etc/hostname
 MAX_HOSTNAME = 63            # one DNS label
+HOSTNAME_CHARS = checks.LETTERS + checks.DIGITS + '-'
 MAX_VALUE = 1024             # longest value taken: the firmware's URLs, passwords and cron lines are far shorter
 NAME_WORD = 'NAME'           # replaced by the new hostname in --hostname-cmd
 WLAN_MAC_PATH = '/sys/class/net/wlan0/address'   # the default hostname comes from this MAC
@@ -28,11 +30,9 @@ ARCHIVE_TYPES = {'bz2': 'application/x-bzip2', 'gz': 'application/gzip'}
 
 def conf_path(req):
     """The file for ?conf=; anything but system, mqtt or camera: 400."""
-    name = CONF_FILES.get(req.param('conf', ''))
-    if name is None:
-        raise HttpError(400, 'conf must be one of: system, mqtt, camera')
+    name = CONF_FILES[req.choice('conf', CONF_FILES, '')]
     path = req.app.sd.conf_path(name)
-    if compat.entry_kind(path) != 'file':
+    if files.entry_kind(path) != 'file':
         raise HttpError(404, 'no such config file: %s' % name)
     return path
 
@@ -102,9 +102,8 @@ def set_configs(req):
 
 def is_hostname(name):
     """One DNS label: letters, digits and '-', not at either end."""
-    return (0 < len(name) <= MAX_HOSTNAME and name[0] != '-' and name[-1] != '-'
-            and all(c == '-' or 'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9'
-                    for c in name))
+    return (checks.only(name, HOSTNAME_CHARS, MAX_HOSTNAME)
+            and name[0] != '-' and name[-1] != '-')
 
 
 def checked_hostname(name):
@@ -119,7 +118,7 @@ def default_hostname():
     from .status import network_info, read_first_line
     mac = read_first_line(WLAN_MAC_PATH) or network_info()['mac_addr']
     digits = mac.replace(':', '').lower()
-    if len(digits) != 12 or not all(c in '0123456789abcdef' for c in digits):
+    if len(digits) != 12 or not checks.only(digits, checks.HEX_DIGITS, 12):
         raise HttpError(500, 'no wlan MAC address to make the default hostname from')
     return 'yi-' + digits[-4:]
 
@@ -132,7 +131,7 @@ def apply_hostname(app, name):
     else:
         argv.append(name)
     try:
-        status = compat.run(argv)
+        status = child.run(argv)
     except OSError as exc:
         status = exc
     if status != 0:
@@ -143,8 +142,8 @@ def apply_hostname(app, name):
 
 def settings_files(sd):
     """(name, path) of every plain *.conf in etc and hostname, sorted by name."""
-    names = [name for name, kind in compat.list_entries(sd.etc)
-             if kind == 'file' and archive.is_member_name(name)]
+    names = [name for name, kind in files.list_entries(sd.etc)
+             if kind == 'file' and tar.is_settings_name(name)]
     names.sort()
     return [(name, sd.etc + '/' + name) for name in names]
 
@@ -152,15 +151,15 @@ def settings_files(sd):
 def save(req):
     """The settings archive as an attachment, built in a temp file and streamed."""
     app = req.app
-    kind = archive.preferred_kind()
-    path = '%s/yihttpd-save-%d' % (app.tmp_dir, compat.getpid())
+    kind = compress.preferred_kind()
+    path = files.temp_path(app.tmp_dir, 'save')
     try:
         with open(path, 'wb') as out:
-            archive.write_archive(out, settings_files(app.sd), kind)
-        size = compat.stat_size(compat.stat(path))
+            tar.write_archive(out, settings_files(app.sd), kind)
+        size = files.stat_size(files.stat(path))
         f = open(path, 'rb')
     finally:
-        app.drop_spool(path)   # the open file stays readable until it is closed
+        files.remove_if_there(path)   # the open file stays readable until it is closed
     filename = 'config.tar.' + kind
     return Response.file_part(f, 0, size, 200, ARCHIVE_TYPES[kind], [
         ('Content-Disposition', 'attachment; filename="%s"' % filename),
@@ -170,7 +169,7 @@ def save(req):
 def upload_stream(req):
     """(stream, size) of the request body, in memory or spooled to a file."""
     if req.body_path:
-        return open(req.body_path, 'rb'), compat.stat_size(compat.stat(req.body_path))
+        return open(req.body_path, 'rb'), files.stat_size(files.stat(req.body_path))
     return io.BytesIO(req.body), len(req.body)
 
 
@@ -178,11 +177,11 @@ def load(req):
     app = req.app
     camera_control().check_not_busy(app)   # its settings are sent after the load
     stream, size = upload_stream(req)
-    scratch = '%s/yihttpd-load-%d' % (app.tmp_dir, compat.getpid())
-    if compat.entry_kind(scratch) == 'dir':   # left by a killed load; a link is only removed
-        compat.remove_tree(scratch)
+    scratch = files.temp_path(app.tmp_dir, 'load')
+    if files.entry_kind(scratch) == 'dir':   # left by a killed load; a link is only removed
+        files.remove_tree(scratch)
     else:
-        conf.remove_entry(scratch)
+        files.remove_if_there(scratch)
     os.mkdir(scratch)
     try:
         section = multipart_file(stream, size, req.headers.get('content-type', ''))
@@ -190,7 +189,7 @@ def load(req):
         hostname = install(app.sd, scratch, names)
     finally:
         stream.close()
-        compat.remove_tree(scratch)
+        files.remove_tree(scratch)
     if hostname is not None:
         apply_hostname(app, hostname)
     reapply_camera_settings(app)
@@ -200,37 +199,39 @@ def load(req):
 def unpack_checked(section, scratch):
     """Unpack into scratch and check the whole archive; 400 at the first thing refused."""
     try:
-        names = archive.extract(archive.open_compressed(section), scratch)
+        names = []
+        for _ in tar.unpack(tar.open_compressed(section), scratch, tar.SETTINGS, names):
+            pass
         for required in REQUIRED_IN_ARCHIVE:
             if required not in names:
-                raise archive.ArchiveError('the archive has no %s' % required)
+                raise tar.ArchiveError('the archive has no %s' % required)
         for name in names:
             check_member_text(scratch, name)
-    except archive.ArchiveError as err:
+    except tar.ArchiveError as err:
         raise HttpError(400, 'settings archive refused: ' + err.message)
     return names
 
 
 def check_member_text(scratch, name):
     """A conf is UTF-8 text without NUL; hostname holds one valid hostname or nothing."""
-    data = conf.read_small(scratch + '/' + name, archive.MAX_MEMBER_SIZE)
+    data = conf.read_small(scratch + '/' + name, tar.SETTINGS.member_size)
     try:
         text = data.decode()
     except UnicodeError:
-        raise archive.ArchiveError('%s is not UTF-8 text' % name)
+        raise tar.ArchiveError('%s is not UTF-8 text' % name)
     if '\0' in text:
-        raise archive.ArchiveError('%s holds a NUL byte' % name)
-    if name == archive.HOSTNAME and text.strip() and not is_hostname(text.strip()):
-        raise archive.ArchiveError('hostname does not hold a valid hostname')
+        raise tar.ArchiveError('%s holds a NUL byte' % name)
+    if name == tar.HOSTNAME and text.strip() and not is_hostname(text.strip()):
+        raise tar.ArchiveError('hostname does not hold a valid hostname')
 
 
 def install(sd, scratch, names):
     """Write each checked member over etc/ (one atomic write each); the new hostname or None."""
     hostname = None
     for name in names:
-        data = conf.read_small(scratch + '/' + name, archive.MAX_MEMBER_SIZE)
+        data = conf.read_small(scratch + '/' + name, tar.SETTINGS.member_size)
         conf.atomic_write(sd.etc + '/' + name, data)
-        if name == archive.HOSTNAME:
+        if name == tar.HOSTNAME:
             hostname = data.decode().strip() or None
     return hostname
 

@@ -1,7 +1,7 @@
 """Motion events and recorded videos: list, delete, fetch, wait for the next one.
 
 eventsdir.sh, eventsfile.sh, eventsdirdel.sh, eventsfiledel.sh and
-getlastrecordedvideo.sh of spec/API.md. Only names that follow the record
+getlastrecordedvideo.sh of docs/API.md. Only names that follow the record
 rules of sdcard.py are listed, deleted or served; listing reads directory
 entries, never file contents. Long work (deleting thousands of files,
 waiting for the next video) runs on loop timers, so other clients are
@@ -9,9 +9,9 @@ answered meanwhile.
 """
 import os
 
-from .. import compat
+from .. import checks, compat, files
 from ..http import Deferred, HttpError, Response, error_response, ok, text_response
-from ..sdcard import (ascii_digits, hour_dir_date, hour_dir_hour, is_video,
+from ..sdcard import (hour_dir_date, hour_dir_hour, is_hour_dir, is_video,
                       record_order_key, shown, thumbnail_name, video_minute)
 from . import static
 
@@ -19,7 +19,7 @@ DIR_ENTRIES_PER_PIECE = 32   # eventsdir entries sent per piece (~2 KiB): few se
 REMOVALS_PER_TURN = 64       # files deleted per loop turn, so a big delete never stalls other clients
 LONGPOLL_INTERVAL = 0.5      # seconds between checks for the next video (the spec's wait is coarse)
 LONGPOLL_TIMEOUT = 80.0      # seconds a client waits at most for the next video (the firmware's cap)
-MAX_OLDNESS_DIGITS = 9       # an oldness longer than this is not a number a client means
+MAX_OLDNESS = 999999999      # a larger oldness is not a number a client means
 MAX_HOST_LENGTH = 255        # a DNS name with a port fits; longer Host headers are refused
 HOST_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]'
 VIDEO_TYPES = ('1', '2', '3', '4')
@@ -40,6 +40,55 @@ def required(req, name):
 
 # -- listing ---------------------------------------------------------------
 
+MONTH_SLOT = 10000   # an HourDirs key is month rank * MONTH_SLOT + DDHH (DDHH <= 9999)
+
+
+class HourDirs:
+    """Hour directory names under a record root, newest first, held compactly.
+
+    A name is kept as one small int, (rank of its YYYYMM) * MONTH_SLOT + DDHH,
+    and rebuilt when asked for. Holding a month's 720 names as strings
+    scatters small survivors over MicroPython's heap while the listing
+    churns through it, until no 8 KiB block is left (seen at 512K); small
+    ints take no heap at all.
+    """
+
+    def __init__(self, record_root):
+        months = {}      # YYYYMM -> its index in the order first seen
+        keys = []
+        try:
+            for name, kind in files.list_entries(record_root):
+                if kind == 'dir' and is_hour_dir(name):
+                    month = int(name[0:4]) * 100 + int(name[5:7])
+                    index = months.get(month)
+                    if index is None:
+                        index = months[month] = len(months)
+                    keys.append(index * MONTH_SLOT + int(name[8:10]) * 100 + int(name[11:13]))
+        except OSError:
+            pass
+        self.months = sorted(months)
+        rank = [0] * len(months)
+        for at, month in enumerate(self.months):
+            rank[months[month]] = at
+        for i in range(len(keys)):
+            keys[i] = rank[keys[i] // MONTH_SLOT] * MONTH_SLOT + keys[i] % MONTH_SLOT
+        keys.sort(reverse=True)
+        self.keys = keys
+
+    def __len__(self):
+        return len(self.keys)
+
+    def name(self, i):
+        """The i-th newest name."""
+        month = self.months[self.keys[i] // MONTH_SLOT]
+        day_hour = self.keys[i] % MONTH_SLOT
+        return '%04dY%02dM%02dD%02dH' % (month // 100, month % 100, day_hour // 100, day_hour % 100)
+
+    def __iter__(self):
+        for i in range(len(self.keys)):
+            yield self.name(i)
+
+
 def dir_entry(dirname):
     return DIR_ENTRY % (hour_dir_date(dirname), hour_dir_hour(dirname), dirname)
 
@@ -51,11 +100,11 @@ DIR_ENTRY_LENGTH = len(dir_entry('2020Y01M01D01H'))
 def events_dir(req):
     """eventsdir.sh: every hour directory, newest first, streamed piece by piece.
 
-    Only the compact name list is held (sdcard.HourDirs); the JSON text is
+    Only the compact name list is held (HourDirs); the JSON text is
     made a piece at a time while the socket takes it, its length known up
     front since every entry has the same length.
     """
-    dirs = req.app.sd.hour_dirs()
+    dirs = HourDirs(req.app.sd.record)
     length = len(EVENTS_DIR_HEAD) + len(EVENTS_DIR_TAIL)
     if dirs:
         length += len(dirs) * (DIR_ENTRY_LENGTH + 1) - 1
@@ -75,7 +124,7 @@ def hour_contents(path):
     """(videos newest first, set of thumbnail names) of an hour directory; plain files only."""
     keyed = []
     thumbs = set()
-    for name, kind in compat.list_entries(path):
+    for name, kind in files.list_entries(path):
         if kind != 'file':
             continue
         if is_video(name):
@@ -104,8 +153,8 @@ def events_file(req):
 
 
 def non_empty(path):
-    st = compat.stat(path)
-    return st is not None and compat.stat_size(st) > 0
+    st = files.stat(path)
+    return st is not None and files.stat_size(st) > 0
 
 
 # -- deleting --------------------------------------------------------------
@@ -115,10 +164,10 @@ def events_dir_delete(req):
     value = required(req, 'dir')
     sd = req.app.sd
     if value == 'all':
-        paths = (sd.record + '/' + name for name in sd.hour_dirs())
+        paths = (sd.record + '/' + name for name in HourDirs(sd.record))
     else:
         paths = iter([sd.existing_hour_dir(value)])
-    return Removal(req.loop, paths).start()
+    return Removal(req.app.loop, paths).start()
 
 
 def events_file_delete(req):
@@ -130,7 +179,7 @@ def events_file_delete(req):
     path = sd.existing_record_file(dirname, filename)
     thumb = sd.record_file(dirname, thumbnail_name(filename))
     os.remove(path)
-    if compat.entry_kind(thumb) == 'file':
+    if files.entry_kind(thumb) == 'file':
         os.remove(thumb)
     return ok()
 
@@ -142,7 +191,7 @@ def removal_steps(path):
     the directory itself included.
     """
     try:
-        entries = list(compat.list_entries(path))
+        entries = list(files.list_entries(path))
     except OSError as exc:
         if compat.errno_of(exc) != compat.ENOENT:
             raise
@@ -151,7 +200,7 @@ def removal_steps(path):
         child = path + '/' + name
         try:
             if kind == 'dir':
-                compat.remove_tree(child)
+                files.remove_tree(child)
             else:
                 os.remove(child)
         except OSError as exc:
@@ -209,14 +258,12 @@ class Removal:
 # -- the last recorded video -------------------------------------------------
 
 def last_recorded_video(req):
-    """getlastrecordedvideo.sh?oldness=N&type=T (spec/API.md)."""
+    """getlastrecordedvideo.sh?oldness=N&type=T (docs/API.md)."""
     oldness = parse_oldness(req.param('oldness', '0'))
-    kind = req.param('type', '1')
-    if kind not in VIDEO_TYPES:
-        raise HttpError(400, 'type must be 1, 2, 3 or 4')
+    kind = req.choice('type', VIDEO_TYPES, '1')
     host = checked_host(req) if kind == '2' else None
     sd = req.app.sd
-    if oldness < 0 and not getattr(req, 'waited', False) and sd.is_recording():
+    if oldness < 0 and not req.waited and sd.is_recording():
         return next_video_watch(req).wait(req)
     found = newest_videos(sd)
     if found is None:
@@ -233,23 +280,25 @@ def last_recorded_video(req):
 
 
 def parse_oldness(text):
-    digits = text[1:] if text.startswith('-') else text
-    if not ascii_digits(digits) or len(digits) > MAX_OLDNESS_DIGITS:
+    """oldness=N, a whole number; negative asks for the next video (long-poll)."""
+    negative = text.startswith('-')
+    value = checks.number(text[1:] if negative else text, 0, MAX_OLDNESS)
+    if value is None:
         raise HttpError(400, 'oldness must be a whole number')
-    return int(text)
+    return -value if negative else value
 
 
 def checked_host(req):
     """The Host header the client used, if it is a plain host[:port]."""
     host = req.host()
-    if not host or len(host) > MAX_HOST_LENGTH or not all(c in HOST_CHARS for c in host):
+    if not checks.only(host, HOST_CHARS, MAX_HOST_LENGTH):
         raise HttpError(400, 'type=2 needs the Host header the client used')
     return host
 
 
 def newest_videos(sd):
     """(hour directory, its videos newest first) for the newest one holding a video, or None."""
-    for dirname in sd.hour_dirs():
+    for dirname in HourDirs(sd.record):
         videos = hour_contents(sd.record + '/' + dirname)[0]
         if videos:
             return dirname, videos
@@ -258,7 +307,7 @@ def newest_videos(sd):
 
 def newest_state(sd):
     """What the long-poll compares: the newest hour directory and its newest video."""
-    dirs = sd.hour_dirs()
+    dirs = HourDirs(sd.record)
     if not dirs:
         return None, None
     newest = dirs.name(0)
@@ -266,14 +315,12 @@ def newest_state(sd):
     return newest, videos[0] if videos else None
 
 
-_watch = None
-
-
 def next_video_watch(req):
-    global _watch
-    if _watch is None:
-        _watch = NextVideoWatch(req.app, req.loop)
-    return _watch
+    """The one watch that all long-poll waiters share."""
+    app = req.app
+    if app.video_watch is None:
+        app.video_watch = NextVideoWatch(app, app.loop)
+    return app.video_watch
 
 
 class Waiter:
@@ -297,7 +344,7 @@ class NextVideoWatch:
     def __init__(self, app, loop):
         self.app = app
         self.loop = loop
-        self.timeout = getattr(app.options, 'longpoll_timeout', None) or LONGPOLL_TIMEOUT
+        self.timeout = app.options.longpoll_timeout or LONGPOLL_TIMEOUT
         self.waiters = []
         self.baseline = None
         self.timer = None

@@ -13,13 +13,11 @@ How status is known:
   live process whose command line is the bridge's. The pid file lives in
   --tmp-dir, so a restarted server still finds and stops its bridge.
 """
-import os
 import sys
 
-from .. import compat
+from .. import checks, child, compat, files
+from ..child import Background
 from ..http import Deferred, HttpError, error_response, json_response, ok
-from ..loop import Background
-from ..sdcard import shown
 
 # name: (values of param1, values of param2); None = the service takes none.
 SERVICES = {
@@ -39,6 +37,7 @@ MAX_SCRIPT_RUNS = 8       # service scripts at once: the page asks at most 5 sta
 MQTT_START_CHECK = 1.0    # seconds after which a bridge that has not died is taken as started
 MQTT_STOP_TIMEOUT = 5.0   # seconds the bridge gets to leave after SIGTERM before SIGKILL
 MQTT_MODULE = 'yihttpd.mqtt'
+MAX_PID = 4194304         # Linux's largest pid (pid_max)
 # The shell records its own pid, then becomes the bridge (exec keeps the pid).
 # A constant: the pid file and the bridge's argv come in as positional arguments.
 PID_THEN_EXEC = 'echo $$ >"$0" && exec "$@" 2>&1'
@@ -46,7 +45,7 @@ PID_THEN_EXEC = 'echo $$ >"$0" && exec "$@" 2>&1'
 
 def run_beside(req, argv, timeout, on_exit, stdout_path=None):
     """Background for a request's app: status files go to its --tmp-dir."""
-    return Background(req.loop, argv, timeout, on_exit, req.app.tmp_dir, stdout_path, POLL_INTERVAL)
+    return Background(req.app.loop, argv, timeout, on_exit, req.app.tmp_dir, stdout_path, POLL_INTERVAL)
 
 
 def checked_param(req, service, name, allowed):
@@ -56,21 +55,13 @@ def checked_param(req, service, name, allowed):
         return value
     if allowed is None:
         raise HttpError(400, '%s takes no %s' % (service, name))
-    if value not in allowed:
-        raise HttpError(400, 'bad %s for %s: %s (one of %s)' % (
-            name, service, shown(value), ', '.join(allowed)))
-    return value
+    return req.choice(name, allowed)
 
 
 def service_sh(req):
     """Every value is checked before anything runs."""
-    name = req.param('name', '')
-    if name not in SERVICES:
-        raise HttpError(400, 'unknown service: %s (one of %s)' % (
-            shown(name), ', '.join(sorted(SERVICES))))
-    action = req.param('action', '')
-    if action not in ACTIONS:
-        raise HttpError(400, 'bad action: %s (one of %s)' % (shown(action), ', '.join(ACTIONS)))
+    name = req.choice('name', SERVICES, '')
+    action = req.choice('action', ACTIONS, '')
     values1, values2 = SERVICES[name]
     param1 = checked_param(req, name, 'param1', values1)
     param2 = checked_param(req, name, 'param2', values2)
@@ -83,27 +74,25 @@ def service_script(app):
     return app.options.service_script or app.sd.yi_hack + '/script/service.sh'
 
 
-_script_runs = [0]   # service scripts running now (a list: changed from nested functions)
-
-
 def run_script(req, argv, timeout, on_exit):
     """run_beside, at most MAX_SCRIPT_RUNS at once (503 beyond: nothing runs)."""
-    if _script_runs[0] >= MAX_SCRIPT_RUNS:
+    app = req.app
+    if app.script_runs >= MAX_SCRIPT_RUNS:
         raise HttpError(503, 'busy: %d service scripts already run, try again' % MAX_SCRIPT_RUNS,
                         [('Retry-After', '1')])
 
     def ended(code):
-        _script_runs[0] -= 1
+        app.script_runs -= 1
         on_exit(code)
     background = run_beside(req, argv, timeout, ended)   # counted once it has started
-    _script_runs[0] += 1
+    app.script_runs += 1
     return background
 
 
 def script_action(req, name, action, param1, param2):
     """Run the firmware's script; parameters are passed on start only (param2: onvif start)."""
     script = service_script(req.app)
-    if compat.stat(script) is None:
+    if files.stat(script) is None:
         raise HttpError(503, 'no service script at %s' % script)
     argv = [script, name, action]
     if action == 'start':
@@ -132,9 +121,6 @@ def script_action(req, name, action, param1, param2):
 
 # -- the MQTT bridge ---------------------------------------------------------
 
-_bridge = []   # the Child of the bridge this server started, kept to reap it
-
-
 def bridge_pid_path(app):
     return app.tmp_dir + '/yihttpd-mqtt.pid'
 
@@ -155,18 +141,15 @@ def is_bridge(pid, root):
 
 def bridge_pid(app):
     """The pid of the running bridge, or None."""
-    for child in _bridge:
-        child.poll()
-    text = app.sd.read_text(bridge_pid_path(app), '')
-    if not text.isdigit():
-        return None
-    pid = int(text)
-    return pid if is_bridge(pid, app.sd.root) else None
+    if app.bridge is not None:
+        app.bridge.poll()   # reaps it once it has ended
+    pid = checks.number(app.sd.read_text(bridge_pid_path(app), ''), 1, MAX_PID)
+    return pid if pid is not None and is_bridge(pid, app.sd.root) else None
 
 
 def bridge_module_present():
     package = __file__.rpartition('/')[0].rpartition('/')[0] or '.'
-    return any(compat.stat(package + '/mqtt' + ext) is not None for ext in ('.py', '.mpy'))
+    return any(files.stat(package + '/mqtt' + ext) is not None for ext in ('.py', '.mpy'))
 
 
 def mqtt_action(req, action):
@@ -187,8 +170,7 @@ def start_bridge(req):
             sys.executable, '-m', MQTT_MODULE, '--root', app.sd.root]
     if app.options.mqtt_events:
         argv += ['--ipc-events', app.options.mqtt_events]
-    del _bridge[:]
-    _bridge.append(compat.Child(argv, bridge_log_path(app), app.tmp_dir))
+    app.bridge = child.Child(argv, bridge_log_path(app), app.tmp_dir)
     deferred = Deferred()
 
     def check_started():
@@ -197,27 +179,24 @@ def start_bridge(req):
                 bridge_log_path(app))))
         else:
             deferred.resolve(ok())
-    req.loop.call_later(MQTT_START_CHECK, check_started)
+    req.app.loop.call_later(MQTT_START_CHECK, check_started)
     return deferred
 
 
 def stop_bridge(req, pid):
     """SIGTERM, wait up to MQTT_STOP_TIMEOUT for it to leave, then SIGKILL; answer when gone."""
     app = req.app
-    compat.run(['kill', '-TERM', str(pid)])
+    child.run(['kill', '-TERM', str(pid)])
     deferred = Deferred()
     deadline = compat.monotonic() + MQTT_STOP_TIMEOUT
 
     def check_gone():
         if bridge_pid(app) is not None:
             if compat.monotonic() < deadline:
-                req.loop.call_later(POLL_INTERVAL, check_gone)
+                req.app.loop.call_later(POLL_INTERVAL, check_gone)
                 return
-            compat.run(['kill', '-KILL', str(pid)])
-        try:
-            os.remove(bridge_pid_path(app))
-        except OSError:
-            pass
+            child.run(['kill', '-KILL', str(pid)])
+        files.remove_if_there(bridge_pid_path(app))
         deferred.resolve(ok())
-    req.loop.call_later(POLL_INTERVAL, check_gone)
+    req.app.loop.call_later(POLL_INTERVAL, check_gone)
     return deferred

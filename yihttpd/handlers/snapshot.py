@@ -1,7 +1,7 @@
 """snapshot.sh: the camera's current frame from the firmware's grabber.
 
 The grabber (imggrabber) writes a JPEG to its stdout, redirected into a
-temp file; it runs beside the loop (loop.Background: a subprocess on
+temp file; it runs beside the loop (child.Background: a subprocess on
 CPython, a background shell on MicroPython), so other clients are served
 meanwhile, and one silent for too long is killed. Missing, failing or
 silent grabbers give the fallback image with X-Snapshot: fallback, never
@@ -9,23 +9,16 @@ an empty 200.
 """
 import os
 
-from .. import compat
+from .. import files
+from ..child import Background
 from ..http import Deferred, HttpError, Response
-from ..loop import Background
 
 GRABBER_TIMEOUT = 5.0      # seconds a grabber may take before the fallback is sent
 GRABBER_POLL = 0.05        # how often a running grabber is checked
 MAX_GRABBERS = 2           # grabbers at once: each holds a frame in the camera's RAM
-MODEL_MAX = 32             # characters of yi-hack/model_suffix passed as -m
 JPEG_START = b'\xff\xd8'
 FALLBACK_NAME = 'snapshot-fallback.jpg'
 RESOLUTIONS = ('high', 'low')
-
-
-def valid_model(text):
-    """A model suffix as the firmware writes it (e.g. y211ga): letters, digits, '_' or '-'."""
-    return 0 < len(text) <= MODEL_MAX and all(
-        'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9' or c in '_-' for c in text)
 
 
 def grabber_argv(app, res, watermark):
@@ -33,8 +26,8 @@ def grabber_argv(app, res, watermark):
     argv = [grabber, '-r', res]
     if watermark:
         argv.append('-w')
-    model = (app.sd.read_text(app.sd.yi_hack + '/model_suffix') or '').strip()
-    if valid_model(model):
+    model = app.sd.model_suffix()
+    if model is not None:
         argv += ['-m', model]
     return argv
 
@@ -49,10 +42,10 @@ def fallback(app, reason):
     if app.log:
         app.log('snapshot: fallback image (%s)' % reason)
     path = app.www + '/' + FALLBACK_NAME
-    st = compat.stat(path)
+    st = files.stat(path)
     if st is None:
         raise HttpError(503, 'no snapshot: %s, and %s is missing' % (reason, path))
-    return jpeg_response(open(path, 'rb'), compat.stat_size(st), [('X-Snapshot', 'fallback')])
+    return jpeg_response(open(path, 'rb'), files.stat_size(st), [('X-Snapshot', 'fallback')])
 
 
 def open_jpeg(path):
@@ -60,15 +53,15 @@ def open_jpeg(path):
 
     The temp file is removed at once: the open file keeps its data until sent.
     """
-    st = compat.stat(path)
-    if st is None or compat.stat_size(st) < len(JPEG_START):
+    st = files.stat(path)
+    if st is None or files.stat_size(st) < len(JPEG_START):
         return None
     f = open(path, 'rb')
     os.remove(path)
     if f.read(len(JPEG_START)) != JPEG_START:
         f.close()
         return None
-    return f, compat.stat_size(st)
+    return f, files.stat_size(st)
 
 
 class Grab:
@@ -76,9 +69,9 @@ class Grab:
 
     def __init__(self, app, argv):
         self.app = app
-        app.grabbers = getattr(app, 'grabbers', 0) + 1
-        app.grab_count = getattr(app, 'grab_count', 0) + 1
-        self.path = '%s/yihttpd-snapshot-%d-%d.jpg' % (app.tmp_dir, compat.getpid(), app.grab_count)
+        app.grabbers += 1
+        app.grab_count += 1
+        self.path = files.temp_path(app.tmp_dir, 'snapshot', '%d.jpg' % app.grab_count)
         self.deferred = Deferred(on_cancel=self.finish)
         self.run = Background(app.loop, argv, GRABBER_TIMEOUT, self.ended, app.tmp_dir,
                               self.path, GRABBER_POLL)
@@ -102,24 +95,17 @@ class Grab:
         """Done, or the client went away: stop the grabber, drop its file."""
         self.run.cancel()
         self.app.grabbers -= 1
-        try:
-            os.remove(self.path)
-        except OSError:
-            pass
+        files.remove_if_there(self.path)
 
 
 def snapshot(req):
     """GET snapshot.sh?res=high|low&watermark=yes|no"""
-    res = req.param('res', 'high')
-    if res not in RESOLUTIONS:
-        raise HttpError(400, 'res must be high or low')
-    watermark = req.param('watermark', 'no')
-    if watermark not in ('yes', 'no'):
-        raise HttpError(400, 'watermark must be yes or no')
+    res = req.choice('res', RESOLUTIONS, 'high')
+    watermark = req.choice('watermark', ('yes', 'no'), 'no')
     app = req.app
     argv = grabber_argv(app, res, watermark == 'yes')
-    if compat.stat(argv[0]) is None:
+    if files.stat(argv[0]) is None:
         return fallback(app, argv[0] + ' is missing')
-    if getattr(app, 'grabbers', 0) >= MAX_GRABBERS:
+    if app.grabbers >= MAX_GRABBERS:
         return fallback(app, '%d grabbers already running' % MAX_GRABBERS)
     return Grab(app, argv).deferred

@@ -3,8 +3,10 @@
 Both go through file_response, the one place for ETag, Last-Modified,
 304 and Range. Files are opened here and streamed by the loop in chunks.
 """
-from .. import compat
-from ..http import HttpError, Response, http_date, parse_range, unquote_path
+import time
+
+from .. import checks, files
+from ..http import HttpError, Response, parse_range, unquote_path
 
 CONTENT_TYPES = {
     'html': 'text/html; charset=utf-8',
@@ -20,7 +22,19 @@ CONTENT_TYPES = {
 }
 
 MAX_WWW_DEPTH = 4   # www/ has few folders; deeper paths are not ours
-WWW_NAME_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-'
+WWW_NAME_CHARS = checks.NAME_CHARS + '.'
+MAX_WWW_NAME = 64          # a path segment under www/ longer than this is no file of the page
+
+
+_DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
+_MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
+
+
+def http_date(seconds):
+    """IMF-fixdate, e.g. 'Wed, 01 Jan 2020 01:00:00 GMT'."""
+    t = time.gmtime(seconds)
+    return '%s, %02d %s %04d %02d:%02d:%02d GMT' % (
+        _DAYS[t[6]], t[2], _MONTHS[t[1] - 1], t[0], t[3], t[4], t[5])
 
 
 def content_type(name):
@@ -29,11 +43,11 @@ def content_type(name):
 
 def file_response(req, path, headers=None, ranges=True):
     """Answer a plain file with validators, 304 and single-range support."""
-    st = compat.stat(path)
+    st = files.stat(path)
     if st is None:
         raise HttpError(404, 'not found')
-    size = compat.stat_size(st)
-    mtime = compat.stat_mtime(st)
+    size = files.stat_size(st)
+    mtime = files.stat_mtime(st)
     etag = '"%x-%x"' % (mtime, size)
     last_modified = http_date(mtime)
     headers = list(headers or ())
@@ -67,8 +81,7 @@ def serve_record(req):
 
 
 def is_www_segment(segment):
-    return (0 < len(segment) <= 64 and segment[0] != '.'
-            and all(c in WWW_NAME_CHARS for c in segment))
+    return checks.only(segment, WWW_NAME_CHARS, MAX_WWW_NAME) and segment[0] != '.'
 
 
 def serve_www(req):
@@ -82,11 +95,11 @@ def serve_www(req):
     full = req.app.www
     for segment in segments:
         full += '/' + segment
-        kind = compat.entry_kind(full)
+        kind = files.entry_kind(full)
         if kind is None:
             raise HttpError(404, 'not found')
         if kind == 'link':
             raise HttpError(400, 'links are not served')
-    if compat.entry_kind(full) != 'file':
+    if files.entry_kind(full) != 'file':
         raise HttpError(404, 'not found')
     return file_response(req, full, [('Cache-Control', 'no-cache')], ranges=False)

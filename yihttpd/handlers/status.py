@@ -144,7 +144,7 @@ def hostname(sd):
 
 
 def has_ptz(app, model):
-    override = getattr(app.options, 'ptz', None)
+    override = app.options.ptz
     if override in ('yes', 'no'):
         return override
     return 'yes' if model in PTZ_MODELS else 'no'
@@ -153,12 +153,12 @@ def has_ptz(app, model):
 def status_json(req):
     app = req.app
     sd = app.sd
-    model = sd.read_text(sd.yi_hack + '/model_suffix') or NA
+    model = sd.model_suffix() or NA
     uptime = read_first_line('/proc/uptime')
     load = read_first_line('/proc/loadavg')
     total_memory, free_memory = memory_info()
     status = {
-        'name': getattr(app.options, 'family', None) or DEFAULT_FAMILY,
+        'name': app.options.family or DEFAULT_FAMILY,
         'hostname': hostname(sd),
         'fw_version': sd.read_text(sd.yi_hack + '/version') or NA,
         'home_version': read_first_line('/home/homever') or NA,

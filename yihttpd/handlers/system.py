@@ -15,12 +15,10 @@ is HTTPS, MicroPython has no ssl, and the firmware ships a wget with TLS.
 """
 import os
 
-from .. import compat
-from ..archive import (BLOCK, TAR_RECORD, ArchiveError, copy_member, drain, field_text,
-                       read_exact, read_member_header)
+from .. import checks, compress, files
+from ..child import Background
 from ..http import Deferred, HttpError, error_response, ok
-from ..sdcard import shown
-from ..loop import Background
+from ..tar import DOWNLOADED, FIRMWARE, REPLACED, STAGING, ArchiveError, unpack
 
 DEFAULT_REBOOT_CMD = 'sync; reboot'
 REBOOT_TIMEOUT = 60          # seconds before a reboot command that has not ended is logged
@@ -31,27 +29,10 @@ LATEST_TIMEOUT = 5           # seconds the release URL gets before latest_fw is 
 DOWNLOAD_TIMEOUT = 900       # seconds a firmware download (~15 MB on a slow link) may take
 RELEASE_HEAD = 16384         # GitHub puts tag_name in the first few KiB of a release
 MAX_TAG = 32                 # a release tag such as 0.4.12 is far shorter
+TAG_CHARS = checks.NAME_CHARS + '.'
 MIN_FREE_MB = 100            # an upgrade needs room for the archive and its unpacked copy
 LOCAL_TAG = 'x.x.x'          # the firmware's name for an archive dropped on the card
-STAGING = '.fw_upgrade'      # unpacked here, then moved into place
-REPLACED = '.fw_upgrade.old' # what the upgrade replaced (removed at the next upgrade)
-DOWNLOADED = '.fw_upgrade.tgz'
-PROTECTED = ('record', STAGING, REPLACED, DOWNLOADED)  # top-level names an archive may not bring
-EXTRACT_SLICE = 65536        # bytes unpacked per loop turn, so other clients get theirs
 COPY_CHUNK = 4096            # bytes copied at a time
-MAX_MEMBERS = 10000          # a firmware holds a few hundred files
-MAX_PATH = 255               # longest member path (ustar's limit)
-MAX_FIRMWARE_MEMBER = 1 << 30  # no file of a camera firmware comes near 1 GiB
-MAX_UNPACKED = 256 << 20     # a firmware unpacks to some tens of MiB; more is a bomb filling the card
-FILE_TYPES = (ord('0'), 0)   # '0' and old tars' NUL: a regular file
-DIR_TYPE = ord('5')
-LONG_NAME_TYPE = ord('L')    # GNU tar: the next member's long name as content
-REFUSED_TYPES = {ord('1'): 'a hard link', ord('2'): 'a symbolic link', ord('3'): 'a device',
-                 ord('4'): 'a device', ord('6'): 'a FIFO',
-                 ord('x'): 'a pax header (not supported)', ord('g'): 'a pax header (not supported)'}
-
-_upgrading = []   # holds True while an upgrade runs: one at a time
-
 
 # -- reboot -------------------------------------------------------------------
 
@@ -72,12 +53,6 @@ def reboot_sh(req):
 
 
 # -- release info ---------------------------------------------------------------
-
-def is_plain(text, extra=''):
-    """1 to MAX_TAG ASCII letters, digits and the characters of extra."""
-    return 0 < len(text) <= MAX_TAG and all(
-        c in extra or 'a' <= c <= 'z' or 'A' <= c <= 'Z' or '0' <= c <= '9' for c in text)
-
 
 def tag_from_release(path):
     """The tag_name of a release JSON file, or '' when it has none that is a plain tag."""
@@ -100,40 +75,30 @@ def tag_from_release(path):
         tag = rest[1:end].decode()
     except UnicodeError:
         return ''
-    return tag if is_plain(tag, '._-') else ''
-
-
-_fetch_count = [0]
+    return tag if checks.only(tag, TAG_CHARS, MAX_TAG) else ''
 
 
 def fetch(req, url, path, timeout, on_done):
     """wget url into path beside the loop; on_done(True when it arrived whole)."""
     argv = [req.app.options.wget, '-q', '-T', str(LATEST_TIMEOUT), '-O', path, url]
-    return Background(req.loop, argv, timeout, lambda code: on_done(code == 0), req.app.tmp_dir)
+    return Background(req.app.loop, argv, timeout, lambda code: on_done(code == 0), req.app.tmp_dir)
 
 
 def latest_tag(req, on_tag):
     """Ask the release URL for the latest tag; on_tag(tag or '') within LATEST_TIMEOUT."""
-    _fetch_count[0] += 1
-    path = '%s/yihttpd-release-%d-%d' % (req.app.tmp_dir, compat.getpid(), _fetch_count[0])
+    req.app.fetch_count += 1
+    path = files.temp_path(req.app.tmp_dir, 'release', req.app.fetch_count)
 
     def done(arrived):
         tag = tag_from_release(path) if arrived else ''
-        remove_file(path)
+        files.remove_if_there(path)
         on_tag(tag)
     return fetch(req, req.app.options.release_url or DEFAULT_RELEASE_URL, path, LATEST_TIMEOUT, done)
 
 
-def remove_file(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
 def model_suffix(app):
-    model = app.sd.read_text(app.sd.yi_hack + '/model_suffix', '')
-    if not is_plain(model):
+    model = app.sd.model_suffix()
+    if model is None:
         raise HttpError(500, 'yi-hack/model_suffix is missing or not a model name')
     return model
 
@@ -149,7 +114,7 @@ def fw_version(app):
 def fw_info(req):
     app = req.app
     fields = {'fw_version': fw_version(app),
-              'local_fw': 'true' if compat.stat(local_archive(app)) is not None else 'false'}
+              'local_fw': 'true' if files.stat(local_archive(app)) is not None else 'false'}
 
     deferred = Deferred()
 
@@ -162,12 +127,9 @@ def fw_info(req):
 
 
 def fw_upgrade_sh(req):
-    what = req.param('get', '')
-    if what == 'info':
+    if req.choice('get', ('info', 'upgrade'), '') == 'info':
         return fw_info(req)
-    if what == 'upgrade':
-        return fw_upgrade(req)
-    raise HttpError(400, 'get must be info or upgrade')
+    return fw_upgrade(req)
 
 
 # -- upgrade --------------------------------------------------------------------
@@ -179,7 +141,7 @@ def free_mb(path):
 
 def fw_upgrade(req):
     app = req.app
-    if _upgrading:
+    if app.upgrading:
         raise HttpError(503, 'an upgrade is already under way')
     needed = app.options.upgrade_min_free_mb
     needed = MIN_FREE_MB if needed is None else needed
@@ -203,11 +165,11 @@ class Upgrade:
         self.model = model_suffix(self.app)
         local = local_archive(self.app)
         for leftover in (self.staging, self.root + '/' + REPLACED):
-            if compat.is_dir(leftover):
-                compat.remove_tree(leftover)
-        remove_file(self.root + '/' + DOWNLOADED)
-        _upgrading.append(True)
-        if compat.stat(local) is not None:
+            if files.is_dir(leftover):
+                files.remove_tree(leftover)
+        files.remove_if_there(self.root + '/' + DOWNLOADED)
+        self.app.upgrading = True
+        if files.stat(local) is not None:
             self.unpack(local)
         else:
             latest_tag(req, self.download)
@@ -217,10 +179,10 @@ class Upgrade:
         self.client_left = True
 
     def fail(self, status, message):
-        if compat.is_dir(self.staging):
-            compat.remove_tree(self.staging)
-        remove_file(self.root + '/' + DOWNLOADED)
-        del _upgrading[:]
+        if files.is_dir(self.staging):
+            files.remove_tree(self.staging)
+        files.remove_if_there(self.root + '/' + DOWNLOADED)
+        self.app.upgrading = False
         self.deferred.resolve(error_response(status, message))
 
     def download(self, tag):
@@ -246,8 +208,8 @@ class Upgrade:
             self.source = open(archive, 'rb')
         except OSError as exc:
             return self.fail(500, 'cannot unpack onto the SD card: %r' % exc)
-        size = compat.stat_size(compat.stat(archive))
-        self.step(unpack_slices(compat.gzip_reader(self.source, size), self.staging))
+        size = files.stat_size(files.stat(archive))
+        self.step(unpack(compress.gzip_reader(self.source, size), self.staging, FIRMWARE, None))
 
     def step(self, steps):
         try:
@@ -260,7 +222,7 @@ class Upgrade:
             return self.unpacked(ArchiveError('cannot unpack: %r' % exc))
         except MemoryError:      # e.g. no room for the inflater's window on a small heap
             return self.unpacked(ArchiveError('not enough memory to unpack'))
-        self.req.loop.call_later(0, self.step, steps)
+        self.app.loop.call_later(0, self.step, steps)
 
     def unpacked(self, error):
         self.source.close()
@@ -271,8 +233,8 @@ class Upgrade:
             move_into_place(self.staging, self.root, self.root + '/' + REPLACED)
         except OSError as exc:
             return self.fail(500, 'could not put the new firmware in place: %r' % exc)
-        remove_file(self.archive)
-        del _upgrading[:]
+        files.remove_if_there(self.archive)
+        self.app.upgrading = False
         if self.client_left:
             reboot(self.app)
             return
@@ -281,18 +243,10 @@ class Upgrade:
         self.deferred.resolve(response)
 
 
-def makedirs(path):
-    """Create path and its missing parents."""
-    if compat.is_dir(path):
-        return
-    makedirs(path.rpartition('/')[0])
-    os.mkdir(path)
-
-
 def keep_settings(etc, staged_etc):
     """Copy the current etc/ files over the archive's, so the new firmware keeps the settings."""
-    makedirs(staged_etc)
-    for name, kind in compat.list_entries(etc):
+    files.makedirs(staged_etc)
+    for name, kind in files.list_entries(etc):
         if kind == 'file':
             copy_file(etc + '/' + name, staged_etc + '/' + name)
 
@@ -309,80 +263,8 @@ def copy_file(source, target):
 def move_into_place(staging, root, replaced):
     """Rename each staged top-level entry into root; what was there goes to replaced."""
     os.mkdir(replaced)
-    for name, _kind in list(compat.list_entries(staging)):
-        if compat.entry_kind(root + '/' + name) is not None:
+    for name, _kind in list(files.list_entries(staging)):
+        if files.entry_kind(root + '/' + name) is not None:
             os.rename(root + '/' + name, replaced + '/' + name)
         os.rename(staging + '/' + name, root + '/' + name)
     os.rmdir(staging)
-
-
-# -- the firmware tar -----------------------------------------------------------
-
-def member_path(name):
-    """A member name as a relative path inside the staging folder, or ArchiveError."""
-    while name.startswith('./'):
-        name = name[2:]
-    name = name.rstrip('/')
-    if not name or name == '.':
-        return ''
-    if len(name) > MAX_PATH or '\0' in name or '\\' in name or name.startswith('/'):
-        raise ArchiveError('member %s is not a plain relative path' % shown(name))
-    parts = name.split('/')
-    for part in parts:
-        if part in ('', '.', '..'):
-            raise ArchiveError('member %s leaves the staging folder' % shown(name))
-    if parts[0] in PROTECTED:
-        raise ArchiveError('member %s would replace %s on the SD card' % (shown(name), parts[0]))
-    return name
-
-
-def unpack_slices(stream, staging):
-    """Unpack a tar stream under staging; yields after each EXTRACT_SLICE bytes.
-
-    Only directories and regular files are made, each at a checked path under
-    staging; links and devices refuse the archive, so no member can reach out.
-    Contents beyond MAX_UNPACKED bytes in all refuse it (time and card space
-    stay bounded whatever the archive inflates to). The stream is read to its
-    end, so a corrupt gzip trailer refuses it too.
-    """
-    long_name = None
-    members = 0
-    unpacked = 0
-    budget = EXTRACT_SLICE
-    while True:
-        header = read_member_header(stream, MAX_FIRMWARE_MEMBER)
-        if header is None:
-            drain(stream, TAR_RECORD)
-            return
-        kind, name, size = header
-        members += 1
-        if members > MAX_MEMBERS:
-            raise ArchiveError('more than %d members' % MAX_MEMBERS)
-        if kind == LONG_NAME_TYPE:
-            if size > MAX_PATH + 1:
-                raise ArchiveError('a member name is longer than %d bytes' % MAX_PATH)
-            long_name = field_text(read_exact(stream, size + (-size % BLOCK)))
-            continue
-        if long_name is not None:
-            name, long_name = long_name, None
-        if kind in REFUSED_TYPES:
-            raise ArchiveError('member %s is %s' % (shown(name), REFUSED_TYPES[kind]))
-        if kind != DIR_TYPE and kind not in FILE_TYPES:
-            raise ArchiveError('member %s has an unknown type' % shown(name))
-        path = member_path(name)
-        if kind == DIR_TYPE:
-            if path:
-                makedirs(staging + '/' + path)
-            continue
-        if not path:
-            raise ArchiveError('a file member has no name')
-        unpacked += size
-        if unpacked > MAX_UNPACKED:
-            raise ArchiveError('the archive unpacks to more than %d MiB' % (MAX_UNPACKED >> 20))
-        makedirs((staging + '/' + path).rpartition('/')[0])
-        with open(staging + '/' + path, 'wb') as f:
-            for copied in copy_member(stream, f, size):
-                budget -= copied
-                if budget <= 0:
-                    budget = EXTRACT_SLICE
-                    yield

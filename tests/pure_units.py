@@ -1,0 +1,309 @@
+"""Unit tests of the pure functions, in plain Python so that both runtimes run them.
+
+CPython: pytest collects them through test_units.py. MicroPython (no
+pytest there): `micropython tests/pure_units.py` with MICROPYPATH at the
+checkout runs every test_* function here and prints 'N passed, M failed';
+test_units.py runs that and checks it.
+"""
+import io
+
+from yihttpd import checks, http, multipart, tar, wire
+from yihttpd.sdcard import hour_dir_date, hour_dir_hour, is_hour_dir, is_video
+
+
+def refused(status, fn, *args):
+    """fn(*args) raises HttpError with this status."""
+    try:
+        fn(*args)
+    except http.HttpError as err:
+        assert err.status == status, (err.status, err.message)
+        return
+    raise AssertionError('not refused: %r' % (args,))
+
+
+def head_of(*lines):
+    return '\r\n'.join(lines).encode()
+
+
+# -- checks ------------------------------------------------------------------
+
+def test_number_takes_ascii_digits_in_bounds_only():
+    assert checks.number('0', 0, 9) == 0
+    assert checks.number('0042', 0, 100) == 42
+    for text in ('', '-1', '+1', ' 1', '1 ', '1_0', '1.0', '0x1', '\u00b2', '\u0663', '1' * 19):
+        assert checks.number(text, 0, checks.LARGEST) is None, text
+    assert checks.number('10', 0, 9) is None
+    assert checks.number('4', 5, 9) is None
+
+
+def test_only_bounds_length_and_characters():
+    assert checks.only('abc', 'abc', 3)
+    assert not checks.only('', 'abc', 3)
+    assert not checks.only('abca', 'abc', 3)
+    assert not checks.only('abd', 'abc', 3)
+
+
+def test_strict_utf8_refuses_overlong_surrogates_and_past_unicode():
+    assert checks.decode_utf8(b'plain') == 'plain'
+    assert checks.decode_utf8('h\u00e9\u20ac\U0001f600'.encode()) == 'h\u00e9\u20ac\U0001f600'
+    for bad in (b'\xc0\xae', b'\xe0\x80\xae', b'\xed\xa0\x80', b'\xf4\x90\x80\x80', b'\xe2\x82',
+                b'\x80', b'\xff'):
+        try:
+            checks.decode_utf8(bad)
+        except UnicodeError:
+            continue
+        raise AssertionError('taken: %r' % bad)
+
+
+# -- request head ----------------------------------------------------------------
+
+def test_head_parses_method_target_and_kept_headers():
+    req = http.parse_head(head_of('GET /cgi-bin/x.sh?a=1 HTTP/1.1', 'Host: cam:8080',
+                                  'X-Unused: dropped', 'Range: bytes=0-1'))
+    assert (req.method, req.path, req.query_string, req.version) == (
+        'GET', '/cgi-bin/x.sh', 'a=1', 'HTTP/1.1')
+    assert req.headers == {'host': 'cam:8080', 'range': 'bytes=0-1'}
+    assert req.keep_alive
+
+
+def test_head_keep_alive_follows_version_and_connection():
+    assert not http.parse_head(head_of('GET / HTTP/1.0')).keep_alive
+    assert http.parse_head(head_of('GET / HTTP/1.0', 'Connection: keep-alive')).keep_alive
+    assert not http.parse_head(head_of('GET / HTTP/1.1', 'Host: x', 'Connection: close')).keep_alive
+
+
+def test_head_refusals():
+    refused(400, http.parse_head, head_of('GET /'))
+    refused(400, http.parse_head, head_of('GET x HTTP/1.1', 'Host: x'))
+    refused(505, http.parse_head, head_of('GET / HTTP/2.0'))
+    refused(400, http.parse_head, head_of('GET / HTTP/1.1'))
+    refused(400, http.parse_head, head_of('GET / HTTP/1.1', 'Host: a', 'Host: b'))
+    refused(400, http.parse_head, head_of('GET / HTTP/1.1', 'Host: a', 'no colon'))
+    refused(400, http.parse_head, b'GET /\xc0\xae HTTP/1.0')
+    refused(414, http.parse_head, b'GET /' + b'a' * http.MAX_REQUEST_LINE + b' HTTP/1.0')
+    refused(431, http.parse_head, head_of('GET / HTTP/1.0', 'X: ' + 'a' * http.MAX_HEADERS))
+    refused(414, http.check_partial_head, b'GET /' + b'a' * http.MAX_REQUEST_LINE)
+    http.check_partial_head(b'GET / HTTP/1.1\r\nHost')
+
+
+def test_content_length_is_ascii_digits_only():
+    def length(value):
+        return http.parse_head(head_of('POST / HTTP/1.0', 'Content-Length: ' + value)).content_length()
+    assert length('0') == 0 and length('65536') == 65536
+    for bad in ('\u00b2', '\u0663', '+1', '1_0', '-1', '', '1 1', '9' * 13):
+        refused(400, length, bad)
+    req = http.parse_head(head_of('POST / HTTP/1.0', 'Transfer-Encoding: chunked'))
+    refused(411, req.content_length)
+
+
+def test_typed_parameters():
+    req = http.parse_head(head_of('GET /?n=7&c=b&big=99&sup=%C2%B2 HTTP/1.0'))
+    assert req.number('n', 0, 9) == 7 and req.choice('c', ('a', 'b')) == 'b'
+    assert req.number('none', 0, 9, '3') == 3 and req.choice('none', ('a',), 'a') == 'a'
+    refused(400, req.number, 'big', 0, 9)
+    refused(400, req.number, 'sup', 0, 9)
+    refused(400, req.number, 'none', 0, 9)
+    refused(400, req.choice, 'n', ('a', 'b'))
+
+
+# -- unquote and queries ----------------------------------------------------------
+
+def test_unquote():
+    assert http.unquote('a+b%20c%2Fd') == 'a b c/d'
+    assert http.unquote('%C3%A9') == '\u00e9'
+    assert http.unquote_path('/a+b%20c') == '/a+b c'
+    for bad in ('%', '%2', '%zz', '%C0%AE', '%ED%A0%80'):
+        refused(400, http.unquote, bad)
+
+
+def test_query_keeps_the_first_of_a_name():
+    assert http.parse_query('a=1&b=&a=2&&c') == {'a': '1', 'b': '', 'c': ''}
+    assert http.parse_query('') == {}
+
+
+# -- Range --------------------------------------------------------------------------
+
+def test_range():
+    assert http.parse_range('', 100) is None
+    assert http.parse_range('bytes=0-9', 100) == (0, 10)
+    assert http.parse_range('bytes=90-', 100) == (90, 10)
+    assert http.parse_range('bytes=-10', 100) == (90, 10)
+    assert http.parse_range('bytes=-500', 100) == (0, 100)
+    assert http.parse_range('bytes=50-500', 100) == (50, 50)
+    assert http.parse_range('bytes=0-1,5-6', 100) is None
+    assert http.parse_range('items=0-1', 100) is None
+
+
+def test_range_refusals_are_416_with_the_size():
+    for spec in ('bytes=100-', 'bytes=5-4', 'bytes=-0', 'bytes=-', 'bytes=5', 'bytes=+1-2',
+                 'bytes=1_0-20', 'bytes=\u00b2-3', 'bytes=0-\u0663', 'bytes=a-b'):
+        try:
+            http.parse_range(spec, 100)
+        except http.HttpError as err:
+            assert err.status == 416 and err.headers == [('Content-Range', 'bytes */100')], spec
+            continue
+        raise AssertionError('taken: ' + spec)
+
+
+# -- multipart ----------------------------------------------------------------------
+
+def form(parts, boundary='XyZ'):
+    body = b''
+    for head, content in parts:
+        body += b'--' + boundary.encode() + b'\r\n' + head + b'\r\n\r\n' + content + b'\r\n'
+    return body + b'--' + boundary.encode() + b'--\r\n'
+
+
+CONTENT_TYPE = 'multipart/form-data; boundary="XyZ"'
+
+
+def test_multipart_finds_the_first_file_part():
+    body = form([(b'Content-Disposition: form-data; name="a"', b'field'),
+                 (b'Content-Disposition: form-data; name="f"; filename="x.tgz"', b'\x00data\r\n--X')])
+    section = multipart.multipart_file(io.BytesIO(body), len(body), CONTENT_TYPE)
+    assert section.read() == b'\x00data\r\n--X'
+    section.seek(1)
+    assert section.read(4) == b'data'
+
+
+def test_multipart_refusals():
+    body = form([(b'Content-Disposition: form-data; name="a"', b'field')])
+    refused(400, multipart.multipart_file, io.BytesIO(body), len(body), CONTENT_TYPE)
+    cut = form([(b'Content-Disposition: form-data; name="f"; filename="x"', b'data')])[:-12]
+    refused(400, multipart.multipart_file, io.BytesIO(cut), len(cut), CONTENT_TYPE)
+    refused(400, multipart.multipart_boundary, 'text/plain')
+    refused(400, multipart.multipart_boundary, 'multipart/form-data')
+    refused(400, multipart.multipart_boundary, 'multipart/form-data; boundary=' + 'b' * 71)
+    assert multipart.multipart_boundary('Multipart/Form-Data; boundary=abc') == b'abc'
+
+
+# -- tar headers ----------------------------------------------------------------------
+
+def test_tar_header_reads_back():
+    block = tar.tar_header('system.conf', 1234, 1600000000)
+    assert len(block) == tar.BLOCK
+    assert tar.read_member_header(io.BytesIO(block), 65536) == (ord('0'), 'system.conf', 1234)
+    assert tar.read_member_header(io.BytesIO(tar.ZERO_BLOCK), 65536) is None
+
+
+def test_tar_header_refusals():
+    block = bytearray(tar.tar_header('a.conf', 10, 0))
+    for broken, limit in ((bytes(block[:100]) + b'x' + bytes(block[101:]), 65536),   # checksum
+                          (bytes(block), 9),                                           # too large
+                          (bytes(block[:200]), 65536)):                                # cut short
+        try:
+            tar.read_member_header(io.BytesIO(broken), limit)
+        except tar.ArchiveError:
+            continue
+        raise AssertionError('taken')
+    try:
+        tar.octal_number(b'12\xd9\xa3\0')
+    except tar.ArchiveError:
+        pass
+    else:
+        raise AssertionError('taken')
+    assert tar.octal_number(b' 0000644\0') == 0o644
+
+
+def test_settings_and_firmware_names():
+    assert tar.settings_path('system.conf') == 'system.conf'
+    assert tar.firmware_path('./yi-hack/bin/') == 'yi-hack/bin'
+    for name in ('a/b.conf', '..', 'x.txt', '.conf'):
+        try:
+            tar.settings_path(name)
+        except tar.ArchiveError:
+            continue
+        raise AssertionError('taken: ' + name)
+    for name in ('../x', '/etc/passwd', 'a//b', 'record/x', '.fw_upgrade/x', 'a\\b'):
+        try:
+            tar.firmware_path(name)
+        except tar.ArchiveError:
+            continue
+        raise AssertionError('taken: ' + name)
+
+
+# -- record names ------------------------------------------------------------------------
+
+def test_hour_directory_names():
+    assert is_hour_dir('2020Y01M02D03H')
+    assert (hour_dir_date('2020Y01M02D03H'), hour_dir_hour('2020Y01M02D03H')) == ('2020-01-02', '03')
+    for name in ('2020Y01M02D03', '2020Y01M02D0\u00b2H', '2020y01M02D03H', '20-0Y01M02D03H', ''):
+        assert not is_hour_dir(name), name
+
+
+def test_video_names():
+    assert is_video('12M34S60.mp4') and is_video('ab12M34S60.mp4')
+    for name in ('12M34S60.jpg', '1M34S60.mp4', '\u00b22M34S60.mp4', 'a-12M34S60.mp4'):
+        assert not is_video(name), name
+
+
+# -- the answer writer and the request body ----------------------------------------------
+
+class SlowSocket:
+    """Takes at most `most` bytes a send, like a socket whose buffer is nearly full."""
+
+    def __init__(self, most):
+        self.most = most
+        self.got = bytearray()
+
+    def send(self, data):
+        n = min(len(data), self.most)
+        self.got += bytes(data[:n])
+        return n
+
+    def fileno(self):
+        raise OSError('no fd: sendfile does not apply')
+
+
+def write_all(writer, sock):
+    turns = 0
+    while not writer.write(sock, bytearray(8)):
+        turns += 1
+    return turns
+
+
+def test_answer_writer_sends_head_then_each_kind_of_body():
+    big = b'b' * (wire.SMALL_BODY + 10)
+    for body, expected in ((b'small', b'small'), (big, big), (iter([b'a', b'', b'bc']), b'abc')):
+        sock = SlowSocket(2)
+        writer = wire.AnswerWriter(b'HEAD\r\n', http.Response(body, length=len(expected)), True)
+        assert write_all(writer, sock) > 0   # the socket took it in several turns
+        assert bytes(sock.got) == b'HEAD\r\n' + expected and writer.sent == len(sock.got)
+
+
+def test_answer_writer_sends_a_file_part_and_nothing_for_head():
+    part = http.Response.file_part(io.BytesIO(b'0123456789'), 2, 5)
+    if not hasattr(__import__('os'), 'sendfile'):   # the copy path (MicroPython); sendfile needs a real fd
+        sock = SlowSocket(3)
+        write_all(wire.AnswerWriter(b'H:', part, True), sock)
+        assert bytes(sock.got) == b'H:23456'
+    sock = SlowSocket(100)
+    write_all(wire.AnswerWriter(b'H:', http.Response(b'body'), False), sock)
+    assert bytes(sock.got) == b'H:'
+
+
+def test_request_body_keeps_its_length_and_hands_back_the_rest():
+    req = http.Request('POST', '/', 'HTTP/1.1')
+    body = wire.RequestBody(req, 5, 5)
+    assert body.take(b'abc') == b'' and body.left == 2
+    assert body.take(b'deGET /') == b'GET /' and body.left == 0
+    assert req.body == b'abcde'
+
+
+def run_all():
+    """Run every test_* function here; print the count; exit status 1 if any failed."""
+    import sys
+    tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith('test_')]
+    failed = 0
+    for name, fn in tests:
+        try:
+            fn()
+        except Exception as exc:
+            failed += 1
+            print('FAILED %s: %r' % (name, exc))
+    print('%d passed, %d failed' % (len(tests) - failed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == '__main__':
+    run_all()

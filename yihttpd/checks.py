@@ -1,0 +1,88 @@
+"""Input checks: text from a client, a header or a file is taken only when it
+is exactly what is expected, the same way everywhere.
+
+str.isdigit() takes other scripts' digits ('²', '٣') that int() then
+refuses or reads, so numbers are ASCII digits only, checked here. Strict
+UTF-8 is here too: MicroPython's decode takes overlong forms ('%c0%ae' as
+'.'), surrogates and code points past U+10FFFF.
+"""
+DIGITS = '0123456789'
+LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+NAME_CHARS = LETTERS + DIGITS + '_-'
+HEX_DIGITS = DIGITS + 'abcdef'
+MAX_DIGITS = 18            # more digits than any bound here: refused before int() reads them
+LARGEST = 10 ** MAX_DIGITS - 1   # the largest number() can take
+
+
+def only(text, chars, longest):
+    """text is 1 to longest characters, each one of chars."""
+    if not 0 < len(text) <= longest:
+        return False
+    for c in text:
+        if c not in chars:
+            return False
+    return True
+
+
+def number(text, lo, hi):
+    """The int that text spells in ASCII digits when lo <= it <= hi, else None."""
+    if not only(text, DIGITS, MAX_DIGITS):
+        return None
+    value = int(text)
+    return value if lo <= value <= hi else None
+
+
+def _check_utf8(data):
+    """Raise UnicodeError unless data is well-formed UTF-8 (RFC 3629)."""
+    i = 0
+    n = len(data)
+    while i < n:
+        c = data[i]
+        if c < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= c <= 0xDF:
+            need, low, high = 1, 0x80, 0xBF
+        elif c == 0xE0:
+            need, low, high = 2, 0xA0, 0xBF     # no overlong forms
+        elif c == 0xED:
+            need, low, high = 2, 0x80, 0x9F     # no surrogates
+        elif 0xE1 <= c <= 0xEF:
+            need, low, high = 2, 0x80, 0xBF
+        elif c == 0xF0:
+            need, low, high = 3, 0x90, 0xBF
+        elif 0xF1 <= c <= 0xF3:
+            need, low, high = 3, 0x80, 0xBF
+        elif c == 0xF4:
+            need, low, high = 3, 0x80, 0x8F     # nothing past U+10FFFF
+        else:
+            raise UnicodeError('not UTF-8')
+        if i + need >= n:   # cut short
+            raise UnicodeError('not UTF-8')
+        if not low <= data[i + 1] <= high:
+            raise UnicodeError('not UTF-8')
+        for k in range(i + 2, i + need + 1):
+            if not 0x80 <= data[k] <= 0xBF:
+                raise UnicodeError('not UTF-8')
+        i += need + 1
+
+
+def _decode_is_strict():
+    try:
+        b'\xc0\xae'.decode()   # an overlong '.'
+    except UnicodeError:
+        return True
+    return False
+
+
+if _decode_is_strict():
+    def decode_utf8(data):
+        return data.decode()
+else:
+    def decode_utf8(data):
+        """Strict UTF-8: MicroPython's decode takes overlong forms ('%c0%ae' as '.'),
+        surrogates and code points past U+10FFFF."""
+        text = data.decode()
+        if len(text) != len(data):   # not plain ASCII: check it byte by byte
+            _check_utf8(data)
+        return text

@@ -1,0 +1,138 @@
+"""Programs run beside the server: argument lists, never a shell string built from input.
+
+MicroPython's unix port has no subprocess and no fork: there a program runs
+through os.system in a background subshell that records its pid and exit
+status in files.
+"""
+import os
+
+try:
+    import subprocess
+except ImportError:
+    subprocess = None
+
+from .compat import monotonic
+from .files import remove_if_there, temp_path
+
+CHILD_POLL = 0.1          # seconds between checks whether a background program has ended
+
+
+def shell_quote(arg):
+    """Quote one argument for /bin/sh so that it is taken literally."""
+    return "'" + str(arg).replace("'", "'\\''") + "'"
+
+
+class Child:
+    """A program run in the background; poll() is None until it has ended.
+
+    CPython: subprocess.Popen with an argument list. MicroPython: os.system
+    runs the quoted argument list in a background subshell that records the
+    program's pid and exit status in files, since the unix port has no fork
+    or subprocess; kill() uses the pid. Either way no shell string is ever
+    built from unquoted input.
+    """
+
+    started = 0   # children started by this process: unique status file names
+
+    def __init__(self, argv, stdout_path=None, status_dir='/tmp'):
+        self.argv = list(argv)
+        self.stdout_path = stdout_path
+        self.returncode = None
+        self._popen = None
+        self._status_path = None
+        self._pid_path = None
+        if subprocess is not None:
+            out = open(stdout_path, 'wb') if stdout_path else subprocess.DEVNULL
+            try:
+                self._popen = subprocess.Popen(
+                    self.argv, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.DEVNULL, start_new_session=True)
+            finally:
+                if stdout_path:
+                    out.close()
+        else:
+            Child.started += 1
+            self._status_path = temp_path(status_dir, 'child', Child.started)
+            self._pid_path = self._status_path + '.pid'
+            status = shell_quote(self._status_path)
+            pid = shell_quote(self._pid_path)
+            command = ' '.join(shell_quote(a) for a in self.argv)
+            redirect = ' >' + shell_quote(stdout_path) if stdout_path else ' >/dev/null'
+            # The inner sh writes its pid ($0 names the file), then becomes the program.
+            # Its exit status is kept only if kill() has not taken the pid file away.
+            os.system("""(sh -c 'echo $$ >"$0"; exec "$@"' %s %s%s 2>/dev/null </dev/null; """
+                      """rc=$?; if [ -e %s ]; then echo $rc >%s.tmp; mv %s.tmp %s; rm -f %s; fi) &""" % (
+                          pid, command, redirect, pid, status, status, status, pid))
+
+    def poll(self):
+        if self.returncode is not None:
+            return self.returncode
+        if self._popen is not None:
+            self.returncode = self._popen.poll()
+        else:
+            try:
+                with open(self._status_path) as f:
+                    self.returncode = int(f.read().strip() or '1')
+            except (OSError, ValueError):
+                return None
+            remove_if_there(self._status_path)
+        return self.returncode
+
+    def kill(self):
+        """End the program if it still runs."""
+        if self._popen is not None:
+            if self._popen.poll() is None:
+                try:
+                    self._popen.kill()
+                    self._popen.wait()
+                except OSError:
+                    pass
+            return
+        if self.poll() is not None:
+            return
+        try:
+            with open(self._pid_path) as f:
+                pid = int(f.read().strip())
+            os.remove(self._pid_path)
+        except (OSError, ValueError):
+            return
+        os.system('kill -9 %d 2>/dev/null' % pid)
+
+
+def run(argv):
+    """Run a program to its end with an argument list; its exit status."""
+    if subprocess is not None:
+        return subprocess.call(argv, stdin=subprocess.DEVNULL)
+    return os.system(' '.join(shell_quote(a) for a in argv)) >> 8
+
+
+class Background:
+    """A program run beside the loop: on_exit(exit status) once it ends, or
+    on_exit(None) when it runs past timeout (it is killed then).
+
+    The loop checks it every interval seconds, which also reaps it; nothing
+    waits on it, so other clients are served while it runs.
+    """
+
+    def __init__(self, loop, argv, timeout, on_exit, status_dir='/tmp', stdout_path=None,
+                 interval=CHILD_POLL):
+        self.loop = loop
+        self.on_exit = on_exit
+        self.interval = interval
+        self.deadline = monotonic() + timeout
+        self.child = Child(argv, stdout_path, status_dir)
+        self.timer = loop.call_later(interval, self.check)
+
+    def check(self):
+        code = self.child.poll()
+        if code is None and monotonic() < self.deadline:
+            self.timer = self.loop.call_later(self.interval, self.check)
+            return
+        if code is None:
+            self.child.kill()
+        self.on_exit(code)
+
+    def cancel(self):
+        """Stop waiting and stop the program."""
+        self.timer.cancel()
+        self.child.kill()

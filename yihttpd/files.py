@@ -1,0 +1,150 @@
+"""Files and directories on the SD card and in the temp folder.
+
+MicroPython's os has no lstat, realpath or fsync: links are seen through
+os.ilistdir's entry types, and an atomic write still renames a complete
+temp file but cannot force it to the card first (HAS_FSYNC is False).
+"""
+import os
+
+from .compat import getpid
+
+S_IFMT = 0o170000
+S_IFDIR = 0o040000
+S_IFREG = 0o100000
+S_IFLNK = 0o120000
+S_IFIFO = 0o010000
+
+def stat(path):
+    """os.stat as a tuple, or None when the path does not exist."""
+    try:
+        return tuple(os.stat(path))
+    except OSError:
+        return None
+
+
+def stat_size(st):
+    return st[6]
+
+
+def stat_mtime(st):
+    return int(st[8])
+
+
+if hasattr(os, 'scandir'):
+    def list_entries(path):
+        """(name, kind) of each entry, kind 'dir', 'file', 'link' or 'other', links not followed."""
+        with os.scandir(path) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    yield entry.name, 'link'
+                elif entry.is_dir(follow_symlinks=False):
+                    yield entry.name, 'dir'
+                elif entry.is_file(follow_symlinks=False):
+                    yield entry.name, 'file'
+                else:
+                    yield entry.name, 'other'
+else:
+    def list_entries(path):
+        """(name, kind) of each entry, kind 'dir', 'file', 'link' or 'other', links not followed."""
+        for entry in os.ilistdir(path):
+            mode = entry[1] & S_IFMT
+            if mode == S_IFDIR:
+                kind = 'dir'
+            elif mode == S_IFREG:
+                kind = 'file'
+            elif mode == S_IFLNK:
+                kind = 'link'
+            else:
+                kind = 'other'
+            yield entry[0], kind
+
+if hasattr(os, 'lstat'):
+    def entry_kind(path):
+        """'dir', 'file', 'link', 'other' or None for a path, without following a last link."""
+        try:
+            mode = os.lstat(path).st_mode & S_IFMT
+        except OSError:
+            return None
+        return {S_IFDIR: 'dir', S_IFREG: 'file', S_IFLNK: 'link'}.get(mode, 'other')
+else:
+    def entry_kind(path):
+        """'dir', 'file', 'link', 'other' or None for a path, without following a last link.
+
+        The listing is read to its end: ilistdir closes its directory fd
+        only then (or when the collector finds it), so stopping at the match
+        left an fd open per call, over a hundred on a quiet server.
+        """
+        parent, _, name = path.rpartition('/')
+        found = None
+        try:
+            for entry_name, kind in list_entries(parent or '/'):
+                if entry_name == name:
+                    found = kind
+        except OSError:
+            pass
+        return found
+
+
+def is_dir(path):
+    st = stat(path)
+    return st is not None and st[0] & S_IFMT == S_IFDIR
+
+
+def makedirs(path):
+    """Create path and its missing parents."""
+    if is_dir(path):
+        return
+    makedirs(path.rpartition('/')[0])
+    os.mkdir(path)
+
+
+def remove_tree(path):
+    """Delete a directory and what it holds, never following a link out of it."""
+    for name, kind in list(list_entries(path)):
+        child = path + '/' + name
+        if kind == 'dir':
+            remove_tree(child)
+        else:
+            os.remove(child)
+    os.rmdir(path)
+
+
+HAS_FSYNC = hasattr(os, 'fsync')
+
+
+def fsync_file(f):
+    """Push a written file to the storage where the runtime can."""
+    f.flush()
+    if HAS_FSYNC:
+        os.fsync(f.fileno())
+
+
+def fsync_dir(path):
+    """Make a rename in this directory durable (CPython on Linux only)."""
+    if not HAS_FSYNC:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, AttributeError):
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temp_path(directory, purpose, key=None):
+    """A file name in directory that no other process or purpose uses:
+    yihttpd-PURPOSE-PID (then -KEY when one process needs several)."""
+    path = '%s/yihttpd-%s-%d' % (directory, purpose, getpid())
+    return path if key is None else '%s-%s' % (path, key)
+
+
+def remove_if_there(path):
+    """Remove a file; one already gone is not an error."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass

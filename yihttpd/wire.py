@@ -1,0 +1,128 @@
+"""What crosses a connection's socket after the head: the request body coming
+in, and the answer going out.
+
+AnswerWriter is the one place that turns any answer (bytes, an open file
+part, an iterator of bytes) into what the socket takes, as microdot's
+Response.body_iter does; the connection only says when to write.
+"""
+from . import compat, files
+
+SMALL_BODY = 4096         # a body below this goes out in the same send as its head
+LINGER_TIME = 2.0         # seconds a refused request's unread body is drained before closing,
+LINGER_MAX = 2 * 1048576  # or this many bytes: closing on unread data would reset the
+                          # connection and the client could lose the answer (RFC 9112 9.6)
+LINGER_IDLE = 0.5         # seconds of silence that show the client has stopped sending
+
+
+class RequestBody:
+    """A body of a known length arriving in pieces: joined in memory, or
+    written to a spool file (spool_path) when it is too large for the heap."""
+
+    def __init__(self, req, length, reserved, spool_path=None):
+        self.req = req
+        self.left = length
+        self.reserved = reserved   # bytes of the server's body memory it holds
+        self.chunks = []
+        self.file = None
+        if spool_path is not None:
+            req.body_path = spool_path
+            self.file = open(spool_path, 'wb')
+
+    def take(self, data):
+        """Keep the body's part of data; returns the rest (a pipelined request's bytes)."""
+        chunk = data[:self.left]
+        self.left -= len(chunk)
+        if self.file is not None:
+            self.file.write(chunk)
+        else:
+            self.chunks.append(chunk)
+        if not self.left:
+            if self.file is not None:
+                self.drop()
+            else:
+                self.req.body = b''.join(self.chunks)
+                self.chunks = None
+        return data[len(chunk):]
+
+    def drop(self):
+        """Stop taking the body (complete, or the client went away)."""
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        self.chunks = None
+
+    def remove_spool(self):
+        """The spooled upload is of no more use once its answer is out."""
+        if self.req.body_path is not None:
+            files.remove_if_there(self.req.body_path)
+            self.req.body_path = None
+
+
+class Drain:
+    """What a refused client still sends, read and dropped for a bounded time and size."""
+
+    def __init__(self):
+        self.left = LINGER_MAX
+        self.end = compat.monotonic() + LINGER_TIME
+
+    def dropped(self, n):
+        """n more bytes dropped: the new deadline, or None when it is time to close."""
+        self.left -= n
+        if self.left <= 0:
+            return None
+        return min(self.end, compat.monotonic() + LINGER_IDLE)
+
+
+class AnswerWriter:
+    """One answer on its way out: the head, then the body, as the socket takes them."""
+
+    def __init__(self, head, response, with_body):
+        self.sent = 0
+        self.out = memoryview(head)
+        self.file = None
+        self.offset = 0
+        self.left = 0
+        self.pieces = iter(())
+        if not with_body:
+            response.close()   # a HEAD answer: its file is of no more use
+            return
+        body = response.body
+        if response.file is not None:
+            self.file = response.file
+            self.offset = response.offset
+            self.left = response.length
+        elif isinstance(body, (bytes, bytearray)):
+            if len(body) < SMALL_BODY:
+                self.out = memoryview(head + body)
+            else:
+                self.pieces = iter((body,))
+        else:
+            self.pieces = iter(body)
+
+    def write(self, sock, buffer):
+        """Send until the socket is full; True once the whole answer is out.
+
+        buffer is the shared copy buffer for runtimes without sendfile.
+        Raises OSError (EAGAIN: the socket takes nothing more now).
+        """
+        while True:
+            if self.out is not None:
+                n = sock.send(self.out)
+                self.sent += n
+                if n < len(self.out):
+                    self.out = self.out[n:]
+                    return False
+                self.out = None
+            elif self.file is not None and self.left > 0:
+                n = compat.send_file_part(sock, self.file, self.offset, self.left, buffer)
+                if not n:
+                    raise OSError(compat.EPIPE, 'file shrank while sent')
+                self.offset += n
+                self.left -= n
+                self.sent += n
+            else:
+                piece = next(self.pieces, None)
+                if piece is None:
+                    return True
+                if piece:
+                    self.out = memoryview(piece)
