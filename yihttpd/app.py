@@ -5,6 +5,7 @@ import sys
 
 from . import conf, files
 from .http import HttpError, failure_response
+from .listings import Listings
 from .sdcard import SdCard
 
 # The methods a path takes, by what its service does (a 405 lists them in Allow).
@@ -57,19 +58,17 @@ def same_secret(given, expected):
 
 
 class Auth:
-    """HTTP Basic auth from USERNAME/PASSWORD in system.conf, re-read when it changes."""
+    """HTTP Basic auth from USERNAME/PASSWORD in system.conf, read again when it changes."""
 
-    def __init__(self, path):
-        self.path = path
-        self.stamp = None
+    def __init__(self, system_conf):
+        self.system_conf = system_conf
+        self.values = None
         self.credentials = None
 
     def refresh(self):
-        st = files.stat(self.path)
-        stamp = None if st is None else (st[1], files.stat_mtime(st), files.stat_size(st))
-        if stamp != self.stamp:
-            self.stamp = stamp
-            values = conf.read_conf(self.path)
+        values = self.system_conf.current()
+        if values is not self.values:
+            self.values = values
             user = values.get('USERNAME', '')
             password = values.get('PASSWORD', '')
             self.credentials = user + ':' + password if user and password else None
@@ -109,7 +108,9 @@ class App:
         self.loop = loop
         self.log = log
         self.sd = SdCard(options.root)
-        self.auth = Auth(self.sd.conf_path('system.conf'))
+        self.system_conf = conf.ConfFile(self.sd.conf_path('system.conf'))
+        self.auth = Auth(self.system_conf)
+        self.listings = Listings(self.sd.record)
         self.www = self.sd.yi_hack + '/www'
         if not files.is_dir(self.www):
             package_dir = __file__.rpartition('/')[0] or '.'

@@ -92,6 +92,23 @@ def hour_dir_hour(name):
     return name[11:13]
 
 
+def days_since_1970(year, month, day):
+    """Days from 1970-01-01 to a date of the Gregorian calendar (no time zone involved)."""
+    if month <= 2:
+        year -= 1
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + 9 if month <= 2 else month - 3) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def hour_dir_utc_seconds(name):
+    """Seconds since 1970 of an hour directory's start, its name read as UTC."""
+    days = days_since_1970(int(name[0:4]), int(name[5:7]), int(name[8:10]))
+    return days * 86400 + int(name[11:13]) * 3600
+
+
 def _check_kind(path, kind):
     """404 when path is missing, 400 when it is not a plain kind ('dir' or 'file'), e.g. a link."""
     found = files.entry_kind(path)

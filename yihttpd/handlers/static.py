@@ -6,7 +6,7 @@ Both go through file_response, the one place for ETag, Last-Modified,
 import time
 
 from .. import checks, files
-from ..http import HttpError, Response, parse_range, unquote_path
+from ..http import HttpError, Response, parse_range, unchanged, unquote_path
 
 CONTENT_TYPES = {
     'html': 'text/html; charset=utf-8',
@@ -56,9 +56,7 @@ def file_response(req, path, headers=None, ranges=True):
     if ranges:
         headers.append(('Accept-Ranges', 'bytes'))
     ctype = content_type(path)
-    if_none_match = req.headers.get('if-none-match')
-    if (if_none_match is not None and etag in if_none_match) or (
-            if_none_match is None and req.headers.get('if-modified-since') == last_modified):
+    if unchanged(req, etag, last_modified):
         return Response(b'', 304, None, headers)
     span = parse_range(req.headers.get('range'), size) if ranges else None
     status = 200
