@@ -13,7 +13,8 @@ READS = ('GET', 'HEAD', 'POST')   # a service that only reads
 CHANGES = ('GET', 'POST')         # changes something: no HEAD, refused from other sites' pages
 STATIC = ('GET', 'HEAD')          # files under www/ and record/
 
-JSON_BODY = 65536       # a JSON body (set_configs) is at most 64 KiB
+JSON_BODY = 16384       # a JSON body (set_configs): the firmware page's largest is ~2 KiB; parsing
+                        # costs 3x its size in heap, and the camera's heap may be 256K
 UPLOAD_BODY = 1048576   # an uploaded settings archive is at most 1 MiB
 
 # path: (module in yihttpd.handlers, function, READS or CHANGES, largest body)
