@@ -144,3 +144,18 @@ def test_a_changed_events_time_changes_the_kept_answer(sd, start_server):
     after, new_etag = listed(server)
     assert (before['records'][0]['time'], after['records'][0]['time']) == ('Time: 02:40', 'Time: 01:40')
     assert new_etag != etag
+
+
+def test_a_video_replaced_by_a_link_after_its_listing_was_kept_is_refused(sd, server, tmp_path):
+    sd.add_video(DIR, '00M00S60', data=b'video')
+    age(sd)
+    age(sd, DIR)
+    listed(server)
+    assert server.get('/record/%s/00M00S60.mp4' % DIR)[0] == 200
+    secret = tmp_path / 'secret'
+    secret.write_bytes(b'not a record')
+    video = os.path.join(sd.record, DIR, '00M00S60.mp4')
+    os.remove(video)
+    os.symlink(str(secret), video)
+    status, _, body = server.get('/record/%s/00M00S60.mp4' % DIR)
+    assert status == 400 and b'not a record' not in body

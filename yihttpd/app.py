@@ -167,10 +167,9 @@ class App:
             return self.handler(entry[0], entry[1])(req)
         if path.startswith('/cgi-bin/'):
             raise HttpError(404, 'no such service')
-        from .handlers import static
         if path.startswith('/record/'):
-            return static.serve_record(req)
-        return static.serve_www(req)
+            return self.handler('records', 'serve_record')(req)
+        return self.handler('static', 'serve_www')(req)
 
     def handler(self, module, function):
         name = 'yihttpd.handlers.' + module

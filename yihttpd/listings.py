@@ -70,6 +70,14 @@ class HourDirs:
         for i in range(len(self.keys)):
             yield self.name(i)
 
+    def __contains__(self, name):
+        """Whether an hour directory name (already checked as one) is a directory here."""
+        month = int(name[0:4]) * 100 + int(name[5:7])
+        if month not in self.months:
+            return False
+        key = self.months.index(month) * MONTH_SLOT + int(name[8:10]) * 100 + int(name[11:13])
+        return key in self.keys
+
 
 class HourContents:
     """The videos of one hour directory, newest first, and which have a thumbnail.

@@ -1,7 +1,8 @@
 """Motion events and recorded videos: list, delete, fetch, wait for the next one.
 
-eventsdir.sh, eventsfile.sh, eventsdirdel.sh, eventsfiledel.sh and
-getlastrecordedvideo.sh of docs/API.md. Only names that follow the record
+eventsdir.sh, eventsfile.sh, eventsdirdel.sh, eventsfiledel.sh,
+getlastrecordedvideo.sh and /record/DIR/FILE of docs/API.md; listings
+come from listings.py, kept until the card changes. Only names that follow the record
 rules of sdcard.py are listed, deleted or served; listing reads directory
 entries, never file contents. Long work (deleting thousands of files,
 waiting for the next video) runs on loop timers, so other clients are
@@ -12,7 +13,8 @@ import os
 import time
 
 from .. import checks, compat, files
-from ..http import Deferred, HttpError, Response, error_response, ok, text_response, unchanged
+from ..http import (Deferred, HttpError, Response, error_response, ok, text_response, unchanged,
+                    unquote_path)
 from ..sdcard import (hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_video, shown,
                       thumbnail_name, video_minute)
 from . import static
@@ -106,13 +108,43 @@ def events_dir_pieces(dirs, mode):
 def events_file(req):
     """eventsfile.sh?dirname=DIR: the videos of one hour directory, newest first."""
     dirname = required(req, 'dirname')
-    contents = req.app.listings.hour(req.app.sd.existing_hour_dir(dirname))
+    contents = req.app.listings.hour(existing_hour_dir(req, dirname))
     mode = events_time(req)
     if contents.answer is None or contents.answer[0] != mode:
         body = events_file_body(dirname, contents, mode)
         contents.answer = (mode, body, content_etag(body))
     body = contents.answer[1]
     return listing_answer(req, body, len(body), contents.answer[2])
+
+
+# Kept listings are looked in first: on MicroPython, without lstat, telling
+# a plain file or directory from a link otherwise lists its whole directory.
+
+def existing_hour_dir(req, dirname):
+    """The path of a plain hour directory (400 for a name that is not one, 404 if absent)."""
+    path = req.app.sd.hour_dir(dirname)
+    if dirname in req.app.listings.hours():
+        return path
+    return req.app.sd.existing_hour_dir(dirname)
+
+
+def existing_record_file(req, dirname, filename):
+    """The path of a plain video or thumbnail (400 for names that are not, 404 if absent)."""
+    path = req.app.sd.record_file(dirname, filename)
+    listings = req.app.listings
+    if dirname in listings.hours():
+        contents = listings.hour(req.app.sd.record + '/' + dirname)
+        if filename in contents.thumbs or filename in contents.videos:
+            return path
+    return req.app.sd.existing_record_file(dirname, filename)
+
+
+def serve_record(req):
+    """/record/DIR/FILE, only names that follow the record rules, no links."""
+    parts = unquote_path(req.path[len('/record/'):]).split('/')
+    if len(parts) != 2:
+        raise HttpError(400, 'a record is /record/DIR/FILE')
+    return static.file_response(req, existing_record_file(req, parts[0], parts[1]))
 
 
 def events_file_body(dirname, contents, mode):

@@ -1,7 +1,7 @@
-"""Static files: the web page under www/ and the recordings under /record/.
+"""Static files: the web page under www/, and file_response for recordings too.
 
-Both go through file_response, the one place for ETag, Last-Modified,
-304 and Range. Files are opened here and streamed by the loop in chunks.
+file_response is the one place for a file's ETag, Last-Modified, 304 and
+Range. Files are opened here and streamed by the loop in chunks.
 """
 import time
 
@@ -67,15 +67,6 @@ def file_response(req, path, headers=None, ranges=True):
         headers.append(('Content-Range', 'bytes %d-%d/%d' % (offset, offset + length - 1, size)))
     f = open(path, 'rb')
     return Response.file_part(f, offset, length, status, ctype, headers)
-
-
-def serve_record(req):
-    """/record/DIR/FILE, only names that follow the record rules, no links."""
-    parts = unquote_path(req.path[len('/record/'):]).split('/')
-    if len(parts) != 2:
-        raise HttpError(400, 'a record is /record/DIR/FILE')
-    path = req.app.sd.existing_record_file(parts[0], parts[1])
-    return file_response(req, path)
 
 
 def is_www_segment(segment):
