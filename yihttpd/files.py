@@ -5,6 +5,7 @@ os.ilistdir's entry types, and an atomic write still renames a complete
 temp file but cannot force it to the card first (HAS_FSYNC is False).
 """
 import os
+import time
 
 from .compat import getpid
 
@@ -28,6 +29,21 @@ def stat_size(st):
 
 def stat_mtime(st):
     return int(st[8])
+
+
+MTIME_GRAIN = 2   # seconds of mtime resolution on FAT, the SD card's file system
+
+
+def settled_stamp(st):
+    """(inode, mtime, size) of a stat, or None while it is younger than MTIME_GRAIN.
+
+    Equal stamps mean an unchanged file only once its mtime is older than
+    FAT's tick: a write within the same tick leaves the mtime as it was.
+    """
+    mtime = stat_mtime(st)
+    if time.time() - mtime < MTIME_GRAIN:
+        return None
+    return st[1], mtime, stat_size(st)
 
 
 if hasattr(os, 'scandir'):

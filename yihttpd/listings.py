@@ -8,15 +8,12 @@ thumbnail or an hour directory is added, renamed or removed.
 
 FAT keeps mtimes to 2 seconds: a file added in the same tick as the change
 a listing saw would not move the mtime again. So a listing is kept only
-when it was read at least MTIME_GRAIN seconds after its directory last
-changed; the hour being recorded into is read afresh until it settles.
+when it was read at least files.MTIME_GRAIN seconds after its directory
+last changed; the hour being recorded into is read afresh until it settles.
 """
-import time
-
 from . import files
 from .sdcard import is_hour_dir, is_video, record_order_key
 
-MTIME_GRAIN = 2          # seconds of mtime resolution on FAT
 MOST_LISTINGS = 8        # listings kept at once (the hours a page has open)
 MOST_BYTES = 65536       # their estimated heap, all together
 BYTES_PER_VIDEO = 160    # estimated heap per video: its name, thumbnail and answer text
@@ -122,7 +119,7 @@ class Listings:
 
     def __init__(self, record_root):
         self.record_root = record_root
-        self.kept = {}      # path -> (mtime, listing, estimated bytes)
+        self.kept = {}      # path -> (settled stamp, listing, estimated bytes)
         self.recent = []    # paths, least recently used first
         self.bytes = 0
 
@@ -144,25 +141,25 @@ class Listings:
 
     def listing(self, path, read, judge):
         st = files.stat(path)
-        mtime = None if st is None else files.stat_mtime(st)
+        stamp = None if st is None else files.settled_stamp(st)
         hit = self.kept.get(path)
         if hit is not None:
-            if hit[0] == mtime:
+            if stamp is not None and hit[0] == stamp:
                 self.recent.remove(path)
                 self.recent.append(path)
                 return hit[1]
             self.forget(path)
         listing = read(path)
         settled, size = judge(listing)
-        if settled and mtime is not None and time.time() - mtime >= MTIME_GRAIN:
-            self.keep(path, mtime, listing, size)
+        if settled and stamp is not None:
+            self.keep(path, stamp, listing, size)
         return listing
 
-    def keep(self, path, mtime, listing, size):
+    def keep(self, path, stamp, listing, size):
         if size > MOST_BYTES:
             return
         while self.recent and (len(self.recent) >= MOST_LISTINGS or self.bytes + size > MOST_BYTES):
             self.forget(self.recent[0])
-        self.kept[path] = (mtime, listing, size)
+        self.kept[path] = (stamp, listing, size)
         self.recent.append(path)
         self.bytes += size

@@ -127,6 +127,7 @@ class SdCard:
         self.etc = self.yi_hack + '/etc'
         self.record = self.root + '/record'
         self.hostname_path = self.etc + '/hostname'
+        self.texts = {}   # path -> (settled stamp, text) of the small files read_text read
 
     def conf_path(self, filename):
         return self.etc + '/' + filename
@@ -174,12 +175,24 @@ class SdCard:
 
         A link or anything but a plain file gives default: a link planted in
         etc/ must not make a service answer another file's content, nor a
-        FIFO or a device hang or flood the loop.
+        FIFO or a device hang or flood the loop. What was read is kept until
+        the file changes (files.settled_stamp): hostname.js and status.json
+        read the same few files on every request, and on MicroPython telling
+        a file from a link lists its whole directory.
         """
+        st = files.stat(path)
+        if st is None:
+            return default
+        kept = self.texts.get(path)
+        stamp = files.settled_stamp(st)
+        if kept is not None and kept[0] == stamp and stamp is not None:
+            return kept[1]
         if files.entry_kind(path) != 'file':
             return default
         try:
             with open(path, 'rb') as f:
-                return f.read(SMALL_TEXT_MAX).decode().strip()
+                text = f.read(SMALL_TEXT_MAX).decode().strip()
         except (OSError, UnicodeError):
             return default
+        self.texts[path] = (stamp, text)
+        return text
