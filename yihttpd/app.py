@@ -1,6 +1,5 @@
 """The routing table, auth, the cross-site guard, and errors mapped to answers."""
 import binascii
-import hashlib
 import sys
 
 from . import conf, files
@@ -44,17 +43,17 @@ ROUTES = {
 REALM = 'yi-hack'
 
 
-def _digest(text):
-    return hashlib.sha256(text.encode()).digest()
-
-
 def same_secret(given, expected):
-    """Compare two strings in time that does not depend on where they differ."""
-    a = _digest(given)
-    b = _digest(expected)
-    diff = 0
+    """Compare two strings in time that depends only on the given one's length.
+
+    Neither where they differ nor the expected length shows. (No hashlib:
+    on CPython it loads OpenSSL, 4 MB of RSS for one comparison.)
+    """
+    a = given.encode()
+    b = expected.encode()
+    diff = len(a) ^ len(b)
     for i in range(len(a)):
-        diff |= a[i] ^ b[i]
+        diff |= a[i] ^ b[i % len(b)] if b else 1
     return diff == 0
 
 
