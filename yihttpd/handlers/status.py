@@ -144,8 +144,12 @@ def hostname(sd):
 
 
 def home_version(app):
-    """The camera's own firmware version (/home/homever, e.g. 12.0.51.08_202208101411) or ''."""
-    return app.sd.read_text(app.options.home_version, '')
+    """The camera's own firmware version (/home/homever, e.g. 12.0.51.08_202208101411) or ''.
+
+    Read like /proc: the file is the camera's, not the SD card's, and on
+    MicroPython a link check lists the whole directory on each request.
+    """
+    return read_first_line(app.options.home_version) or ''
 
 
 def has_ptz(app, model):
