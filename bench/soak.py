@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from harness import SdRoot, ServerProcess  # noqa: E402
 
 BIG_VIDEO = 20 * 1024 * 1024      # a recording, as the camera writes them
-SPOOLED_UPLOAD = 100 * 1024       # over the server's 64 KiB in-memory body limit
+SPOOLED_UPLOAD = 100 * 1024       # over the server's 16 KiB in-memory body limit
 WORKERS = 8                       # concurrent clients
 SETTLE = 3.0                      # seconds for vanished clients' deferred answers to end
 HOUR = '2020Y01M01D01H'

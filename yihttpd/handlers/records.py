@@ -279,10 +279,11 @@ def last_recorded_video(req):
         raise HttpError(404, 'no recorded video')
     dirname, videos = found
     video = videos[min(max(oldness, 1), len(videos)) - 1]
+    # Types 1 and 2 end with a line break, as the firmware's echo does: `read` needs it.
     if kind == '1':
-        return text_response('%s/%s' % (dirname, video))
+        return text_response('%s/%s\n' % (dirname, video))
     if kind == '2':
-        return text_response('http://%s/record/%s/%s' % (host, dirname, video))
+        return text_response('http://%s/record/%s/%s\n' % (host, dirname, video))
     disposition = '%s; filename="%s"' % (DISPOSITIONS[kind], video)
     path = sd.record + '/' + dirname + '/' + video
     return static.file_response(req, path, [('Content-Disposition', disposition)])

@@ -15,6 +15,7 @@ CONTENT_TYPES = {
     'json': 'application/json',
     'svg': 'image/svg+xml',
     'png': 'image/png',
+    'gif': 'image/gif',
     'jpg': 'image/jpeg',
     'ico': 'image/x-icon',
     'mp4': 'video/mp4',
