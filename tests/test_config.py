@@ -421,6 +421,22 @@ def test_a_killed_writer_leaves_the_old_or_the_new_file(start_server, sd):
     assert served > KILL_ROUNDS   # the kills really landed among writes
 
 
+def test_scratch_files_of_a_killed_server_are_removed_at_the_next_start(start_server, tmp_path):
+    """/tmp is RAM on the camera: what a killed load or upload left must not pile up."""
+    tmp_dir = tmp_path / 'tmp'
+    tmp_dir.mkdir()
+    gone_pid = 99999999                       # above any pid_max: no such process
+    (tmp_dir / ('yihttpd-load-%d' % gone_pid)).mkdir()
+    (tmp_dir / ('yihttpd-load-%d' % gone_pid) / 'system.conf').write_text('half')
+    (tmp_dir / ('yihttpd-upload-%d-7' % gone_pid)).write_bytes(b'x' * 1000)
+    alive = 'yihttpd-upload-%d-1' % os.getpid()   # another server's, still running
+    (tmp_dir / alive).write_bytes(b'y')
+    (tmp_dir / 'someone-else').write_bytes(b'z')
+    server = start_server('--tmp-dir', str(tmp_dir))
+    assert sorted(os.listdir(str(tmp_dir))) == sorted([alive, 'someone-else'])
+    assert 'removed 2 temp files left by an earlier run' in server.log()
+
+
 # --- save.sh and load.sh ---
 
 def extract_with_tar(archive_path, into):

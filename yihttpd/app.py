@@ -116,6 +116,9 @@ class App:
             package_dir = __file__.rpartition('/')[0] or '.'
             self.www = (package_dir.rpartition('/')[0] or '.') + '/www'
         self.tmp_dir = options.tmp_dir or '/tmp'
+        stale = files.remove_stale_temp(self.tmp_dir)
+        if stale and log is not None:
+            log('removed %d temp files left by an earlier run that was killed' % stale)
         self.ipc = None   # the camera transport (transports.py), set by __main__
         # What services have under way: each is changed by one handler module.
         self.ptz_move = None        # the PTZ move running (camera)

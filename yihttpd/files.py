@@ -158,6 +158,37 @@ def temp_path(directory, purpose, key=None):
     return path if key is None else '%s-%s' % (path, key)
 
 
+def remove_stale_temp(directory, proc='/proc'):
+    """Remove what temp_path named for a process that is no longer running.
+
+    A server killed while it wrote (power cut, kill -9, MemoryError) leaves
+    its scratch files, and /tmp on the camera is RAM. Returns how many went.
+    """
+    if not is_dir(proc + '/self'):
+        return 0
+    removed = 0
+    own = '%d' % getpid()
+    try:
+        entries = list(list_entries(directory))
+    except OSError:
+        return 0
+    for name, kind in entries:
+        parts = name.split('-')
+        if len(parts) < 3 or parts[0] != 'yihttpd' or not parts[2].isdigit() or parts[2] == own:
+            continue
+        if is_dir(proc + '/' + parts[2]):
+            continue
+        try:
+            if kind == 'dir':
+                remove_tree(directory + '/' + name)
+            else:
+                os.remove(directory + '/' + name)
+        except OSError:
+            continue
+        removed += 1
+    return removed
+
+
 def remove_if_there(path):
     """Remove a file; one already gone is not an error."""
     try:
