@@ -191,7 +191,9 @@ class SdCard:
             return default
         try:
             with open(path, 'rb') as f:
-                text = f.read(SMALL_TEXT_MAX).decode().strip()
+                # Only the file's size: MicroPython's read(n) takes n bytes of
+                # heap up front, and a crowded 256K heap may lack 4 KiB in one piece.
+                text = f.read(min(files.stat_size(st), SMALL_TEXT_MAX)).decode().strip()
         except (OSError, UnicodeError):
             return default
         self.texts[path] = (stamp, text)
