@@ -124,7 +124,7 @@ BODY_CLIENTS = 6
 def post_with_expect(server, body):
     """POST with Expect: 100-continue: the body goes only if the server asks for it."""
     with socket.create_connection((server.host, server.port), timeout=10) as s:
-        s.sendall(b'POST /cgi-bin/set_configs.sh?conf=system HTTP/1.1\r\nHost: x\r\n'
+        s.sendall(b'POST /cgi-bin/set_configs.sh?conf=system HTTP/1.1\r\nHost: 127.0.0.1\r\n'
                   b'Expect: 100-continue\r\nContent-Length: %d\r\n\r\n' % len(body))
         answer = s.recv(4096)
         if answer.startswith(b'HTTP/1.1 100'):

@@ -3,7 +3,7 @@ import binascii
 import hashlib
 import sys
 
-from . import conf, files
+from . import conf, files, guard
 from .http import HttpError, failure_response
 from .sdcard import SdCard
 
@@ -38,6 +38,9 @@ ROUTES = {
     '/cgi-bin/reboot.sh': ('system', 'reboot_sh', CHANGES, 0),
     '/cgi-bin/fw_upgrade.sh': ('system', 'fw_upgrade_sh', CHANGES, 0),
 }
+
+# Services that read secrets (passwords in clear): like changes, only through the camera's own names.
+SECRETS = ('/cgi-bin/save.sh', '/cgi-bin/get_configs.sh')
 
 REALM = 'yi-hack'
 
@@ -90,17 +93,6 @@ class Auth:
                             [('WWW-Authenticate', 'Basic realm="%s"' % REALM)])
 
 
-def is_cross_site(req):
-    """A request sent by another web site's page (Fetch metadata or Origin)."""
-    if req.headers.get('sec-fetch-site', '').lower() == 'cross-site':
-        return True
-    origin = req.headers.get('origin')
-    if origin is None:
-        return False
-    origin_host = origin.partition('://')[2]
-    return origin_host.lower() != req.host().lower()
-
-
 class App:
     """Everything the handlers share: the SD card, options, the loop, the camera."""
 
@@ -110,6 +102,7 @@ class App:
         self.log = log
         self.sd = SdCard(options.root)
         self.auth = Auth(self.sd.conf_path('system.conf'))
+        self.host_check = guard.HostCheck(self.sd, (options.allow_host or '').split(','))
         self.www = self.sd.yi_hack + '/www'
         if not files.is_dir(self.www):
             package_dir = __file__.rpartition('/')[0] or '.'
@@ -139,10 +132,14 @@ class App:
             message = 'HEAD would run this service: use GET' if req.method == 'HEAD' and entry \
                 else 'method not allowed'
             raise HttpError(405, message, [('Allow', ', '.join(methods))])
-        if methods == CHANGES and is_cross_site(req):
-            raise HttpError(403, 'refused: request came from another site')
-        limit = 0 if entry is None else entry[3]
         length = req.content_length()
+        if methods == CHANGES or req.path in SECRETS:
+            reason = self.host_check.reason(req)
+            if reason is None and methods == CHANGES:
+                reason = guard.foreign_reason(req)
+            if reason is not None:
+                raise HttpError(403, 'refused: ' + reason)
+        limit = 0 if entry is None else entry[3]
         if length > limit:
             raise HttpError(413, 'body larger than %d bytes' % limit)
         return length

@@ -15,8 +15,8 @@ MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number 
 # Only these request headers are kept: the rest are never stored.
 KEPT_HEADERS = (
     'host', 'content-length', 'content-type', 'connection', 'authorization',
-    'range', 'if-none-match', 'if-modified-since', 'origin', 'sec-fetch-site',
-    'transfer-encoding', 'expect',
+    'range', 'if-none-match', 'if-modified-since', 'transfer-encoding', 'expect',
+    'origin', 'referer', 'sec-fetch-site', 'sec-fetch-dest', 'user-agent',   # guard.py
 )
 
 # Headers that frame or address the request: two of them are ambiguous
