@@ -21,6 +21,8 @@ DEFERRED_TIMEOUT = 120.0  # a deferred answer never takes longer (long-poll is 8
 MEMORY_BODY_MAX = 65536   # bodies up to this are kept in memory, larger ones spooled to a file
 MEMORY_BODIES_MAX = 98304   # in-memory bodies at once: one of the largest (it costs twice its size
                           # while joined, and two at once fragment a 512K heap) plus small ones
+STALLED = 2.0             # seconds without taking a byte of its answer after which a client
+                          # may be dropped to make room for a new one
 ACCEPT_PAUSE = 0.1        # seconds the listening socket is not polled when no fd is free
 
 # Sent as is to a client that finds every connection busy with an answer under way.
@@ -112,9 +114,12 @@ class Server:
         self.loop.call_later(ACCEPT_PAUSE, self.loop.modify, fd, POLLIN)
 
     def evict_stalest(self):
-        """Close the connection waiting longest for a request to complete."""
+        """Close the connection idle longest: waiting for a request to complete,
+        or not reading its answer for STALLED seconds."""
+        stalled = compat.monotonic() - STALLED
         waiting = [((conn.waiting_since, conn.number), conn) for conn in self.connections.values()
-                   if conn.state in WAITING_FOR_REQUEST]
+                   if conn.state in WAITING_FOR_REQUEST
+                   or (conn.state == WRITE and conn.waiting_since < stalled)]
         if not waiting:
             return False
         min(waiting, key=lambda pair: pair[0])[1].close()   # number breaks ties of the clock
@@ -335,19 +340,24 @@ class Connection:
         self.writer = AnswerWriter(response.head(req.version, self.keep_alive), response,
                                    req.method != 'HEAD')
         self.state = WRITE
-        self.deadline = compat.monotonic() + self.server.idle_timeout
+        self.waiting_since = compat.monotonic()   # for a writer: when it last took a byte
+        self.deadline = self.waiting_since + self.server.idle_timeout
         self.loop.modify(self.fd, POLLOUT)
         self.write_some()
 
     def write_some(self):
+        sent = self.writer.sent
         try:
             if self.writer.write(self.sock, self.server.send_buffer):
                 self.finish()
-        except OSError as exc:
-            if compat.errno_of(exc) == compat.EAGAIN:
-                self.deadline = compat.monotonic() + self.server.idle_timeout
                 return
-            self.close()
+        except OSError as exc:
+            if compat.errno_of(exc) != compat.EAGAIN:
+                self.close()
+                return
+        if self.writer.sent > sent:
+            self.waiting_since = compat.monotonic()
+            self.deadline = self.waiting_since + self.server.idle_timeout
 
     def finish(self):
         """The whole response is out: log it, then keep alive or close."""
