@@ -228,3 +228,36 @@ def test_clients_that_stop_reading_their_answers_leave_room(sd, start_server):
     finally:
         for s in stalled:
             s.close()
+
+
+UPLOAD = 1048576   # the largest load.sh body
+SPOOLED_UPLOADS = 2   # server.py SPOOLED_MAX: two of the largest uploads spooled at once
+
+
+def test_uploads_spooled_at_once_are_bounded_in_all(sd, start_server, tmp_path):
+    # Before: 31 held 1 MiB uploads put 29 MiB in the temp dir (RAM on the camera).
+    tmp_dir = tmp_path / 'tmp'
+    tmp_dir.mkdir()
+    server = start_server('--tmp-dir', str(tmp_dir))
+    held = []
+    try:
+        for _ in range(SPOOLED_UPLOADS + 2):
+            s = socket.create_connection((server.host, server.port), timeout=2)
+            s.sendall(b'POST /cgi-bin/load.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+                      b'Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n' % UPLOAD
+                      + b'x' * 1000)
+            held.append(s)
+            time.sleep(0.1)
+        answers = []
+        for s in held:
+            try:
+                answers.append(s.recv(64).split(b' ')[1])
+            except socket.timeout:
+                answers.append(b'held')
+        assert answers == [b'held'] * SPOOLED_UPLOADS + [b'503'] * 2
+        assert len(os.listdir(str(tmp_dir))) <= SPOOLED_UPLOADS
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.3)
+    assert os.listdir(str(tmp_dir)) == []

@@ -23,6 +23,8 @@ MEMORY_BODIES_MAX = 98304   # in-memory bodies at once: one of the largest (it c
                           # while joined, and two at once fragment a 512K heap) plus small ones
 STALLED = 2.0             # seconds without taking a byte of its answer after which a client
                           # may be dropped to make room for a new one
+SPOOLED_MAX = 2 * 1048576   # bytes of spooled bodies at once (two of the largest uploads): the
+                          # temp dir is RAM on the camera
 ACCEPT_PAUSE = 0.1        # seconds the listening socket is not polled when no fd is free
 
 # Sent as is to a client that finds every connection busy with an answer under way.
@@ -67,6 +69,7 @@ class Server:
         self.stats_log = stats_log     # where heap high-water lines go (--stats)
         self.heap_peak = 0
         self.body_memory = 0           # bytes reserved by bodies being read into memory
+        self.body_spooled = 0          # bytes announced by bodies being spooled to files
         self.accepted = 0
         self.connections = {}
         self.send_buffer = None if compat.HAS_SENDFILE else bytearray(SEND_BUFFER_SIZE)
@@ -166,17 +169,23 @@ class Server:
     def open_body(self, req, length, key):
         """Where a body of length bytes goes: a spool file if large, else memory
         while there is room (the heap is shared by every client)."""
-        if length > MEMORY_BODY_MAX:
-            return RequestBody(req, length, 0, self.app.spool_path(key))
-        if self.body_memory + length > MEMORY_BODIES_MAX:
+        spooled = length > MEMORY_BODY_MAX
+        if (self.body_spooled + length > SPOOLED_MAX) if spooled \
+                else (self.body_memory + length > MEMORY_BODIES_MAX):
             raise http.HttpError(503, 'busy reading other request bodies: try again',
                                  [('Retry-After', '1')])
+        if spooled:
+            body = RequestBody(req, length, 0, self.app.spool_path(key))
+            self.body_spooled += length
+            return body
         self.body_memory += length
         return RequestBody(req, length, length)
 
     def release_body(self, body):
         body.drop()
         self.body_memory -= body.reserved
+        if not body.reserved:   # spooled
+            self.body_spooled -= body.length
         body.remove_spool()
 
 

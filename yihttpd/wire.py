@@ -20,6 +20,7 @@ class RequestBody:
 
     def __init__(self, req, length, reserved, spool_path=None):
         self.req = req
+        self.length = length
         self.left = length
         self.reserved = reserved   # bytes of the server's body memory it holds
         self.chunks = []
