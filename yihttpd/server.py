@@ -262,9 +262,11 @@ class Connection:
                 self.close()
             return
         if self.state == WAIT:
-            # Pipelined bytes while a response is pending: keep them, bounded.
-            if len(self.inbuf) < http.MAX_HEAD:
-                self.inbuf += data
+            # Pipelined requests while an answer is pending: kept for after it;
+            # past a head's worth the rest waits in the kernel (not read, not lost).
+            self.inbuf += data
+            if len(self.inbuf) >= http.MAX_HEAD:
+                self.loop.modify(self.fd, 0)
             return
         now = compat.monotonic()
         if self.state == READ_HEAD and not self.inbuf:
