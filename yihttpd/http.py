@@ -135,6 +135,9 @@ def parse_head(head):
     except UnicodeError:
         raise HttpError(400, 'request head is not UTF-8')
     lines = text.split('\r\n')
+    for c in lines[0]:
+        if c < ' ' or c == '\x7f':   # a bare LF would start a forged line in the log
+            raise HttpError(400, 'control character in the request line')
     parts = lines[0].split(' ')
     if len(parts) != 3 or not parts[1].startswith('/'):
         raise HttpError(400, 'malformed request line')
