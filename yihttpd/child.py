@@ -12,7 +12,7 @@ except ImportError:
     subprocess = None
 
 from .compat import monotonic
-from .files import remove_if_there, temp_path
+from .files import create_new, remove_if_there, temp_path
 
 CHILD_POLL = 0.1          # seconds between checks whether a background program has ended
 
@@ -42,7 +42,7 @@ class Child:
         self._status_path = None
         self._pid_path = None
         if subprocess is not None:
-            out = open(stdout_path, 'wb') if stdout_path else subprocess.DEVNULL
+            out = create_new(stdout_path) if stdout_path else subprocess.DEVNULL
             try:
                 self._popen = subprocess.Popen(
                     self.argv, stdin=subprocess.DEVNULL, stdout=out,
@@ -64,8 +64,15 @@ class Child:
             # leaves that mark before it reads the pid file, so one of the two
             # always sees the other. A cancelled run leaves no status file, nor
             # an empty output file created after its owner removed it.
+            # Every file is new: what is at a name is removed, and the shells
+            # create files with noclobber (set -C), so none is written through a link.
+            for path in (stdout_path, self._status_path, self._pid_path, self._cancel_path):
+                if path:
+                    remove_if_there(path)
+            remove_if_there(self._status_path + '.tmp')
             out = shell_quote(stdout_path or '/dev/null')
-            os.system("""(sh -c 'echo $$ >"$0"; [ -e "$0.cancel" ] || exec "$@"; exit 137' %s %s >%s """
+            os.system("""(set -C; sh -c 'set -C; echo $$ >"$0"; [ -e "$0.cancel" ] || exec "$@"; exit 137' """
+                      """%s %s >%s """
                       """2>/dev/null </dev/null; rc=$?; if [ -e %s ]; then rm -f %s %s; """
                       """[ -f %s ] && [ ! -s %s ] && rm -f %s; """
                       """else echo $rc >%s.tmp; mv %s.tmp %s; rm -f %s; fi) &""" % (
@@ -99,7 +106,7 @@ class Child:
         if self.poll() is not None:
             return
         try:
-            open(self._cancel_path, 'w').close()
+            create_new(self._cancel_path).close()
             with open(self._pid_path) as f:
                 pid = int(f.read().strip())
         except (OSError, ValueError):

@@ -84,7 +84,7 @@ class ToolTransport:
         self.count += 1
         path = files.temp_path(self.tmp_dir, 'ipc', '%d.bin' % self.count)
         try:
-            with open(path, 'wb') as f:
+            with files.create_new(path) as f:
                 f.write(message)
         except OSError as err:
             raise IpcUnavailable('cannot write %s: %s' % (path, err))

@@ -27,7 +27,7 @@ class RequestBody:
         self.file = None
         if spool_path is not None:
             req.body_path = spool_path
-            self.file = open(spool_path, 'wb')
+            self.file = files.create_new(spool_path)
 
     def take(self, data):
         """Keep the body's part of data; returns the rest (a pipelined request's bytes)."""
