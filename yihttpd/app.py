@@ -39,7 +39,8 @@ ROUTES = {
     '/cgi-bin/fw_upgrade.sh': ('system', 'fw_upgrade_sh', CHANGES, 0),
 }
 
-# Services that read secrets (passwords in clear): like changes, only through the camera's own names.
+# Services that hand out the settings (save.sh: passwords in clear): like changes, only
+# through the camera's own names (guard.py).
 SECRETS = ('/cgi-bin/save.sh', '/cgi-bin/get_configs.sh')
 
 REALM = 'yi-hack'
