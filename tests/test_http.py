@@ -126,6 +126,26 @@ def test_a_burst_of_pipelined_requests_is_answered_in_full(server):
     assert 'Traceback' not in server.log()
 
 
+BEHIND_LONG_POLL = 500   # tiny requests, 24 KB: more than the head's worth read while an answer waits
+
+
+def test_requests_pipelined_behind_a_long_poll_are_all_answered_after_it(sd, start_server):
+    # Before: what arrived past a head's worth while the long-poll waited was dropped.
+    sd.write('record/tmp.mp4.tmp', b'recording')
+    sd.add_video('2020Y01M01D01H', '00M00S60')
+    server = start_server('--longpoll-timeout', '1')
+    one = b'GET /cgi-bin/hostname.js HTTP/1.1\r\nHost: x\r\n\r\n'
+    with connect(server) as s:
+        s.sendall(b'GET /cgi-bin/getlastrecordedvideo.sh?oldness=-1 HTTP/1.1\r\nHost: x\r\n\r\n')
+        time.sleep(0.3)   # it waits now
+        s.sendall(one * BEHIND_LONG_POLL + b'GET /nope.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        answers = read_until_closed(s)
+    assert answers.startswith(b'HTTP/1.1 200 OK\r\n')
+    assert b'2020Y01M01D01H/00M00S60.mp4' in answers
+    assert answers.count(b'HTTP/1.1 200 OK\r\n') == BEHIND_LONG_POLL + 1
+    assert answers.count(b'HTTP/1.1 404 Not Found\r\n') == 1
+
+
 class _Prebuffered:
     """A socket whose first recv returns bytes already read."""
 
@@ -335,3 +355,15 @@ def test_a_chain_of_immediate_timers_lets_poll_run_between_links(runtime):
     out = subprocess.run(runtime_command(runtime, module=None) + ['-c', TIMER_CHAIN], cwd=REPO,
                          env=runtime_env(runtime), capture_output=True, timeout=30)
     assert out.stdout.split() == [b'1'], out.stderr
+
+
+@pytest.mark.parametrize('target', [b'/x\nyihttpd:10.9.8.7_GET_/cgi-bin/reboot.sh_200\nz', b'/x\ny',
+                                    b'/x\ry', b'/x\ty', b'/x\x7fy', b'/x\x00y'])
+def test_control_characters_in_the_request_line_are_400_and_never_logged(server, target):
+    # Before: a bare LF in the target wrote a line of the attacker's choice into the log.
+    reply = server.raw(b'GET ' + target + b' HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert reply.startswith(b'HTTP/1.1 400 ')
+    time.sleep(0.2)
+    assert '10.9.8.7' not in server.log()
+    for line in server.log().splitlines():
+        assert line.startswith('yihttpd: ') or line.startswith(' ') or line.startswith('Traceback'), line

@@ -209,3 +209,39 @@ def test_demo_logs_the_bytes_it_would_have_sent(start_server, tmp_path):
     server = start_server('--demo', '--ipc', 'auto', root=str(tmp_path / 'demo'))
     assert server.get_json('/cgi-bin/camera_settings.sh?led=no')[0] == 200
     assert 'ipc (recorded, not sent): 02 00 00 00 08 00 00 00 77 00 01 00 00 00 00 00' in server.log()
+
+
+TOOL_BACKLOG = 16   # transports.py: commands waiting for ipc_cmd at most
+
+
+def test_a_flood_of_commands_through_ipc_cmd_is_bounded(start_server, sd, tmp_path):
+    # Before: every command queued a temp file and an ipc_cmd run (4000 ptz requests, 6000 files).
+    out = str(tmp_path / 'ipc_cmd-got.bin')
+    tool = stand_in_ipc_cmd(sd, out)
+    with open(tool, 'a') as f:
+        f.write('sleep 1\n')   # a camera slow to take commands
+    tmp_dir = tmp_path / 'tmp'
+    tmp_dir.mkdir()
+    server = start_server('--ipc', 'ipc_cmd', '--tmp-dir', str(tmp_dir))
+    statuses = [server.get('/cgi-bin/preset.sh?num=1')[0] for _ in range(TOOL_BACKLOG + 8)]
+    assert statuses.count(503) >= 7 and statuses.count(200) <= TOOL_BACKLOG + 1
+    assert len([n for n in os.listdir(str(tmp_dir)) if n.startswith('yihttpd-ipc-')]) <= TOOL_BACKLOG + 1
+    assert server.get('/cgi-bin/status.json')[0] == 200
+
+
+def test_a_ptz_stop_the_camera_cannot_take_is_sent_again(start_server, sd, tmp_path):
+    # Before: a stop whose send failed was never sent again; the camera kept moving.
+    out = str(tmp_path / 'ipc_cmd-got.bin')
+    tool = stand_in_ipc_cmd(sd, out)
+    server = start_server('--ipc', 'ipc_cmd', '--tmp-dir', str(tmp_path))
+    import threading
+    answer = []
+    thread = threading.Thread(target=lambda: answer.append(server.get('/cgi-bin/ptz.sh?dir=left&time=0.5')))
+    thread.start()
+    assert wait_for_bytes(out, len(ipc.ptz_move('left'))) == ipc.ptz_move('left')
+    os.rename(tool, tool + '.away')   # the tool is gone when the stop is due
+    thread.join(5)
+    assert answer[0][0] == 503
+    os.rename(tool + '.away', tool)
+    expected = ipc.ptz_move('left') + ipc.ptz_stop()
+    assert wait_for_bytes(out, len(expected)) == expected

@@ -124,7 +124,7 @@ BODY_CLIENTS = 6
 def post_with_expect(server, body):
     """POST with Expect: 100-continue: the body goes only if the server asks for it."""
     with socket.create_connection((server.host, server.port), timeout=10) as s:
-        s.sendall(b'POST /cgi-bin/set_configs.sh?conf=system HTTP/1.1\r\nHost: x\r\n'
+        s.sendall(b'POST /cgi-bin/set_configs.sh?conf=system HTTP/1.1\r\nHost: 127.0.0.1\r\n'
                   b'Expect: 100-continue\r\nContent-Length: %d\r\n\r\n' % len(body))
         answer = s.recv(4096)
         if answer.startswith(b'HTTP/1.1 100'):
@@ -174,3 +174,90 @@ def test_when_every_connection_awaits_its_answer_a_newcomer_gets_503(sd, start_s
             s.close()
     time.sleep(0.5)
     assert server.get('/cgi-bin/status.json')[0] == 200
+
+
+def long_poll_from(server, address):
+    """A client at a loopback address of its own waiting for the next video."""
+    s = socket.create_connection((server.host, server.port), timeout=10, source_address=(address, 0))
+    s.sendall(b'GET /cgi-bin/getlastrecordedvideo.sh?oldness=-1 HTTP/1.1\r\nHost: x\r\n\r\n')
+    return s
+
+
+def test_32_long_polls_leave_room_and_are_capped_per_address_and_in_all(sd, start_server):
+    # Before: 32 long-polls held every connection; everyone else got 503 for 80 s.
+    sd.write('record/tmp.mp4.tmp', b'recording')
+    sd.add_video('2020Y01M01D01H', '00M00S60')
+    server = start_server('--longpoll-timeout', '30')
+    polls = [long_poll_from(server, '127.0.0.2') for _ in range(4)]
+    time.sleep(0.3)   # these four wait first
+    polls.append(long_poll_from(server, '127.0.0.2'))
+    polls[4].settimeout(2)
+    assert polls[4].recv(64).split(b' ')[1] == b'503'   # LONGPOLL_PER_PEER wait at once
+    polls += [long_poll_from(server, '127.0.0.%d' % (3 + n // 4)) for n in range(27)]
+    try:
+        time.sleep(0.5)
+        for _ in range(3):
+            status, elapsed = timed_get(server)
+            assert status == 200 and elapsed < 1.0
+        waiting = 0
+        for s in polls[5:]:
+            s.settimeout(0.2)
+            try:
+                assert s.recv(64).split(b' ')[1] == b'503'
+            except socket.timeout:
+                waiting += 1
+        assert waiting == 4   # with the first four: LONGPOLL_MAX wait, the rest come back later
+    finally:
+        for s in polls:
+            s.close()
+
+
+def test_clients_that_stop_reading_their_answers_leave_room(sd, start_server):
+    sd.write('record/2020Y01M01D01H/00M00S60.mp4', os.urandom(8 * 1024 * 1024))
+    server = start_server('--max-connections', '4')
+    stalled = []
+    for _ in range(4):
+        s = socket.create_connection((server.host, server.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b'GET /record/2020Y01M01D01H/00M00S60.mp4 HTTP/1.1\r\nHost: x\r\n\r\n')
+        stalled.append(s)
+    try:
+        time.sleep(2.5)   # past STALLED: none has taken a byte for that long
+        status, elapsed = timed_get(server)
+        assert status == 200 and elapsed < 1.0
+    finally:
+        for s in stalled:
+            s.close()
+
+
+UPLOAD = 1048576   # the largest load.sh body
+SPOOLED_UPLOADS = 2   # server.py SPOOLED_MAX: two of the largest uploads spooled at once
+
+
+def test_uploads_spooled_at_once_are_bounded_in_all(sd, start_server, tmp_path):
+    # Before: 31 held 1 MiB uploads put 29 MiB in the temp dir (RAM on the camera).
+    tmp_dir = tmp_path / 'tmp'
+    tmp_dir.mkdir()
+    server = start_server('--tmp-dir', str(tmp_dir))
+    held = []
+    try:
+        for _ in range(SPOOLED_UPLOADS + 2):
+            s = socket.create_connection((server.host, server.port), timeout=2)
+            s.sendall(b'POST /cgi-bin/load.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+                      b'Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n' % UPLOAD
+                      + b'x' * 1000)
+            held.append(s)
+            time.sleep(0.1)
+        answers = []
+        for s in held:
+            try:
+                answers.append(s.recv(64).split(b' ')[1])
+            except socket.timeout:
+                answers.append(b'held')
+        assert answers == [b'held'] * SPOOLED_UPLOADS + [b'503'] * 2
+        assert len(os.listdir(str(tmp_dir))) <= SPOOLED_UPLOADS
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.3)
+    assert os.listdir(str(tmp_dir)) == []

@@ -125,7 +125,7 @@ def test_a_flood_of_service_requests_runs_at_most_8_scripts_at_once(start_server
     for _ in range(MAX_SCRIPT_RUNS + 4):
         client = socket.create_connection((server.host, server.port), timeout=10)
         client.sendall(b'GET /cgi-bin/service.sh?name=rtsp&action=start HTTP/1.1\r\n'
-                       b'Host: cam\r\nConnection: close\r\n\r\n')
+                       b'Host: 127.0.0.1\r\nConnection: close\r\n\r\n')
         clients.append(client)
     answers = []
     for client in clients:

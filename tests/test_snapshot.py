@@ -4,6 +4,7 @@ Stand-in grabbers (shell scripts) play imggrabber: one that works, one that
 fails, one that prints no JPEG and one that never answers.
 """
 import os
+import socket
 import time
 
 import pytest
@@ -124,3 +125,20 @@ def test_snapshot_refuses_invalid_values(start_server, sd, tmp_path, query):
     status, headers, _body = server.get('/cgi-bin/snapshot.sh?' + query)
     assert status == 400 and headers['content-type'] == 'application/json'
     assert not args.exists()
+
+
+def test_clients_that_leave_at_once_leave_no_grabber_running_nor_files(start_server, sd, tmp_dir,
+                                                                       tmp_path):
+    # Before (MicroPython): a client gone before the grabber's pid was known left it
+    # running uncounted: 100 such clients, 99 grabbers and 101 status files.
+    runs = tmp_path / 'runs.log'
+    install_grabber(sd, 'echo start >> %s\nsleep 2\necho end >> %s\n' % (runs, runs))
+    server = start_server('--tmp-dir', str(tmp_dir))
+    for _ in range(40):
+        with socket.create_connection((server.host, server.port)) as s:
+            s.sendall(b'GET /cgi-bin/snapshot.sh HTTP/1.1\r\nHost: x\r\n\r\n')
+    time.sleep(3)   # a grabber that was not stopped has ended by now
+    assert 'start' in runs.read_text()
+    assert 'end' not in runs.read_text()
+    assert os.listdir(str(tmp_dir)) == []
+    assert server.get('/cgi-bin/status.json')[0] == 200

@@ -98,7 +98,8 @@ def test_single_range_is_206_with_content_range(records, server, header, start, 
     assert body == VIDEO[start:end + 1]
 
 
-@pytest.mark.parametrize('header', ['bytes=20000-', 'bytes=50-10', 'bytes=-0', 'bytes=x-y'])
+@pytest.mark.parametrize('header', ['bytes=20000-', 'bytes=50-10', 'bytes=-0', 'bytes=x-y',
+                                    'bytes=1_0-20', 'bytes=+1-2', 'bytes=0-1_0', 'bytes=-+5'])
 def test_unsatisfiable_range_is_416(records, server, header):
     status, headers, _ = server.get('/record/2020Y01M01D01H/00M00S60.mp4', {'Range': header})
     assert status == 416

@@ -23,6 +23,7 @@ OPTIONS = (
     ('--max-connections', int, MAX_CONNECTIONS, 'open connections at most'),
     ('--header-timeout', float, HEADER_TIMEOUT, 'seconds to send a request head'),
     ('--idle-timeout', float, IDLE_TIMEOUT, 'seconds an idle or non-reading client is kept'),
+    ('--allow-host', str, None, 'more names the camera is reached by, comma-separated (*: any)'),
     ('--family', str, None, 'firmware family reported by status.json'),
     ('--home-version', str, '/home/homever', "the camera's own firmware version file"),
     ('--ptz', str, None, 'yes or no: override the PTZ detection by model'),

@@ -2,7 +2,7 @@
 import binascii
 import sys
 
-from . import conf, files
+from . import conf, files, guard
 from .http import HttpError, failure_response
 from .listings import Listings
 from .sdcard import SdCard
@@ -39,6 +39,10 @@ ROUTES = {
     '/cgi-bin/reboot.sh': ('system', 'reboot_sh', CHANGES, 0),
     '/cgi-bin/fw_upgrade.sh': ('system', 'fw_upgrade_sh', CHANGES, 0),
 }
+
+# Services that hand out the settings (save.sh: passwords in clear): like changes, only
+# through the camera's own names (guard.py).
+SECRETS = ('/cgi-bin/save.sh', '/cgi-bin/get_configs.sh')
 
 REALM = 'yi-hack'
 
@@ -89,17 +93,6 @@ class Auth:
                             [('WWW-Authenticate', 'Basic realm="%s"' % REALM)])
 
 
-def is_cross_site(req):
-    """A request sent by another web site's page (Fetch metadata or Origin)."""
-    if req.headers.get('sec-fetch-site', '').lower() == 'cross-site':
-        return True
-    origin = req.headers.get('origin')
-    if origin is None:
-        return False
-    origin_host = origin.partition('://')[2]
-    return origin_host.lower() != req.host().lower()
-
-
 class App:
     """Everything the handlers share: the SD card, options, the loop, the camera."""
 
@@ -111,6 +104,7 @@ class App:
         self.system_conf = conf.ConfFile(self.sd.conf_path('system.conf'))
         self.auth = Auth(self.system_conf)
         self.listings = Listings(self.sd.record)
+        self.host_check = guard.HostCheck(self.sd, (options.allow_host or '').split(','))
         self.www = self.sd.yi_hack + '/www'
         if not files.is_dir(self.www):
             package_dir = __file__.rpartition('/')[0] or '.'
@@ -143,10 +137,14 @@ class App:
             message = 'HEAD would run this service: use GET' if req.method == 'HEAD' and entry \
                 else 'method not allowed'
             raise HttpError(405, message, [('Allow', ', '.join(methods))])
-        if methods == CHANGES and is_cross_site(req):
-            raise HttpError(403, 'refused: request came from another site')
-        limit = 0 if entry is None else entry[3]
         length = req.content_length()
+        if methods == CHANGES or req.path in SECRETS:
+            reason = self.host_check.reason(req)
+            if reason is None and methods == CHANGES:
+                reason = guard.foreign_reason(req)
+            if reason is not None:
+                raise HttpError(403, 'refused: ' + reason)
+        limit = 0 if entry is None else entry[3]
         if length > limit:
             raise HttpError(413, 'body larger than %d bytes' % limit)
         return length

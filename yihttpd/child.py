@@ -12,7 +12,7 @@ except ImportError:
     subprocess = None
 
 from .compat import monotonic
-from .files import remove_if_there, temp_path
+from .files import create_new, remove_if_there, temp_path
 
 CHILD_POLL = 0.1          # seconds between checks whether a background program has ended
 
@@ -42,7 +42,7 @@ class Child:
         self._status_path = None
         self._pid_path = None
         if subprocess is not None:
-            out = open(stdout_path, 'wb') if stdout_path else subprocess.DEVNULL
+            out = create_new(stdout_path) if stdout_path else subprocess.DEVNULL
             try:
                 self._popen = subprocess.Popen(
                     self.argv, stdin=subprocess.DEVNULL, stdout=out,
@@ -54,15 +54,30 @@ class Child:
             Child.started += 1
             self._status_path = temp_path(status_dir, 'child', Child.started)
             self._pid_path = self._status_path + '.pid'
+            self._cancel_path = self._pid_path + '.cancel'
             status = shell_quote(self._status_path)
             pid = shell_quote(self._pid_path)
+            cancel = shell_quote(self._cancel_path)
             command = ' '.join(shell_quote(a) for a in self.argv)
-            redirect = ' >' + shell_quote(stdout_path) if stdout_path else ' >/dev/null'
-            # The inner sh writes its pid ($0 names the file), then becomes the program.
-            # Its exit status is kept only if kill() has not taken the pid file away.
-            os.system("""(sh -c 'echo $$ >"$0"; exec "$@"' %s %s%s 2>/dev/null </dev/null; """
-                      """rc=$?; if [ -e %s ]; then echo $rc >%s.tmp; mv %s.tmp %s; rm -f %s; fi) &""" % (
-                          pid, command, redirect, pid, status, status, status, pid))
+            # The inner sh writes its pid ($0 names the file), then becomes the
+            # program unless kill() has already asked it not to ($0.cancel): kill()
+            # leaves that mark before it reads the pid file, so one of the two
+            # always sees the other. A cancelled run leaves no status file, nor
+            # an empty output file created after its owner removed it.
+            # Every file is new: what is at a name is removed, and the shells
+            # create files with noclobber (set -C), so none is written through a link.
+            for path in (stdout_path, self._status_path, self._pid_path, self._cancel_path):
+                if path:
+                    remove_if_there(path)
+            remove_if_there(self._status_path + '.tmp')
+            out = shell_quote(stdout_path or '/dev/null')
+            os.system("""(set -C; sh -c 'set -C; echo $$ >"$0"; [ -e "$0.cancel" ] || exec "$@"; exit 137' """
+                      """%s %s >%s """
+                      """2>/dev/null </dev/null; rc=$?; if [ -e %s ]; then rm -f %s %s; """
+                      """[ -f %s ] && [ ! -s %s ] && rm -f %s; """
+                      """else echo $rc >%s.tmp; mv %s.tmp %s; rm -f %s; fi) &""" % (
+                          pid, command, out, cancel, pid, cancel, out, out, out,
+                          status, status, status, pid))
 
     def poll(self):
         if self.returncode is not None:
@@ -91,11 +106,11 @@ class Child:
         if self.poll() is not None:
             return
         try:
+            create_new(self._cancel_path).close()
             with open(self._pid_path) as f:
                 pid = int(f.read().strip())
-            os.remove(self._pid_path)
         except (OSError, ValueError):
-            return
+            return   # not started yet: it sees the mark and never runs the program
         os.system('kill -9 %d 2>/dev/null' % pid)
 
 

@@ -3,6 +3,8 @@
 MicroPython's os has no lstat, realpath or fsync: links are seen through
 os.ilistdir's entry types, and an atomic write still renames a complete
 temp file but cannot force it to the card first (HAS_FSYNC is False).
+Its open has no 'x' mode (O_EXCL): a new temp file is made by removing
+what is at the name, then creating it.
 """
 import os
 import time
@@ -187,6 +189,18 @@ def remove_stale_temp(directory, proc='/proc'):
             continue
         removed += 1
     return removed
+
+
+# open's mode for a file that must be new: 'x' fails if anything (a planted link
+# too) is at the name; MicroPython (whose os has no open either) lacks it.
+NEW_FILE_MODE = 'xb' if hasattr(os, 'open') else 'wb'
+
+
+def create_new(path):
+    """Open a new file to write at a predictable temp name, never through a link
+    or into a file someone else placed there: what is at the name is removed first."""
+    remove_if_there(path)
+    return open(path, NEW_FILE_MODE)
 
 
 def remove_if_there(path):

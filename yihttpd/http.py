@@ -15,8 +15,8 @@ MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number 
 # Only these request headers are kept: the rest are never stored.
 KEPT_HEADERS = (
     'host', 'content-length', 'content-type', 'connection', 'authorization',
-    'range', 'if-none-match', 'if-modified-since', 'origin', 'sec-fetch-site',
-    'transfer-encoding', 'expect',
+    'range', 'if-none-match', 'if-modified-since', 'transfer-encoding', 'expect',
+    'origin', 'referer', 'sec-fetch-site', 'sec-fetch-dest', 'user-agent',   # guard.py
 )
 
 # Headers that frame or address the request: two of them are ambiguous
@@ -135,6 +135,9 @@ def parse_head(head):
     except UnicodeError:
         raise HttpError(400, 'request head is not UTF-8')
     lines = text.split('\r\n')
+    for c in lines[0]:
+        if c < ' ' or c == '\x7f':   # a bare LF would start a forged line in the log
+            raise HttpError(400, 'control character in the request line')
     parts = lines[0].split(' ')
     if len(parts) != 3 or not parts[1].startswith('/'):
         raise HttpError(400, 'malformed request line')

@@ -21,6 +21,10 @@ DEFERRED_TIMEOUT = 120.0  # a deferred answer never takes longer (long-poll is 8
 MEMORY_BODY_MAX = 16384   # bodies up to this are kept in memory, larger ones spooled to a file
 MEMORY_BODIES_MAX = 32768   # in-memory bodies at once: two of the largest (each is one block,
                           # and parsing one costs twice more) on a heap that may be 256K
+STALLED = 2.0             # seconds without taking a byte of its answer after which a client
+                          # may be dropped to make room for a new one
+SPOOLED_MAX = 2 * 1048576   # bytes of spooled bodies at once (two of the largest uploads): the
+                          # temp dir is RAM on the camera
 ACCEPT_PAUSE = 0.1        # seconds the listening socket is not polled when no fd is free
 
 # Sent as is to a client that finds every connection busy with an answer under way.
@@ -65,6 +69,7 @@ class Server:
         self.stats_log = stats_log     # where heap high-water lines go (--stats)
         self.heap_peak = 0
         self.body_memory = 0           # bytes reserved by bodies being read into memory
+        self.body_spooled = 0          # bytes announced by bodies being spooled to files
         self.accepted = 0
         self.connections = {}
         self.send_buffer = None if compat.HAS_SENDFILE else bytearray(SEND_BUFFER_SIZE)
@@ -112,9 +117,12 @@ class Server:
         self.loop.call_later(ACCEPT_PAUSE, self.loop.modify, fd, POLLIN)
 
     def evict_stalest(self):
-        """Close the connection waiting longest for a request to complete."""
+        """Close the connection idle longest: waiting for a request to complete,
+        or not reading its answer for STALLED seconds."""
+        stalled = compat.monotonic() - STALLED
         waiting = [((conn.waiting_since, conn.number), conn) for conn in self.connections.values()
-                   if conn.state in WAITING_FOR_REQUEST]
+                   if conn.state in WAITING_FOR_REQUEST
+                   or (conn.state == WRITE and conn.waiting_since < stalled)]
         if not waiting:
             return False
         min(waiting, key=lambda pair: pair[0])[1].close()   # number breaks ties of the clock
@@ -161,17 +169,23 @@ class Server:
     def open_body(self, req, length, key):
         """Where a body of length bytes goes: a spool file if large, else memory
         while there is room (the heap is shared by every client)."""
-        if length > MEMORY_BODY_MAX:
-            return RequestBody(req, length, 0, self.app.spool_path(key))
-        if self.body_memory + length > MEMORY_BODIES_MAX:
+        spooled = length > MEMORY_BODY_MAX
+        if (self.body_spooled + length > SPOOLED_MAX) if spooled \
+                else (self.body_memory + length > MEMORY_BODIES_MAX):
             raise http.HttpError(503, 'busy reading other request bodies: try again',
                                  [('Retry-After', '1')])
+        if spooled:
+            body = RequestBody(req, length, 0, self.app.spool_path(key))
+            self.body_spooled += length
+            return body
         self.body_memory += length
         return RequestBody(req, length, length)
 
     def release_body(self, body):
         body.drop()
         self.body_memory -= body.reserved
+        if not body.reserved:   # spooled
+            self.body_spooled -= body.length
         body.remove_spool()
 
 
@@ -248,9 +262,11 @@ class Connection:
                 self.close()
             return
         if self.state == WAIT:
-            # Pipelined bytes while a response is pending: keep them, bounded.
-            if len(self.inbuf) < http.MAX_HEAD:
-                self.inbuf += data
+            # Pipelined requests while an answer is pending: kept for after it;
+            # past a head's worth the rest waits in the kernel (not read, not lost).
+            self.inbuf += data
+            if len(self.inbuf) >= http.MAX_HEAD:
+                self.loop.modify(self.fd, 0)
             return
         now = compat.monotonic()
         if self.state == READ_HEAD and not self.inbuf:
@@ -335,19 +351,24 @@ class Connection:
         self.writer = AnswerWriter(response.head(req.version, self.keep_alive), response,
                                    req.method != 'HEAD')
         self.state = WRITE
-        self.deadline = compat.monotonic() + self.server.idle_timeout
+        self.waiting_since = compat.monotonic()   # for a writer: when it last took a byte
+        self.deadline = self.waiting_since + self.server.idle_timeout
         self.loop.modify(self.fd, POLLOUT)
         self.write_some()
 
     def write_some(self):
+        sent = self.writer.sent
         try:
             if self.writer.write(self.sock, self.server.send_buffer):
                 self.finish()
-        except OSError as exc:
-            if compat.errno_of(exc) == compat.EAGAIN:
-                self.deadline = compat.monotonic() + self.server.idle_timeout
                 return
-            self.close()
+        except OSError as exc:
+            if compat.errno_of(exc) != compat.EAGAIN:
+                self.close()
+                return
+        if self.writer.sent > sent:
+            self.waiting_since = compat.monotonic()
+            self.deadline = self.waiting_since + self.server.idle_timeout
 
     def finish(self):
         """The whole response is out: log it, then keep alive or close."""

@@ -14,6 +14,8 @@ DEFAULT_QUEUE = '/ipc_dispatch'
 TOOL_TIMEOUT = 5.0
 # How often a running ipc_cmd is checked for its end.
 TOOL_POLL = 0.02
+# Commands waiting for their ipc_cmd run at most (each is a temp file): a flood gets 503.
+TOOL_BACKLOG = 16
 
 class IpcUnavailable(HttpError):
     """The camera cannot take a command now (queue missing or full, tool failed)."""
@@ -77,10 +79,12 @@ class ToolTransport:
     def send(self, message):
         if files.stat(self.tool) is None:
             raise IpcUnavailable('%s is missing' % self.tool)
+        if len(self.waiting) >= TOOL_BACKLOG:
+            raise IpcUnavailable('%d camera commands wait for %s: try again' % (TOOL_BACKLOG, self.tool))
         self.count += 1
         path = files.temp_path(self.tmp_dir, 'ipc', '%d.bin' % self.count)
         try:
-            with open(path, 'wb') as f:
+            with files.create_new(path) as f:
                 f.write(message)
         except OSError as err:
             raise IpcUnavailable('cannot write %s: %s' % (path, err))

@@ -20,6 +20,7 @@ class RequestBody:
 
     def __init__(self, req, length, reserved, spool_path=None):
         self.req = req
+        self.length = length
         self.left = length
         self.reserved = reserved   # bytes of the server's body memory it holds
         self.data = None
@@ -27,7 +28,7 @@ class RequestBody:
         self.file = None
         if spool_path is not None:
             req.body_path = spool_path
-            self.file = open(spool_path, 'wb')
+            self.file = files.create_new(spool_path)
         else:
             # One block taken while the heap is least broken up, filled in
             # place: joining pieces would need the body twice over.

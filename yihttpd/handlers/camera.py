@@ -5,7 +5,7 @@ between commands are timers on the loop, so other clients are served while
 the camera moves or takes its settings.
 """
 from .. import checks, conf, ipc
-from ..http import Deferred, HttpError, ok
+from ..http import Deferred, HttpError, failure_response, ok
 from ..transports import IpcUnavailable
 
 # The firmware's own camera_settings.sh spaces its commands about 0.5 s;
@@ -13,6 +13,8 @@ from ..transports import IpcUnavailable
 SETTING_SPACING = 0.5
 PTZ_DEFAULT_TIME = '0.3'
 PTZ_MAX_TIME = 10.0        # seconds of movement at most (API.md)
+PTZ_STOP_RETRY = 0.5       # seconds between tries of a stop the camera could not take,
+PTZ_STOP_TRIES = 20        # for this many tries (10 s)
 TIME_TEXT_MAX = 8          # characters of a TIME value, e.g. "10.00000"
 PRESET_COUNT = 16          # presets 0-15
 MAX_SENDING = 4            # setting sequences under way at once: a flood of requests (each may
@@ -180,10 +182,22 @@ class PtzMove:
         self.timer.cancel()
         if self.app.ptz_move is self:
             self.app.ptz_move = None
+        self.send_stop(interrupted, PTZ_STOP_TRIES)
+
+    def send_stop(self, interrupted, tries):
+        """A stop the camera cannot take now is sent again until it goes (the
+        client is told at once): the camera must never be left moving.
+        A newer move sends its own stop, so a retry then is dropped."""
+        if tries < PTZ_STOP_TRIES and self.app.ptz_move is not None:
+            return
         try:
             self.app.ipc.send(ipc.ptz_stop())
-        except IpcUnavailable as err:
-            self.deferred.resolve(err.response())
+        except Exception as err:
+            if tries > 1:
+                self.app.loop.call_later(PTZ_STOP_RETRY, self.send_stop, interrupted, tries - 1)
+            elif self.app.log is not None:
+                self.app.log('ptz: the stop could not be sent: %r' % err)
+            self.deferred.resolve(err.response() if isinstance(err, HttpError) else failure_response(err))
             return
         self.deferred.resolve(ok({'interrupted': 'true'} if interrupted else None))
 

@@ -162,7 +162,7 @@ def save(req):
     kind = compress.preferred_kind()
     path = files.temp_path(app.tmp_dir, 'save')
     try:
-        with open(path, 'wb') as out:
+        with files.create_new(path) as out:
             tar.write_archive(out, settings_files(app.sd), kind)
         size = files.stat_size(files.stat(path))
         f = open(path, 'rb')

@@ -23,6 +23,8 @@ DIR_ENTRIES_PER_PIECE = 32   # eventsdir entries sent per piece (~2 KiB): few se
 REMOVALS_PER_TURN = 64       # files deleted per loop turn, so a big delete never stalls other clients
 LONGPOLL_INTERVAL = 0.5      # seconds between checks for the next video (the spec's wait is coarse)
 LONGPOLL_TIMEOUT = 80.0      # seconds a client waits at most for the next video (the firmware's cap)
+LONGPOLL_MAX = 8             # clients waiting at once: a quarter of the connections, the rest stay free
+LONGPOLL_PER_PEER = 4        # of them from one address
 MAX_OLDNESS = 999999999      # a larger oldness is not a number a client means
 MAX_HOST_LENGTH = 255        # a DNS name with a port fits; longer Host headers are refused
 HOST_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]'
@@ -360,6 +362,10 @@ class NextVideoWatch:
         self.timer = None
 
     def wait(self, req):
+        mine = [w for w in self.waiters if w.req.peer == req.peer]
+        if len(self.waiters) >= LONGPOLL_MAX or len(mine) >= LONGPOLL_PER_PEER:
+            raise HttpError(503, 'too many clients wait for the next video: try again later',
+                            [('Retry-After', '10')])
         state = newest_state(self.app)
         if self.waiters and state != self.baseline:
             self.release(list(self.waiters))

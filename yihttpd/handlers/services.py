@@ -170,6 +170,7 @@ def start_bridge(req):
             sys.executable, '-m', MQTT_MODULE, '--root', app.sd.root]
     if app.options.mqtt_events:
         argv += ['--ipc-events', app.options.mqtt_events]
+    files.remove_if_there(bridge_pid_path(app))   # the shell's > would write through a planted link
     app.bridge = child.Child(argv, bridge_log_path(app), app.tmp_dir)
     deferred = Deferred()
 

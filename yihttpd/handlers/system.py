@@ -96,6 +96,7 @@ def tag_from_release(path):
 def fetch(req, url, path, timeout, on_done):
     """wget url into path beside the loop; on_done(True when it arrived whole)."""
     argv = [req.app.options.wget, '-q', '-T', str(LATEST_TIMEOUT), '-O', path, url]
+    files.remove_if_there(path)   # wget -O would write through a link planted at the name
     return Background(req.app.loop, argv, timeout, lambda code: on_done(code == 0), req.app.tmp_dir)
 
 

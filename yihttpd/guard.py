@@ -1,0 +1,102 @@
+"""Who may reach the services that change things or hand out secrets.
+
+A browser on the camera's network carries its user's access to the camera
+to any page it opens. Two ways such a page could use it are refused here:
+- a request it makes to the camera (an <img>, a form, a fetch) that runs a
+  change: told apart by the headers browsers add (README "Security");
+- DNS rebinding: its own name pointed at the camera, so its requests are
+  same-origin; their Host header then names the page's site, not the camera.
+Programs that send none of these headers (curl, wget, Home Assistant) pass.
+"""
+from . import checks
+from .sdcard import shown
+
+# Sec-Fetch-Site values of a request that did not come from another site's page.
+OWN_SITE = ('same-origin', 'none')
+# Sec-Fetch-Dest values of a fetch or a navigation; an <img>, <script>, <iframe>... is refused.
+OWN_DESTS = ('empty', 'document')
+BROWSER_MARK = 'mozilla/'   # every browser's User-Agent starts with it; curl, wget, HA's do not
+# Suffixes a home router's DNS (or mDNS: .local) gives the camera's hostname.
+LOCAL_SUFFIXES = ('.local', '.lan', '.home', '.localdomain', '.home.arpa', '.fritz.box')
+IPV6_CHARS = checks.HEX_DIGITS + 'ABCDEF:.'
+MAX_NAME = 255              # a DNS name: longer Host names are not the camera's
+
+
+def authority(url):
+    """host[:port] of an absolute URL, lower-cased ('' for 'null' or a relative one)."""
+    scheme, sep, rest = url.partition('://')
+    if not sep:
+        return ''
+    for stop in '/?#':
+        rest = rest.partition(stop)[0]
+    return rest.rpartition('@')[2].lower()
+
+
+def foreign_reason(req):
+    """Why a request to a service that changes things came from another site's page, or None."""
+    headers = req.headers
+    host = req.host().lower()
+    site = headers.get('sec-fetch-site')
+    if site is not None and site.lower() not in OWN_SITE:
+        return 'request came from another site (Sec-Fetch-Site: %s)' % site.lower()
+    dest = headers.get('sec-fetch-dest')
+    if dest is not None and dest.lower() not in OWN_DESTS:
+        return 'a page may not run this service as a %s' % dest.lower()
+    for name, shown_name in (('origin', 'Origin'), ('referer', 'Referer')):
+        value = headers.get(name)
+        if value is not None and authority(value) != host:
+            return 'request came from another site (%s)' % shown_name
+    if site is None and 'origin' not in headers and 'referer' not in headers \
+            and headers.get('user-agent', '').lower().startswith(BROWSER_MARK):
+        return 'a browser must show the page it came from (Referer or Origin)'
+    return None
+
+
+def split_host(host):
+    """(name, port text) of a Host header value; an IPv6 literal keeps its brackets."""
+    if host.startswith('['):
+        end = host.find(']')
+        return (host[:end + 1], host[end + 2:]) if end > 0 else (host, '')
+    name, _, port = host.partition(':')
+    return name, port
+
+
+def is_ip_literal(name):
+    """An IPv4 address in dotted decimal, or an IPv6 one in brackets."""
+    if name.startswith('[') and name.endswith(']'):
+        return checks.only(name[1:-1], IPV6_CHARS, 45) and ':' in name
+    parts = name.split('.')
+    return len(parts) == 4 and all(checks.number(p, 0, 255) is not None for p in parts)
+
+
+class HostCheck:
+    """The names this camera answers to: IP literals, localhost, its hostnames
+    (etc/hostname alone or with a LOCAL_SUFFIXES suffix, and the kernel's),
+    and the --allow-host names ('*': any)."""
+
+    def __init__(self, sd, allowed):
+        self.sd = sd
+        self.allowed = [name.strip().lower().rstrip('.') for name in allowed if name.strip()]
+
+    def own_names(self):
+        names = ['localhost'] + self.allowed
+        for path in (self.sd.hostname_path, '/proc/sys/kernel/hostname'):
+            hostname = (self.sd.read_text(path, '') or '').lower()
+            if hostname:
+                names.append(hostname)
+                names.extend(hostname + suffix for suffix in LOCAL_SUFFIXES)
+        return names
+
+    def reason(self, req):
+        """Why the Host header does not name this camera, or None."""
+        host = req.headers.get('host')
+        if host is None or '*' in self.allowed:
+            return None
+        name, port = split_host(host.lower())
+        name = name.rstrip('.')
+        if port and checks.number(port, 1, 65535) is None:
+            return 'bad port in Host'
+        if is_ip_literal(name) or (len(name) <= MAX_NAME and name in self.own_names()):
+            return None
+        return ('Host %s is not a name of this camera (use its address or hostname, '
+                'or start the server with --allow-host NAME)' % shown(name))
