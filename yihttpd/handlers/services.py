@@ -43,8 +43,8 @@ LEFT_OUT = (b'grep', b'service.sh')   # programs whose command line names a serv
 
 POLL_INTERVAL = 0.1       # seconds between checks whether a background program has ended
 SCRIPT_TIMEOUT = 30       # seconds a service script may take to start or stop a service
-MAX_SCRIPT_RUNS = 8       # service scripts at once: the page asks at most 5 states together, and
-                          # a flood of requests (each may leave at once) must not fork without end
+MAX_SCRIPT_RUNS = 8       # service scripts at once: a flood of starts (each client may leave at
+                          # once) must not fork without end
 MQTT_START_CHECK = 1.0    # seconds after which a bridge that has not died is taken as started
 MQTT_STOP_TIMEOUT = 5.0   # seconds the bridge gets to leave after SIGTERM before SIGKILL
 MQTT_MODULE = 'yihttpd.mqtt'
@@ -85,8 +85,8 @@ def service_sh(req):
 
 def program_runs(program):
     """Whether a process's command line holds program, leaving out grep, the service
-    script and this server, as the firmware's `ps | grep` means to (its grep -v grep
-    dropped any line with "grep" anywhere, a folder's name included)."""
+    script and this server, as the firmware's `ps | grep` means to. Only grep's own
+    process is left out: its `grep -v grep` also dropped any folder named so."""
     own = str(compat.getpid())
     wanted = program.encode()
     looked = 0
