@@ -128,6 +128,114 @@ def test_get_configs_refuses_any_other_conf_name(server, conf):
     assert body['error'] == 'true'
 
 
+# Every ?conf= the firmware's page asks for, its file, and a key it sets with a new value.
+PAGE_CONFS = [
+    ('system', 'system.conf', 'NTP_SERVER', 'pool.example'),
+    ('camera', 'camera.conf', 'LED', 'no'),
+    ('mqtt', 'mqttv4.conf', 'TOPIC_MOTION_IMAGE', 'image'),
+    ('mqtt_advertise', 'mqtt_advertise.conf', 'HOMEASSISTANT_NAME', 'Garage cam'),
+]
+PAYLOAD_DEFAULTS = ['camera.conf', 'hostname', 'mqtt_advertise.conf', 'mqttv4.conf',
+                    'proxychains.conf', 'ptz_presets.conf', 'system.conf']
+
+
+@pytest.mark.parametrize('conf, filename, key, value', PAGE_CONFS, ids=[c[0] for c in PAGE_CONFS])
+def test_each_conf_of_the_firmware_page_round_trips(server, sd, conf, filename, key, value):
+    before = sd.read('yi-hack/etc/' + filename).decode()
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=' + conf)
+    assert status == 200 and body[key] != value
+    status, _h, answer = post_json(server, conf, {key: value})
+    assert status == 200 and json.loads(answer) == {'error': 'false'}
+    after = sd.read('yi-hack/etc/' + filename).decode()
+    old_line = [line for line in before.split('\n') if line.startswith(key + '=')][0]
+    assert after == before.replace(old_line + '\n', key + '=' + value + '\n')
+    assert server.get_json('/cgi-bin/get_configs.sh?conf=' + conf)[1][key] == value
+
+
+def test_ptz_presets_are_read_as_the_page_lists_them_and_not_set_here(server, sd):
+    sd.set_conf('ptz_presets.conf', '1', 'door,120,45')
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=ptz_presets')
+    assert status == 200
+    assert body == {'0': '', '1': 'door,120,45', '2': '', '3': '', '4': '', '5': '', '6': '', '7': ''}
+    before = sd.snapshot()
+    status, _h, answer = post_json(server, 'ptz_presets', {'1': 'window,1,2'})
+    assert status == 400 and 'preset.sh' in json.loads(answer)['message']
+    assert sd.snapshot() == before
+
+
+PROXY_HEAD = 'dynamic_chain\n\nchain_len = 1\n\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n\n[ProxyList]\n'
+
+
+def test_proxychains_servers_round_trip_as_the_page_sends_them(server, sd):
+    assert sd.read('yi-hack/etc/proxychains.conf').decode() == PROXY_HEAD
+    assert server.get_json('/cgi-bin/get_configs.sh?conf=proxychains') == (
+        200, {'PROXYCHAINS_SERVERS': ''})
+    servers = 'socks4 1.2.3.4 4080; socks5 proxy.example 1080 user p@ss'
+    status, _h, answer = post_json(server, 'proxychains', {'PROXYCHAINS_SERVERS': servers})
+    assert status == 200 and json.loads(answer) == {'error': 'false'}
+    assert sd.read('yi-hack/etc/proxychains.conf').decode() == (
+        PROXY_HEAD + 'socks4 1.2.3.4 4080\nsocks5 proxy.example 1080 user p@ss\n')
+    assert server.get_json('/cgi-bin/get_configs.sh?conf=proxychains') == (
+        200, {'PROXYCHAINS_SERVERS': 'socks4 1.2.3.4 4080;socks5 proxy.example 1080 user p@ss'})
+    assert post_json(server, 'proxychains', {'PROXYCHAINS_SERVERS': ''})[0] == 200
+    assert sd.read('yi-hack/etc/proxychains.conf').decode() == PROXY_HEAD
+
+
+@pytest.mark.parametrize('servers', [
+    'socks4 1.2.3.4',                        # no port
+    'socks6 1.2.3.4 1080',                   # no such type
+    'socks4 1.2.3.4 70000',                  # port out of range
+    'socks5 1.2.3.4 1080 user',              # a user without a password
+    'socks4 1.2.3.4 4080\nhttp 5.6.7.8 80',   # a line break
+    'socks4 $(reboot) 4080',                 # shell text
+    'socks4 1.2.3.4 4080;http 5.6.7.8 80 a"b c',
+])
+def test_a_proxy_server_proxychains_cannot_read_is_refused(server, sd, servers):
+    before = sd.snapshot()
+    status, _h, answer = post_json(server, 'proxychains', {'PROXYCHAINS_SERVERS': servers})
+    assert status == 400 and 'PROXYCHAINS_SERVERS' in json.loads(answer)['message']
+    assert sd.snapshot() == before
+
+
+@pytest.mark.parametrize('conf, key, value, stored', [
+    ('system', 'TIMELAPSE_DT', '15', '15'),
+    ('system', 'TIMELAPSE_DT', '1440+90', '1440+90'),
+    ('mqtt', 'MOTION_IMAGE_DELAY', '1,5', '1.5'),
+    ('mqtt', 'MOTION_IMAGE_DELAY', '5.0', '5.0'),
+])
+def test_keys_the_firmware_checks_are_stored_as_it_stores_them(server, sd, conf, key, value, stored):
+    filename = PAGE_CONFS[[c[0] for c in PAGE_CONFS].index(conf)][1]
+    status, _h, _b = post_json(server, conf, {key: value})
+    assert status == 200
+    assert '\n%s=%s\n' % (key, stored) in sd.read('yi-hack/etc/' + filename).decode()
+
+
+@pytest.mark.parametrize('conf, key, value', [
+    ('system', 'TIMELAPSE_DT', '7'),
+    ('system', 'TIMELAPSE_DT', '1440+1441'),
+    ('system', 'TIMELAPSE_DT', '1440+'),
+    ('mqtt', 'MOTION_IMAGE_DELAY', '5.5'),
+    ('mqtt', 'MOTION_IMAGE_DELAY', '10'),
+    ('mqtt', 'MOTION_IMAGE_DELAY', '-1'),
+    ('mqtt', 'MOTION_IMAGE_DELAY', ''),
+])
+def test_values_the_firmware_would_skip_are_refused_and_nothing_is_written(server, sd, conf, key, value):
+    """The firmware skips them and says saved; here the page learns it was not saved."""
+    before = sd.snapshot()
+    status, _h, answer = post_json(server, conf, {'HTTPD_PORT': '8181', 'MQTT_PORT': '1884', key: value})
+    assert status == 400 and key in json.loads(answer)['message']
+    assert sd.snapshot() == before
+
+
+@pytest.mark.parametrize('conf', ['', 'ptz', 'mqttv4', 'defaults', '../etc/system', 'proxychains.conf'])
+def test_set_configs_refuses_any_other_conf_name_and_writes_nothing(server, sd, conf):
+    sd.write('yi-hack/etc/defaults.conf', 'KEY=1\n')
+    before = sd.snapshot()
+    status, _h, answer = post_json(server, conf, {'KEY': '2', 'HTTPD': 'no'})
+    assert status == 400 and json.loads(answer)['error'] == 'true'
+    assert sd.snapshot() == before
+
+
 def test_get_configs_escapes_quotes_backslashes_and_unicode(server, sd):
     tricky = 'say "hi" \\ back\\slash caf\u00e9 \u2603 </script>'
     sd.set_conf('system.conf', 'NTP_SERVER', tricky)
@@ -454,7 +562,7 @@ def test_save_answers_an_attachment_that_tar_reads(server, sd, tmp_path, runtime
     path = tmp_path / ('config.tar.' + kind)
     path.write_bytes(body)
     names = extract_with_tar(str(path), str(tmp_path / 'out'))
-    assert names == ['camera.conf', 'hostname', 'mqttv4.conf', 'system.conf']
+    assert names == PAYLOAD_DEFAULTS
     for name in names:
         assert (tmp_path / 'out' / name).read_bytes() == sd.read('yi-hack/etc/' + name)
 

@@ -2,6 +2,8 @@
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -9,28 +11,92 @@ import pytest
 from mqtt_harness import MOTION_START
 
 # Stands in for the firmware's yi-hack/script/service.sh: records each call
-# in `calls` beside itself, sleeps `delay` seconds on start when that file
-# exists, and answers status by exit code (0 started) like an init script.
+# in `calls` beside itself, fails with 3 when `fail` exists, sleeps `delay`
+# seconds on start when that file exists, then starts the service's program
+# (a stand-in that runs until killed) from where the firmware keeps it, and
+# kills it on stop. It never answers status: the server looks at processes.
 STAND_IN_SCRIPT = '''#!/bin/sh
 dir=$(dirname "$0")
+root=$(cd "$dir/../.." && pwd)
 echo "$*" >>"$dir/calls"
 [ -f "$dir/fail" ] && exit 3
+case "$1" in
+  rtsp|all) program=yi-hack/bin/rRTSPServer ;;
+  onvif) program=yi-hack/bin/onvif_notify_server ;;
+  wsdd) program=yi-hack/bin/wsd_simple_server ;;
+  ftpd) program=yi-hack/bin/pure-ftpd ;;
+  mqtt-config) program=yi-hack/bin/mqtt-config ;;
+  mp4record) program=home/app/mp4record ;;
+esac
 case "$2" in
-  start) [ -f "$dir/delay" ] && sleep "$(cat "$dir/delay")"; touch "$dir/$1.started" ;;
-  stop) rm -f "$dir/$1.started" ;;
-  status) [ -f "$dir/$1.started" ] ;;
+  start) [ -f "$dir/delay" ] && sleep "$(cat "$dir/delay")"
+         "$root/$program" </dev/null >/dev/null 2>&1 &
+         echo $! >>"$dir/$1.pids" ;;
+  stop) [ -f "$dir/$1.pids" ] && kill $(cat "$dir/$1.pids"); rm -f "$dir/$1.pids" ;;
 esac
 '''
+# A daemon of the firmware, as a stand-in: runs until killed, its command line
+# naming it as the real one's does. It closes the descriptors it inherited: on
+# MicroPython (no subprocess) children inherit the server's sockets, and a
+# client reading to the end would wait for the daemon too.
+STAND_IN_DAEMON = '#!%s\nimport os, time\nos.closerange(3, 65536)\nwhile True:\n    time.sleep(1)\n' % (
+    sys.executable)
+# service name: where the firmware keeps the program whose process means "started"
+PROGRAMS = {
+    'rtsp': 'yi-hack/bin/rRTSPServer',
+    'onvif': 'yi-hack/bin/onvif_notify_server',
+    'wsdd': 'yi-hack/bin/wsd_simple_server',
+    'ftpd': 'yi-hack/bin/pure-ftpd',
+    'mqtt-config': 'yi-hack/bin/mqtt-config',
+    'mp4record': 'home/app/mp4record',
+    'all': 'yi-hack/bin/rRTSPServer',
+}
 SCRIPT = 'yi-hack/script/service.sh'
 SLOW_START = 3          # seconds the stand-in takes to start a service (the issue's figure)
 QUICK_ANSWER = 1.0      # seconds within which another client must be answered meanwhile
 
 
-@pytest.fixture
-def script(sd):
-    path = sd.write(SCRIPT, STAND_IN_SCRIPT)
+def add_program(sd, rel, text):
+    path = sd.write(rel, text)
     os.chmod(path, 0o755)
     return path
+
+
+@pytest.fixture
+def script(sd):
+    for rel in set(PROGRAMS.values()):
+        add_program(sd, rel, STAND_IN_DAEMON)
+    return add_program(sd, SCRIPT, STAND_IN_SCRIPT)
+
+
+def processes_under(root):
+    """Pids of the processes whose command line names a file under root."""
+    pids = []
+    for pid in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                if root.encode() in f.read():
+                    pids.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def no_stand_in_left(sd):
+    """Stand-in daemons (and anything else run from the SD root) end with the test."""
+    yield
+    for pid in processes_under(sd.path):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+def state_of(server, name):
+    answer = server.get_json('/cgi-bin/service.sh?name=%s&action=status' % name)
+    assert answer[0] == 200
+    return answer[1]
 
 
 def calls(sd):
@@ -48,15 +114,56 @@ def test_start_and_stop_pass_name_action_and_params_as_arguments(start_server, t
     server = start(start_server, tmp_path)
     assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=start&param1=high') == (
         200, {'error': 'false'})
-    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=status') == (
-        200, {'status': 'started'})
     assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=stop')[0] == 200
-    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=status') == (
-        200, {'status': 'stopped'})
     assert server.get_json('/cgi-bin/service.sh?name=onvif&action=start&param1=both&param2=no')[0] == 200
-    assert server.get_json('/cgi-bin/service.sh?name=mp4record&action=start')[0] == 200
-    assert calls(sd) == ['rtsp start high', 'rtsp status', 'rtsp stop', 'rtsp status',
-                         'onvif start both no', 'mp4record start']
+    for name in ('mp4record', 'wsdd', 'mqtt-config', 'all'):
+        for action in ('start', 'stop'):
+            assert server.get_json('/cgi-bin/service.sh?name=%s&action=%s' % (name, action)) == (
+                200, {'error': 'false'})
+    assert calls(sd) == ['rtsp start high', 'rtsp stop', 'onvif start both no',
+                         'mp4record start', 'mp4record stop', 'wsdd start', 'wsdd stop',
+                         'mqtt-config start', 'mqtt-config stop', 'all start', 'all stop']
+
+
+def wait_status(server, name, wanted, seconds=5):
+    deadline = time.time() + seconds
+    while state_of(server, name) != {'status': wanted}:
+        assert time.time() < deadline, '%s never %s' % (name, wanted)
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize('name', sorted(PROGRAMS))
+def test_status_is_whether_the_service_program_runs_as_the_firmware_checks(start_server, tmp_path, sd,
+                                                                          script, name):
+    """started while a process of the firmware's program runs (its ps | grep), not an exit code."""
+    server = start(start_server, tmp_path)
+    assert state_of(server, name) == {'status': 'stopped'}
+    assert server.get_json('/cgi-bin/service.sh?name=%s&action=start' % name)[0] == 200
+    wait_status(server, name, 'started')
+    assert server.get_json('/cgi-bin/service.sh?name=%s&action=stop' % name)[0] == 200
+    wait_status(server, name, 'stopped')
+    assert calls(sd) == [name + ' start', name + ' stop']   # the script is never asked
+
+
+def test_status_leaves_out_grep_and_the_service_script_asking(start_server, tmp_path, sd):
+    """The firmware's `service.sh ftpd status` matched its own command line: always started."""
+    asking = add_program(sd, SCRIPT, '#!/bin/sh\nsleep 30\n')
+    server = start(start_server, tmp_path)
+    others = [subprocess.Popen([asking, 'ftpd', 'status']),
+              subprocess.Popen(['grep', 'ftpd'], stdin=subprocess.PIPE)]
+    try:
+        time.sleep(0.2)
+        assert state_of(server, 'ftpd') == {'status': 'stopped'}
+        daemon = subprocess.Popen([add_program(sd, PROGRAMS['ftpd'], STAND_IN_DAEMON)])
+        others.append(daemon)
+        wait_status(server, 'ftpd', 'started')
+        daemon.kill()
+        daemon.wait()
+        assert state_of(server, 'ftpd') == {'status': 'stopped'}
+    finally:
+        for other in others:
+            other.kill()
+            other.wait()
 
 
 def test_service_script_path_is_configurable(start_server, tmp_path, sd):
@@ -80,6 +187,10 @@ BAD_QUERIES = (
     'name=ftpd&action=start&param1=low',                  # not an ftp daemon
     'name=mqtt&action=start&param1=high',                 # mqtt takes no params
     'name=mp4record&action=stop&param2=no',               # neither does mp4record
+    'name=wsdd&action=start&param1=low',                  # nor wsdd
+    'name=mqtt-config&action=start&param1=high',          # nor mqtt-config
+    'name=all&action=start&param1=both',                  # nor all
+    'name=mqtt_config&action=start',                      # names are exact
     'name=rtsp%00&action=start',                          # NUL
     'name=..%2Fservice.sh&action=start',                  # a path
     'name=%c0%ae%c0%ae%2F&action=start',                  # overlong UTF-8 (MicroPython decodes it)
@@ -133,8 +244,7 @@ def test_a_flood_of_service_requests_runs_at_most_8_scripts_at_once(start_server
             answers.append(answer.read().split(b' ', 2)[1])
     assert answers.count(b'503') == 4 and answers.count(b'200') == MAX_SCRIPT_RUNS
     assert len(calls(sd)) == MAX_SCRIPT_RUNS
-    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=status') == (
-        200, {'status': 'started'})
+    assert state_of(server, 'rtsp') == {'status': 'started'}
 
 
 def test_a_missing_service_script_is_reported(start_server, tmp_path):
@@ -149,8 +259,7 @@ def test_a_failing_service_script_is_reported(start_server, tmp_path, sd, script
     status, body = server.get_json('/cgi-bin/service.sh?name=rtsp&action=start')
     assert status == 500
     assert 'exit 3' in body['message']
-    assert server.get_json('/cgi-bin/service.sh?name=rtsp&action=status') == (
-        200, {'status': 'stopped'})
+    assert state_of(server, 'rtsp') == {'status': 'stopped'}
 
 
 @pytest.fixture(autouse=True)

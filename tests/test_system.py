@@ -196,6 +196,60 @@ def test_upgrade_from_the_local_archive_keeps_settings_then_reboots(start_server
     assert not os.path.exists(sd.file(LOCAL_ARCHIVE))
 
 
+OWNER_STARTUP = b'#!/bin/sh\n# the owner\'s own boot lines\necho started >/tmp/owner\n'
+HOOK = b'sh /tmp/sd/yi-hack/script/yihttpd.sh start\n'   # README's install step 3
+FIRMWARE_STARTUP = b'#!/bin/sh\n# startup.sh as a new firmware might ship it\n'
+FIRMWARE_PAGE = (
+    ('yi-hack/www/index.html', b'<html>the new firmware page</html>'),
+    ('yi-hack/script/service.sh', b'#!/bin/sh\n# the new firmware\'s service script\n'),
+)
+KEPT = ('yi-hack/yihttpd/', 'yi-hack/yihttpd-defaults/', 'yi-hack/yihttpd-startup.sh',
+        'yi-hack/yihttpd.sha256', 'yi-hack/script/yihttpd.sh')
+
+
+def install_payload(sd):
+    """The SD-card payload unpacked onto the card, as README's install says; its files."""
+    import build_payload
+    payload = dict(build_payload.payload_files(None))
+    for path, data in payload.items():
+        if not path.startswith('yi-hack/etc/'):
+            sd.write(path, data)
+    return payload
+
+
+@pytest.mark.parametrize('startup_before, archive_startup, startup_after', [
+    (OWNER_STARTUP + HOOK, None, OWNER_STARTUP + HOOK),               # the owner's file goes on
+    (OWNER_STARTUP + HOOK, FIRMWARE_STARTUP, FIRMWARE_STARTUP + HOOK),  # the hook is added back
+    (OWNER_STARTUP, FIRMWARE_STARTUP, FIRMWARE_STARTUP),             # no hook before: none after
+], ids=['archive-without-startup', 'archive-with-startup', 'not-hooked'])
+def test_an_upgrade_keeps_yihttpd_its_boot_hook_and_the_owner_confs(
+        start_server, tmp_path, sd, reboot_marker, startup_before, archive_startup, startup_after):
+    """Before: the new yi-hack/ replaced the old whole, yihttpd and its hook with it."""
+    marker, args = reboot_marker
+    payload = install_payload(sd)
+    sd.write('yi-hack/startup.sh', startup_before)
+    sd.set_conf('system.conf', 'HTTPD_PORT', '8181')
+    sd.set_conf('mqtt_advertise.conf', 'HOMEASSISTANT_NAME', 'Porch')
+    etc_before = {name: sd.read('yi-hack/etc/' + name) for name in os.listdir(sd.etc)}
+    archive = list(FIRMWARE + FIRMWARE_PAGE)
+    if archive_startup is not None:
+        archive.append(('yi-hack/startup.sh', archive_startup))
+    sd.write(LOCAL_ARCHIVE, tgz(archive))
+    server = run(start_server, tmp_path, *args)
+    assert get_upgrade(server) == (200, 'text/html', UPGRADING)
+    assert wait_for(marker)
+    kept = [path for path in payload if path.startswith(KEPT)]
+    assert len(kept) > 20 and 'yi-hack/yihttpd/app.py' in kept
+    for path in kept:
+        assert sd.read(path) == payload[path], path
+    assert sd.read('yi-hack/startup.sh') == startup_after
+    assert {name: sd.read('yi-hack/etc/' + name) for name in os.listdir(sd.etc)} == etc_before
+    for path, data in FIRMWARE_PAGE:
+        assert sd.read(path) == data
+    assert sd.read('yi-hack/version') == NEW_VERSION.encode() + b'\n'
+    assert sd.read('.fw_upgrade.old/yi-hack/yihttpd/app.py') == payload['yi-hack/yihttpd/app.py']
+
+
 def test_upgrade_downloads_the_latest_release(start_server, tmp_path, sd, release, reboot_marker):
     marker, args = reboot_marker
     sd.add_video('2020Y01M01D01H', '00M00S60')

@@ -4,6 +4,11 @@ The conf files are only ever changed through conf.update_conf and
 conf.atomic_write, so a power cut or a kill leaves each file whole, old or
 new. A load unpacks the archive into a scratch directory first and touches
 etc/ only once every member has passed every rule.
+
+get/set take the conf names the firmware's page uses. Keys with a rule in
+the firmware's set_configs.sh (HOSTNAME, MOTION_IMAGE_DELAY, TIMELAPSE_DT,
+PROXYCHAINS_SERVERS) follow it, except that a value it would silently skip
+is refused with 400 and nothing is written.
 """
 import io
 import json
@@ -14,8 +19,11 @@ from ..http import HttpError, Response, ok, text_response
 from ..multipart import multipart_file
 from ..sdcard import shown
 
-# ?conf= names and their files in yi-hack/etc
-CONF_FILES = {'system': 'system.conf', 'mqtt': 'mqttv4.conf', 'camera': 'camera.conf'}
+# ?conf= names the firmware's page uses, and their files in yi-hack/etc
+CONF_FILES = {'system': 'system.conf', 'mqtt': 'mqttv4.conf', 'camera': 'camera.conf',
+              'mqtt_advertise': 'mqtt_advertise.conf', 'ptz_presets': 'ptz_presets.conf',
+              'proxychains': 'proxychains.conf'}
+READ_ONLY = ('ptz_presets',)   # preset.sh changes it, telling the camera in the same step
 REQUIRED_IN_ARCHIVE = ('system.conf', 'camera.conf')
 SECRET_SUFFIX = 'PASSWORD'   # keys ending so are never sent back in clear
 MASK = '********'            # what a secret is answered as; sent back, it keeps the stored value
@@ -28,9 +36,28 @@ WLAN_MAC_PATH = '/sys/class/net/wlan0/address'   # the default hostname comes fr
 LOADED = 'Upload completed successfully, restart your camera\r\n'   # the firmware's load.sh text, as its page shows it
 ARCHIVE_TYPES = {'bz2': 'application/x-bzip2', 'gz': 'application/gzip'}
 
+# Values the firmware's set_configs.sh checks (it skips others and says saved; we refuse them)
+TIMELAPSE_STEPS = ('1', '2', '3', '4', '5', '6', '10', '15', '20', '30', '60', '120', '180',
+                   '240', '360', '1440')   # minutes between time-lapse frames
+DAILY_AT = '1440+'           # 1440+N: one frame a day, N minutes after midnight
+MINUTES_A_DAY = 1440
+MOST_IMAGE_DELAY = 5         # seconds: MOTION_IMAGE_DELAY's upper bound
+DELAY_DIGITS = 4             # digits either side of the point in MOTION_IMAGE_DELAY
+
+# proxychains.conf: its servers follow the [ProxyList] line, one a line; the page
+# shows and sends them joined by ';' as PROXYCHAINS_SERVERS
+PROXY_LIST = '[ProxyList]'
+PROXY_SEPARATOR = ';'
+PROXIES_KEY = 'PROXYCHAINS_SERVERS'
+PROXY_TYPES = ('http', 'raw', 'socks4', 'socks5')
+PROXY_HOST_CHARS = checks.LETTERS + checks.DIGITS + '-.:'
+PROXY_CREDENTIAL_CHARS = checks.LETTERS + checks.DIGITS + "-._~!$%&*+,=:@/?^'()[]{}|<>"
+PROXY_WORD = 253             # longest host name (DNS), user or password taken
+PROXY_RULE = 'TYPE HOST PORT [USER PASSWORD], TYPE one of ' + ', '.join(PROXY_TYPES)
+
 
 def conf_path(req):
-    """The file for ?conf=; anything but system, mqtt or camera: 400."""
+    """The file for ?conf=; a name not in CONF_FILES: 400."""
     name = CONF_FILES[req.choice('conf', CONF_FILES, '')]
     path = req.app.sd.conf_path(name)
     if files.entry_kind(path) != 'file':
@@ -44,6 +71,8 @@ def is_secret(key):
 
 def get_configs(req):
     path = conf_path(req)
+    if req.param('conf') == 'proxychains':
+        return Response(json.dumps({PROXIES_KEY: proxy_servers(path)}).encode())
     values = conf.read_conf(path)
     for key in values:
         if is_secret(key) and values[key]:
@@ -96,7 +125,17 @@ def stored_value(key, value):
 
 def set_configs(req):
     path = conf_path(req)
+    if req.param('conf') in READ_ONLY:
+        raise HttpError(400, '%s is changed by preset.sh, not set_configs.sh' % req.param('conf'))
     changes = parse_changes(req.body)
+    for key in changes:
+        checked_value(key, changes[key])
+    if req.param('conf') == 'proxychains':
+        if PROXIES_KEY in changes:
+            set_proxy_servers(path, changes[PROXIES_KEY])
+        return ok()
+    if DELAY_KEY in changes:
+        changes[DELAY_KEY] = changes[DELAY_KEY].replace(',', '.')
     hostname = None
     if req.param('conf') == 'system' and HOSTNAME_KEY in changes:
         hostname = checked_hostname(changes.pop(HOSTNAME_KEY) or default_hostname())
@@ -111,6 +150,90 @@ def set_configs(req):
         conf.atomic_write(req.app.sd.hostname_path, (hostname + '\n').encode())
         apply_hostname(req.app, hostname)
     return ok()
+
+
+# Keys with a rule
+
+DELAY_KEY = 'MOTION_IMAGE_DELAY'
+STEP_KEY = 'TIMELAPSE_DT'
+
+
+def checked_value(key, value):
+    """400 naming the key when the firmware's rule for it does not take value."""
+    if key == STEP_KEY and not is_timelapse_step(value):
+        raise HttpError(400, 'value of %s must be one of %s, or 1440+N with N at most %d' % (
+            key, ', '.join(TIMELAPSE_STEPS), MINUTES_A_DAY))
+    if key == DELAY_KEY and not is_image_delay(value):
+        raise HttpError(400, 'value of %s must be a number of seconds from 0 to %d' % (
+            key, MOST_IMAGE_DELAY))
+    if key == PROXIES_KEY:
+        for entry in proxy_entries(value):
+            if not is_proxy(entry):
+                raise HttpError(400, 'each server of %s must be %s: %s' % (key, PROXY_RULE, shown(entry)))
+
+
+def is_timelapse_step(value):
+    if value in TIMELAPSE_STEPS:
+        return True
+    return value.startswith(DAILY_AT) and \
+        checks.number(value[len(DAILY_AT):], 0, MINUTES_A_DAY) is not None
+
+
+def is_image_delay(value):
+    """Seconds as the page sends them: 0.5 or 0,5, up to MOST_IMAGE_DELAY."""
+    whole, point, fraction = value.replace(',', '.').partition('.')
+    if not checks.only(whole, checks.DIGITS, DELAY_DIGITS):
+        return False
+    if point and not checks.only(fraction, checks.DIGITS, DELAY_DIGITS):
+        return False
+    return int(whole) < MOST_IMAGE_DELAY or (int(whole) == MOST_IMAGE_DELAY and
+                                               fraction.strip('0') == '')
+
+
+# proxychains.conf
+
+def proxy_entries(value):
+    return [entry.strip() for entry in value.split(PROXY_SEPARATOR) if entry.strip()]
+
+
+def is_proxy(entry):
+    words = entry.split()
+    if len(words) not in (3, 5) or words[0] not in PROXY_TYPES:
+        return False
+    if not checks.only(words[1], PROXY_HOST_CHARS, PROXY_WORD):
+        return False
+    if checks.number(words[2], 1, 65535) is None:
+        return False
+    return all(checks.only(word, PROXY_CREDENTIAL_CHARS, PROXY_WORD) for word in words[3:])
+
+
+def proxy_lines(path):
+    """(lines up to and with [ProxyList], the server lines after it)."""
+    lines = conf.read_lines(path)
+    for i, line in enumerate(lines):
+        if line.strip() == PROXY_LIST:
+            return lines[:i + 1], lines[i + 1:]
+    return lines, None
+
+
+def proxy_servers(path):
+    """PROXYCHAINS_SERVERS as the firmware's get_configs.sh answers it."""
+    _head, servers = proxy_lines(path)
+    servers = [line.strip() for line in servers or ()]
+    return PROXY_SEPARATOR.join(line for line in servers if line and not line.startswith('#'))
+
+
+def set_proxy_servers(path, value):
+    """The file's lines up to [ProxyList] kept, the servers after it replaced."""
+    head, servers = proxy_lines(path)
+    while head and not head[-1].strip():
+        head.pop()
+    if servers is None:
+        head.append(PROXY_LIST)
+    data = '\n'.join(head + proxy_entries(value)) + '\n'
+    if len(data) > conf.MAX_CONF_SIZE:
+        raise HttpError(400, 'refused: proxychains.conf would be larger than %d bytes' % conf.MAX_CONF_SIZE)
+    conf.atomic_write(path, data.encode())
 
 
 # Hostname

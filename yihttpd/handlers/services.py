@@ -1,14 +1,18 @@
 """service.sh: start, stop and ask about the camera's services.
 
-rtsp, onvif, ftpd and mp4record belong to the firmware: they go to its
-service script (`service.sh NAME ACTION P1 P2`) as an argument list and run
-beside the loop, so other clients are served while a service starts.
-mqtt is yihttpd's own bridge process (`-m yihttpd.mqtt --root ROOT`).
+rtsp, onvif, wsdd, ftpd, mqtt-config, mp4record and all belong to the
+firmware: they go to its service script (`service.sh NAME ACTION P1 P2`) as
+an argument list and run beside the loop, so other clients are served while
+a service starts. mqtt is yihttpd's own bridge process (`-m yihttpd.mqtt
+--root ROOT`).
 
 How status is known:
-- firmware services: the script is asked `service.sh NAME status` and its
-  exit status says it, as for LSB init scripts: 0 started, anything else
-  stopped;
+- firmware services: as the firmware's service.sh decides it, by whether a
+  process runs whose command line holds the service's program
+  (`ps | grep PROGRAM | grep -v grep`), read from /proc here without a
+  child. Its own asking process is left out: the firmware's
+  `service.sh ftpd status` found itself, so ftpd, mqtt-config and
+  mp4record always read "started" there;
 - mqtt: the bridge's pid file (written by the shell that execs it) names a
   live process whose command line is the bridge's. The pid file lives in
   --tmp-dir, so a restarted server still finds and stops its bridge.
@@ -19,21 +23,28 @@ from .. import checks, child, compat, files
 from ..child import Background
 from ..http import Deferred, HttpError, error_response, json_response, ok
 
-# name: (values of param1, values of param2); None = the service takes none.
+# name: (values of param1, values of param2, the program whose process means "started");
+# None = the service takes no such param. 'all' reads as rtsp, as in the firmware's script.
 SERVICES = {
-    'rtsp': (('low', 'high', 'both'), None),
-    'onvif': (('low', 'high', 'both'), ('yes', 'no')),
-    'ftpd': (('busybox', 'pure-ftpd'), None),
-    'mqtt': (None, None),
-    'mp4record': (None, None),
+    'rtsp': (('low', 'high', 'both'), None, 'rRTSPServer'),
+    'onvif': (('low', 'high', 'both'), ('yes', 'no'), 'onvif_notify_server'),
+    'wsdd': (None, None, 'wsd_simple_server'),
+    'ftpd': (('busybox', 'pure-ftpd'), None, 'ftpd'),
+    'mqtt': (None, None, None),
+    'mqtt-config': (None, None, 'mqtt-config'),
+    'mp4record': (None, None, 'mp4record'),
+    'all': (None, None, 'rRTSPServer'),
 }
 ACTIONS = ('start', 'stop', 'status')
+PROC = '/proc'
+MAX_PROCESSES = 4096      # /proc entries looked at per status (a camera runs about 100)
+CMDLINE_HEAD = 512        # bytes of a command line read: more than ps shows of it
+LEFT_OUT = (b'grep', b'service.sh')   # programs whose command line names a service but runs none
 
 POLL_INTERVAL = 0.1       # seconds between checks whether a background program has ended
 SCRIPT_TIMEOUT = 30       # seconds a service script may take to start or stop a service
-STATUS_TIMEOUT = 5.0      # seconds the script may take to say whether a service runs
-MAX_SCRIPT_RUNS = 8       # service scripts at once: the page asks at most 5 states together, and
-                          # a flood of requests (each may leave at once) must not fork without end
+MAX_SCRIPT_RUNS = 8       # service scripts at once: a flood of starts (each client may leave at
+                          # once) must not fork without end
 MQTT_START_CHECK = 1.0    # seconds after which a bridge that has not died is taken as started
 MQTT_STOP_TIMEOUT = 5.0   # seconds the bridge gets to leave after SIGTERM before SIGKILL
 MQTT_MODULE = 'yihttpd.mqtt'
@@ -62,12 +73,44 @@ def service_sh(req):
     """Every value is checked before anything runs."""
     name = req.choice('name', SERVICES, '')
     action = req.choice('action', ACTIONS, '')
-    values1, values2 = SERVICES[name]
+    values1, values2, program = SERVICES[name]
     param1 = checked_param(req, name, 'param1', values1)
     param2 = checked_param(req, name, 'param2', values2)
     if name == 'mqtt':
         return mqtt_action(req, action)
+    if action == 'status':
+        return json_response({'status': 'started' if program_runs(program) else 'stopped'})
     return script_action(req, name, action, param1, param2)
+
+
+def program_runs(program):
+    """Whether a process's command line holds program, leaving out grep, the service
+    script and this server, as the firmware's `ps | grep` means to. Only grep's own
+    process is left out: its `grep -v grep` also dropped any folder named so."""
+    own = str(compat.getpid())
+    wanted = program.encode()
+    looked = 0
+    for pid, kind in files.list_entries(PROC):
+        if kind != 'dir' or pid == own or not checks.only(pid, checks.DIGITS, 10):
+            continue
+        looked += 1
+        if looked > MAX_PROCESSES:
+            break
+        words = command_words(pid)
+        if words and any(wanted in word for word in words) and \
+                not any(word.rpartition(b'/')[2] in LEFT_OUT for word in words[:2]):
+            return True
+    return False
+
+
+def command_words(pid):
+    """The first CMDLINE_HEAD bytes of a process's argv, split; [] for a gone or kernel process."""
+    try:
+        with open('%s/%s/cmdline' % (PROC, pid), 'rb') as f:
+            head = f.read(CMDLINE_HEAD)
+    except OSError:
+        return []
+    return [word for word in head.split(b'\0') if word]
 
 
 def service_script(app):
@@ -100,11 +143,6 @@ def script_action(req, name, action, param1, param2):
         while argv[-1] == '':
             argv.pop()
     deferred = Deferred()
-    if action == 'status':
-        def on_status(code):
-            deferred.resolve(json_response({'status': 'started' if code == 0 else 'stopped'}))
-        run_script(req, argv, STATUS_TIMEOUT, on_status)
-        return deferred
 
     def on_done(code):
         if code == 0:

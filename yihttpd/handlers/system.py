@@ -7,7 +7,9 @@ get=upgrade takes the local archive (ROOT/<model>_x.x.x.tgz) or downloads
 the latest one, unpacks it into a staging folder on the SD card a slice at
 a time on the loop, copies the current etc/ over the archive's, moves the
 staged entries into place (what they replace is kept in .fw_upgrade.old
-until the next upgrade), answers, then reboots.
+until the next upgrade), answers, then reboots. The firmware replaces
+yi-hack/ whole; yihttpd's own files and its line in startup.sh are copied
+into the staged yi-hack/ first, so the camera boots into yihttpd again.
 
 get=upgrade answers as the firmware does, 200 text/html with one of its
 sentences, failures too: its page shows the text and otherwise stays on
@@ -19,7 +21,7 @@ is HTTPS, MicroPython has no ssl, and the firmware ships a wget with TLS.
 """
 import os
 
-from .. import checks, compress, files
+from .. import checks, compress, conf, files
 from ..child import Background
 from ..http import Deferred, HttpError, ok, text_response
 from ..tar import DOWNLOADED, FIRMWARE, REPLACED, STAGING, ArchiveError, unpack
@@ -37,6 +39,11 @@ TAG_CHARS = checks.NAME_CHARS + '.'
 MIN_FREE_MB = 100            # an upgrade needs room for the archive and its unpacked copy
 LOCAL_TAG = 'x.x.x'          # the firmware's name for an archive dropped on the card
 COPY_CHUNK = 4096            # bytes copied at a time
+# What the payload installs in yi-hack/ (build_payload.py): an upgrade carries it over
+YIHTTPD_FILES = ('yihttpd', 'yihttpd-defaults', 'yihttpd-startup.sh', 'yihttpd.sha256',
+                 'script/yihttpd.sh')
+STARTUP = 'startup.sh'              # the firmware's system.sh runs yi-hack/startup.sh at boot
+HOOK_MARK = 'script/yihttpd.sh start'   # a startup.sh line holding this starts yihttpd
 
 # What get=upgrade answers: the firmware's fw_upgrade.sh sentences, byte for byte ...
 NO_SD = 'No SD detected.'
@@ -261,6 +268,7 @@ class Upgrade:
             return self.fail(REFUSED % html_safe(error.message), error.message)
         try:
             keep_settings(self.app.sd.etc, self.staging + '/yi-hack/etc')
+            keep_yihttpd(self.app.sd.yi_hack, self.staging + '/yi-hack')
             move_into_place(self.staging, self.root, self.root + '/' + REPLACED)
         except OSError as exc:
             return self.fail(NOT_INSTALLED, 'could not put the new firmware in place: %r' % exc)
@@ -280,6 +288,52 @@ def keep_settings(etc, staged_etc):
     for name, kind in files.list_entries(etc):
         if kind == 'file':
             copy_file(etc + '/' + name, staged_etc + '/' + name)
+
+
+def keep_yihttpd(yi_hack, staged):
+    """Copy yihttpd's files into the staged yi-hack/, and its boot hook into the staged
+    startup.sh when the card had it (an owner who took the line out keeps it out)."""
+    for rel in YIHTTPD_FILES:
+        source = yi_hack + '/' + rel
+        kind = files.entry_kind(source)
+        if kind == 'dir':
+            copy_tree(source, staged + '/' + rel)
+        elif kind == 'file':
+            files.makedirs((staged + '/' + rel).rpartition('/')[0])
+            copy_file(source, staged + '/' + rel)
+    hook = boot_hook(yi_hack + '/' + STARTUP)
+    if hook is None:
+        return
+    target = staged + '/' + STARTUP
+    if files.entry_kind(target) != 'file':   # the archive has none: the owner's goes on
+        copy_file(yi_hack + '/' + STARTUP, target)
+    elif boot_hook(target) is None:
+        text = conf.read_small(target).decode()
+        if text and not text.endswith('\n'):
+            text += '\n'
+        conf.atomic_write(target, (text + hook + '\n').encode())
+
+
+def boot_hook(path):
+    """The line of a startup.sh that starts yihttpd, or None (no file, no such line)."""
+    try:
+        lines = conf.read_small(path).decode().split('\n')
+    except (OSError, ValueError):   # ValueError: too large, or not UTF-8
+        return None
+    for line in lines:
+        if HOOK_MARK in line and not line.lstrip().startswith('#'):
+            return line.rstrip('\r')
+    return None
+
+
+def copy_tree(source, target):
+    """Directories and regular files of source, copied under target (links are not followed)."""
+    files.makedirs(target)
+    for name, kind in list(files.list_entries(source)):
+        if kind == 'dir':
+            copy_tree(source + '/' + name, target + '/' + name)
+        elif kind == 'file':
+            copy_file(source + '/' + name, target + '/' + name)
 
 
 def copy_file(source, target):
