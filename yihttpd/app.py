@@ -37,6 +37,7 @@ ROUTES = {
     '/cgi-bin/service.sh': ('services', 'service_sh', CHANGES, 0),
     '/cgi-bin/reboot.sh': ('system', 'reboot_sh', CHANGES, 0),
     '/cgi-bin/fw_upgrade.sh': ('system', 'fw_upgrade_sh', CHANGES, 0),
+    '/cgi-bin/links.sh': ('links', 'links_sh', READS, 0),
 }
 
 REALM = 'yi-hack'
