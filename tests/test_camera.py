@@ -193,7 +193,7 @@ def test_ptz_accepts_a_fraction_without_leading_zero(camera):
 
 @pytest.mark.parametrize('text,seconds', [('10', 10.0), ('10.0', 10.0), ('0.3', 0.3), ('2', 2.0)])
 def test_ptz_time_reaches_ten_seconds(text, seconds):
-    from yihttpd.handlers.camera import parse_seconds
+    from yihttpd.handlers.ptz import parse_seconds
     assert parse_seconds(text) == seconds
 
 

@@ -26,8 +26,8 @@ ROUTES = {
     '/cgi-bin/save.sh': ('config', 'save', READS, 0),
     '/cgi-bin/load.sh': ('config', 'load', CHANGES, UPLOAD_BODY),
     '/cgi-bin/camera_settings.sh': ('camera', 'camera_settings', CHANGES, 0),
-    '/cgi-bin/ptz.sh': ('camera', 'ptz', CHANGES, 0),
-    '/cgi-bin/preset.sh': ('camera', 'preset', CHANGES, 0),
+    '/cgi-bin/ptz.sh': ('ptz', 'ptz', CHANGES, 0),
+    '/cgi-bin/preset.sh': ('ptz', 'preset', CHANGES, 0),
     '/cgi-bin/snapshot.sh': ('snapshot', 'snapshot', READS, 0),
     '/cgi-bin/eventsdir.sh': ('records', 'events_dir', READS, 0),
     '/cgi-bin/eventsfile.sh': ('records', 'events_file', READS, 0),
@@ -118,7 +118,8 @@ class App:
         self.tmp_dir = options.tmp_dir or '/tmp'
         self.ipc = None   # the camera transport (transports.py), set by __main__
         # What services have under way: each is changed by one handler module.
-        self.ptz_move = None        # the PTZ move running (camera)
+        self.ptz_move = None        # the PTZ move running (ptz)
+        self.position_asks = 0      # camera positions asked of ipc_cmd, for unique temp names (ptz)
         self.settings_sending = 0   # camera setting sequences being sent (camera)
         self.grabbers = 0           # snapshot grabbers running (snapshot)
         self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)

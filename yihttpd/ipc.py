@@ -64,10 +64,47 @@ PTZ_DIRECTIONS = {'up': 1, 'down': 2, 'left': 3, 'right': 4}
 PTZ_MOVE_LENGTH = 0x18
 
 
-def ptz_move(direction):
-    """Start moving 'up', 'down', 'left' or 'right' (until ptz_stop)."""
+# Models whose motors turn the other way, as the firmware's ipc_cmd (ptz.c)
+# knows them: every axis, or only left and right.
+PTZ_INVERTED = ('r30gb', 'r35gb', 'r37gb', 'r40ga', 'q321br_lsx', 'qg311r', 'b091qp')
+PTZ_INVERTED_PAN = ('h30ga', 'h51ga', 'h52ga', 'h60ga')
+OPPOSITE = {'up': 'down', 'down': 'up', 'left': 'right', 'right': 'left'}
+
+
+def camera_direction(direction, model):
+    """The direction to send so that the picture moves `direction` on this model."""
+    if model in PTZ_INVERTED or (model in PTZ_INVERTED_PAN and direction in ('left', 'right')):
+        return OPPOSITE[direction]
+    return direction
+
+
+def ptz_move(direction, model=None):
+    """Start moving 'up', 'down', 'left' or 'right' (until ptz_stop), as seen on this model."""
     code = 0x4006
-    return _message(1, code, _word(PTZ_DIRECTIONS[direction]) + _word(0), code, PTZ_MOVE_LENGTH)
+    turn = camera_direction(direction, model)
+    return _message(1, code, _word(PTZ_DIRECTIONS[turn]) + _word(0), code, PTZ_MOVE_LENGTH)
+
+
+# The motors' range in steps, and the step scale of a jump, as ipc_cmd has them.
+PTZ_STEPS_X = 4100         # 360 degrees
+PTZ_STEPS_Y = 1250         # 180 degrees
+JUMP_SCALE_X = 911
+JUMP_SCALE_Y = 694
+
+
+def c_round(value):
+    """C's round(): halves away from zero (Python's round takes them to even)."""
+    return int(value + 0.5) if value >= 0 else -int(-value + 0.5)
+
+
+def ptz_jump_relative(x, y, model=None):
+    """Move by x degrees (-360..360) and y degrees (-180..180) from where the camera is."""
+    if model in PTZ_INVERTED_PAN:
+        y = -y
+    steps_x = c_round(c_round(x * PTZ_STEPS_X / 360.0) * 100.0 / JUMP_SCALE_X + 50.0)
+    steps_y = c_round(c_round(y * PTZ_STEPS_Y / 180.0) * 100.0 / JUMP_SCALE_Y + 50.0)
+    code = 0x4009
+    return _message(1, code, struct.pack('<ii', steps_x, steps_y), code, PTZ_MOVE_LENGTH)
 
 
 def ptz_stop():

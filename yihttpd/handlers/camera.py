@@ -1,4 +1,4 @@
-"""Camera control: camera_settings.sh, ptz.sh, preset.sh (docs/API.md, docs/IPC.md).
+"""Camera settings: camera_settings.sh (docs/API.md, docs/IPC.md).
 
 Every command goes through req.app.ipc (a transport of yihttpd.transports). Waits
 between commands are timers on the loop, so other clients are served while
@@ -11,10 +11,6 @@ from ..transports import IpcUnavailable
 # The firmware's own camera_settings.sh spaces its commands about 0.5 s;
 # the vendor program is known to take them at that pace.
 SETTING_SPACING = 0.5
-PTZ_DEFAULT_TIME = '0.3'
-PTZ_MAX_TIME = 10.0        # seconds of movement at most (API.md)
-TIME_TEXT_MAX = 8          # characters of a TIME value, e.g. "10.00000"
-PRESET_COUNT = 16          # presets 0-15
 MAX_SENDING = 4            # setting sequences under way at once: a flood of requests (each may
                            # leave at once) must not pile timers on a small heap nor flood the camera
 CAMERA_CONF = 'camera.conf'
@@ -142,67 +138,3 @@ def apply_camera_settings(app, on_done=None):
 
     send_spaced(app, messages, SETTING_SPACING, done)
     return len(messages)
-
-
-def parse_seconds(text):
-    """TIME as a float: digits with at most one '.', more than 0, at most PTZ_MAX_TIME."""
-    whole, dot, fraction = text.partition('.')
-    if len(text) > TIME_TEXT_MAX or not checks.only(whole + fraction, checks.DIGITS, TIME_TEXT_MAX):
-        return None
-    seconds = float(text if whole else '0' + text)
-    if seconds <= 0 or seconds > PTZ_MAX_TIME:
-        return None
-    return seconds
-
-
-class PtzMove:
-    """One manual move: the move command now, the stop command after TIME.
-
-    The answer waits for the stop. A client that goes away does not cancel
-    the stop: the camera must never be left moving.
-    """
-
-    def __init__(self, app, direction, seconds):
-        self.app = app
-        self.direction = direction
-        self.seconds = seconds
-        self.deferred = Deferred()
-        self.timer = None
-
-    def start(self):
-        self.app.ipc.send(ipc.ptz_move(self.direction))
-        self.app.ptz_move = self
-        self.timer = self.app.loop.call_later(self.seconds, self.stop)
-        return self.deferred
-
-    def stop(self, interrupted=False):
-        """Send the stop (now, if a newer move interrupts this one) and answer."""
-        self.timer.cancel()
-        if self.app.ptz_move is self:
-            self.app.ptz_move = None
-        try:
-            self.app.ipc.send(ipc.ptz_stop())
-        except IpcUnavailable as err:
-            self.deferred.resolve(err.response())
-            return
-        self.deferred.resolve(ok({'interrupted': 'true'} if interrupted else None))
-
-
-def ptz(req):
-    """GET ptz.sh?dir=left&time=0.3"""
-    direction = req.choice('dir', ipc.PTZ_DIRECTIONS)
-    seconds = parse_seconds(req.param('time', PTZ_DEFAULT_TIME))
-    if seconds is None:
-        raise HttpError(400, 'time must be a number of seconds, more than 0, at most %d' % PTZ_MAX_TIME)
-    running = req.app.ptz_move
-    if running is not None:
-        running.stop(interrupted=True)
-    return PtzMove(req.app, direction, seconds).start()
-
-
-def preset(req):
-    """GET preset.sh?num=N (action=go_preset, which existing clients send, is the only action)."""
-    req.choice('action', ('go_preset',), 'go_preset')
-    number = req.number('num', 0, PRESET_COUNT - 1)
-    req.app.ipc.send(ipc.go_preset(number))
-    return ok()
