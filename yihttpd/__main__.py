@@ -37,6 +37,7 @@ OPTIONS = (
     ('--upgrade-min-free-mb', int, None, 'free SD space an upgrade needs (default 100)'),
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
+    ('--homever', str, '/home/homever', 'the vendor firmware version file (camera_settings.sh AI rules)'),
 ) + transports.OPTIONS
 
 

@@ -59,6 +59,49 @@ def rotate(on):
     return _message(2, 0x7a if on else 0x7b)
 
 
+def face_detection(on):
+    return _message(1, 0x103d, _word(1 if on else 0))
+
+
+def motion_tracking(on):
+    return _message(1, 0x400b, _word(1 if on else 0))
+
+
+def sound_detection(on):
+    return _message(2, 0x103a, _word(2 if on else 1))
+
+
+SOUND_LEVELS = ('30', '35', '40', '45', '50', '60', '70', '80', '90')
+
+
+def sound_sensitivity(level):
+    """Sound detection threshold: one of SOUND_LEVELS (dB)."""
+    return _message(2, 0x103b, _word(int(level)))
+
+
+def ai_human(on):
+    """AI human detection."""
+    return _message(1, 0x103c, _word(1 if on else 0))
+
+
+def ai_vehicle(on):
+    return _message(1, 0x1040, _word(1 if on else 0))
+
+
+def ai_animal(on):
+    return _message(1, 0x103f, _word(1 if on else 0))
+
+
+def ai_motion(on):
+    """AI motion detection as a whole (home versions 11 and 12)."""
+    return _message(1, 0x1041, _word(1 if on else 0))
+
+
+def motion_stop_event():
+    """Ends the motion event under way, as ipc_cmd -T (the camera's own event message)."""
+    return struct.pack(HEADER, 1, 2, 0x7d, 0x7d, 0)
+
+
 PTZ_DIRECTIONS = {'up': 1, 'down': 2, 'left': 3, 'right': 4}
 # The firmware's move message announces 0x18 bytes but carries 8.
 PTZ_MOVE_LENGTH = 0x18
@@ -126,6 +169,14 @@ def remove_preset(number):
 
 def cruise(on):
     return _message(1, 0x4004 if on else 0x4005)
+
+
+CRUISE_MODES = {'presets': 0, '360': 1}
+
+
+def cruise_mode(mode):
+    """Cruise between the presets or all around ('presets' or '360'), once cruise is on."""
+    return _message(1, 0x4003, _word(CRUISE_MODES[mode]) + _word(0))
 
 
 # --- events (bytes read from /ipc_dispatch_N) ---
