@@ -38,6 +38,7 @@ OPTIONS = (
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
     ('--homever', str, '/home/homever', 'the vendor firmware version file (camera_settings.sh AI rules)'),
+    ('--audio-fifo', str, '/tmp/audio_in_fifo', 'the FIFO the camera plays sound from (speak.sh)'),
 ) + transports.OPTIONS
 
 

@@ -14,6 +14,8 @@ STATIC = ('GET', 'HEAD')          # files under www/ and record/
 
 JSON_BODY = 65536       # a JSON body (set_configs) is at most 64 KiB
 UPLOAD_BODY = 1048576   # an uploaded settings archive is at most 1 MiB
+TEXT_BODY = 4096        # speak.sh's text, speaker_file.sh's file name
+SOUND_BODY = 512000     # speaker.sh: the firmware's bound, 16 s of its 16 kHz 16-bit PCM
 
 # path: (module in yihttpd.handlers, function, READS or CHANGES, largest body)
 # Handler modules are imported on first use, so a rare service costs no
@@ -38,6 +40,9 @@ ROUTES = {
     '/cgi-bin/reboot.sh': ('system', 'reboot_sh', CHANGES, 0),
     '/cgi-bin/fw_upgrade.sh': ('system', 'fw_upgrade_sh', CHANGES, 0),
     '/cgi-bin/links.sh': ('links', 'links_sh', READS, 0),
+    '/cgi-bin/speak.sh': ('audio', 'speak', CHANGES, TEXT_BODY),
+    '/cgi-bin/speaker.sh': ('audio', 'speaker', CHANGES, SOUND_BODY),
+    '/cgi-bin/speaker_file.sh': ('audio', 'speaker_file', CHANGES, TEXT_BODY),
 }
 
 REALM = 'yi-hack'
@@ -120,6 +125,7 @@ class App:
         # What services have under way: each is changed by one handler module.
         self.ptz_move = None        # the PTZ move running (ptz)
         self.position_asks = 0      # camera positions asked of ipc_cmd, for unique temp names (ptz)
+        self.playing = False        # a sound plays on the speaker: one at a time (audio)
         self.settings_sending = 0   # camera setting sequences being sent (camera)
         self.grabbers = 0           # snapshot grabbers running (snapshot)
         self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)
