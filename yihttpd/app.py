@@ -43,6 +43,8 @@ ROUTES = {
     '/cgi-bin/speak.sh': ('audio', 'speak', CHANGES, TEXT_BODY),
     '/cgi-bin/speaker.sh': ('audio', 'speaker', CHANGES, SOUND_BODY),
     '/cgi-bin/speaker_file.sh': ('audio', 'speaker_file', CHANGES, TEXT_BODY),
+    '/cgi-bin/record.sh': ('recorder', 'record', CHANGES, 0),
+    '/cgi-bin/timelapse.sh': ('recorder', 'timelapse', CHANGES, 0),
 }
 
 REALM = 'yi-hack'
@@ -126,6 +128,7 @@ class App:
         self.ptz_move = None        # the PTZ move running (ptz)
         self.position_asks = 0      # camera positions asked of ipc_cmd, for unique temp names (ptz)
         self.playing = False        # a sound plays on the speaker: one at a time (audio)
+        self.record_stop = None     # the timer that ends record.sh's motion event (recorder)
         self.settings_sending = 0   # camera setting sequences being sent (camera)
         self.grabbers = 0           # snapshot grabbers running (snapshot)
         self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)

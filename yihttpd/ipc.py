@@ -97,6 +97,11 @@ def ai_motion(on):
     return _message(1, 0x1041, _word(1 if on else 0))
 
 
+def motion_start_event():
+    """Starts a motion event (and so a recording), as ipc_cmd -S (the camera's own event message)."""
+    return struct.pack(HEADER, 1, 2, 0x7c, 0x7c, 0)
+
+
 def motion_stop_event():
     """Ends the motion event under way, as ipc_cmd -T (the camera's own event message)."""
     return struct.pack(HEADER, 1, 2, 0x7d, 0x7d, 0)

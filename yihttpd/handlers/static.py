@@ -18,6 +18,7 @@ CONTENT_TYPES = {
     'jpg': 'image/jpeg',
     'ico': 'image/x-icon',
     'mp4': 'video/mp4',
+    'avi': 'video/x-msvideo',
     'txt': 'text/plain; charset=utf-8',
 }
 
@@ -72,10 +73,13 @@ def file_response(req, path, headers=None, ranges=True):
 
 
 def serve_record(req):
-    """/record/DIR/FILE, only names that follow the record rules, no links."""
+    """/record/DIR/FILE and /record/timelapse/FILE, only names that follow their rules, no links."""
     parts = unquote_path(req.path[len('/record/'):]).split('/')
     if len(parts) != 2:
         raise HttpError(400, 'a record is /record/DIR/FILE')
+    if parts[0] == 'timelapse':
+        from .recorder import timelapse_file
+        return file_response(req, timelapse_file(req.app.sd, parts[1]))
     path = req.app.sd.existing_record_file(parts[0], parts[1])
     return file_response(req, path)
 
