@@ -51,7 +51,7 @@ class Audio:
         return status, json.loads(data)
 
     def log(self, wait_for=None):
-        deadline = time.time() + 5
+        deadline = time.time() + 10
         while True:
             text = open(self.log_path).read() if os.path.exists(self.log_path) else ''
             if wait_for is None or wait_for in text or time.time() > deadline:
@@ -99,7 +99,7 @@ def test_speaker_plays_a_form_upload_and_answers_at_once(audio, sd):
     audio.listen()
     assert audio.heard() == sound[4:]   # the firmware drops the 4 bytes 'RIFF'
     assert audio.log('speaker off') == 'speaker on\npcmvol -G -3\nspeaker off\n'
-    deadline = time.time() + 5
+    deadline = time.time() + 10
     while sd.snapshot() != before and time.time() < deadline:
         time.sleep(0.05)
     assert sd.snapshot() == before
@@ -128,7 +128,7 @@ def test_one_sound_at_a_time_and_others_are_served_meanwhile(audio, sd):
     thread = threading.Thread(target=lambda: results.append(
         audio.post('/cgi-bin/speaker_file.sh', b'a.pcm')))
     thread.start()
-    audio.log('pcmvol')   # playing: pcmvol waits for the FIFO's reader
+    audio.log('speaker on')   # playing: the FIFO waits for its reader
     status, body = audio.post('/cgi-bin/speak.sh', b'hello')
     assert (status, body) == (503, {'error': 'true', 'description': 'Speaker busy'})
     assert audio.server.get('/cgi-bin/status.json')[0] == 200

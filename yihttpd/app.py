@@ -14,7 +14,7 @@ STATIC = ('GET', 'HEAD')          # files under www/ and record/
 
 JSON_BODY = 65536       # a JSON body (set_configs) is at most 64 KiB
 UPLOAD_BODY = 1048576   # an uploaded settings archive is at most 1 MiB
-TEXT_BODY = 4096        # speak.sh's text, speaker_file.sh's file name
+TEXT_BODY = 4096        # speak.sh's text, speaker_file.sh's file name, wifi.sh's JSON
 SOUND_BODY = 512000     # speaker.sh: the firmware's bound, 16 s of its 16 kHz 16-bit PCM
 
 # path: (module in yihttpd.handlers, function, READS or CHANGES, largest body)
@@ -45,6 +45,8 @@ ROUTES = {
     '/cgi-bin/speaker_file.sh': ('audio', 'speaker_file', CHANGES, TEXT_BODY),
     '/cgi-bin/record.sh': ('recorder', 'record', CHANGES, 0),
     '/cgi-bin/timelapse.sh': ('recorder', 'timelapse', CHANGES, 0),
+    '/cgi-bin/wifi.sh': ('network', 'wifi', CHANGES, TEXT_BODY),
+    '/cgi-bin/proxy.sh': ('network', 'proxy', CHANGES, 0),
 }
 
 REALM = 'yi-hack'
@@ -129,6 +131,7 @@ class App:
         self.position_asks = 0      # camera positions asked of ipc_cmd, for unique temp names (ptz)
         self.playing = False        # a sound plays on the speaker: one at a time (audio)
         self.record_stop = None     # the timer that ends record.sh's motion event (recorder)
+        self.outputs_read = 0       # program outputs read back, for unique temp names (network)
         self.settings_sending = 0   # camera setting sequences being sent (camera)
         self.grabbers = 0           # snapshot grabbers running (snapshot)
         self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)

@@ -3,9 +3,10 @@ as the firmware plays it (docs/API.md).
 
 The same programs and FIFO as the firmware's scripts: `speaker on`, nanotts
 (text to PCM), `pcmvol -g|-G VOLUME` into /tmp/audio_in_fifo, 1 s, `speaker
-off`. They run beside the loop as one fixed shell script whose values are
-its arguments (never part of its text), so the server never waits on the
-FIFO; one sound plays at a time (503 while busy).
+off`, found on the firmware scripts' PATH (SdCard.firmware_path). They
+run beside the loop as one fixed shell script whose values are its
+arguments (never part of its text), so the server never waits on the FIFO;
+one sound plays at a time (503 while busy).
 """
 import io
 import json
@@ -17,9 +18,6 @@ from ..multipart import multipart_file
 
 AUDIO_DIR = 'audio'                 # speaker_file.sh plays files of ROOT/audio
 LANG_DIR = '/yi-hack/usr/share/pico/lang'
-# The firmware scripts' PATH, its card folders under the root: speaker and pcmvol are found there.
-SYSTEM_PATH = '/usr/bin:/usr/sbin:/bin:/sbin:/home/base/tools:/home/app/localbin:/home/base'
-CARD_PATH = ('/yi-hack/bin', '/yi-hack/sbin', '/yi-hack/usr/bin', '/yi-hack/usr/sbin')
 PLAY_TIMEOUT = 120.0        # seconds a sound may take, speaking included; then it is stopped
 TEXT_MAX = 1024             # characters spoken at most (the body's first line)
 VOLUME_MAX = 8              # characters of a volume, e.g. "-12.5"
@@ -74,8 +72,6 @@ def check_ready(app):
 
 def play(app, script, args, remove, description, wait):
     """Run script with args; answer when it ends (wait) or at once. remove: files made for it."""
-    root = app.sd.root
-    path = SYSTEM_PATH + ''.join(':' + root + d for d in CARD_PATH)
     deferred = Deferred() if wait else None
 
     def ended(status):
@@ -87,8 +83,8 @@ def play(app, script, args, remove, description, wait):
                              answer(True, 'Playing failed', 503))
     app.playing = True
     try:
-        Background(app.loop, ['env', 'PATH=' + path, 'sh', '-c', script] + args, PLAY_TIMEOUT,
-                   ended, app.tmp_dir)
+        Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path(), 'sh', '-c', script] + args,
+                   PLAY_TIMEOUT, ended, app.tmp_dir)
     except OSError:
         ended(1)
         raise
