@@ -47,6 +47,7 @@ ROUTES = {
     '/cgi-bin/timelapse.sh': ('recorder', 'timelapse', CHANGES, 0),
     '/cgi-bin/wifi.sh': ('network', 'wifi', CHANGES, TEXT_BODY),
     '/cgi-bin/proxy.sh': ('network', 'proxy', CHANGES, 0),
+    '/cgi-bin/reset.sh': ('defaults', 'reset', CHANGES, 0),
 }
 
 REALM = 'yi-hack'
@@ -132,6 +133,7 @@ class App:
         self.playing = False        # a sound plays on the speaker: one at a time (audio)
         self.record_stop = None     # the timer that ends record.sh's motion event (recorder)
         self.outputs_read = 0       # program outputs read back, for unique temp names (network)
+        self.resetting = False      # reset.sh unpacks the defaults: one at a time (defaults)
         self.settings_sending = 0   # camera setting sequences being sent (camera)
         self.grabbers = 0           # snapshot grabbers running (snapshot)
         self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)
