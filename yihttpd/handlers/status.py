@@ -8,12 +8,18 @@ import json
 import os
 import time
 
+from .. import files
 from ..http import Response
 
 NA = 'N/A'
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
-# Models (yi-hack/model_suffix) whose camera can pan and tilt.
-PTZ_MODELS = ('h201c', 'h305r', 'h307', 'r30gb', 'r35gb', 'r37gb', 'r40ga', 'y30qa', 'y211ga', 'y291ga')
+# Models (yi-hack/model_suffix) whose camera can pan and tilt: today's
+# yi-hack-Allwinner-v2 status.json list, then the other families' PTZ models
+# (ipc_cmd's ptz.c); their suffixes do not overlap.
+PTZ_MODELS = ('r30gb', 'r35gb', 'r37gb', 'r40ga', 'h51ga', 'h52ga', 'h60ga', 'q321br_lsx', 'qg311r',
+              'b091qp', 'h201c', 'h305r', 'h307', 'y30', 'y30qa')
+HOME_VERSION_FILES = ('/home/app/.appver', '/home/homever')   # the firmware's status.json reads the first
+GO2RTC = '/bin/go2rtc'      # under yi-hack/: the firmware says go2rtc yes when it is installed
 SERIAL_FILE = '/tmp/mmap.info'    # the vendor program's shared info block
 SERIAL_OFFSET = 656               # where it keeps the 20-character serial number
 SERIAL_LENGTH = 20
@@ -143,6 +149,14 @@ def hostname(sd):
     return sd.read_text(sd.hostname_path) or read_first_line('/proc/sys/kernel/hostname') or NA
 
 
+def home_version():
+    for path in HOME_VERSION_FILES:
+        found = read_first_line(path)
+        if found:
+            return found
+    return NA
+
+
 def has_ptz(app, model):
     override = app.options.ptz
     if override in ('yes', 'no'):
@@ -161,9 +175,10 @@ def status_json(req):
         'name': app.options.family or DEFAULT_FAMILY,
         'hostname': hostname(sd),
         'fw_version': sd.read_text(sd.yi_hack + '/version') or NA,
-        'home_version': read_first_line('/home/homever') or NA,
+        'home_version': home_version(),
         'model_suffix': model,
         'ptz': has_ptz(app, model),
+        'go2rtc': 'yes' if files.entry_kind(sd.yi_hack + GO2RTC) == 'file' else 'no',
         'serial_number': serial_number(),
         'local_time': local_time(),
         'uptime': uptime.split()[0] if uptime else NA,
