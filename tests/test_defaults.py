@@ -48,7 +48,7 @@ def test_reset_puts_the_defaults_back_and_removes_what_they_lack(server, card):
     assert card.read('yi-hack/etc/camera.conf') == DEFAULT_CAMERA
     assert not os.path.exists(etc + 'hostname') and not os.path.exists(etc + 'proxychains.conf')
     assert card.read('yi-hack/etc/ptz_presets.conf') == b'0=Door,1,2\n'   # not one the firmware resets
-    assert sorted(n for n in os.listdir('/tmp') if n.startswith('yihttpd-reset')) == []
+    assert [n for n in os.listdir('/tmp') if n.startswith('yihttpd-reset-%d' % server.proc.pid)] == []
 
 
 @pytest.mark.parametrize('content', [
@@ -71,6 +71,7 @@ def test_a_missing_or_refused_archive_resets_nothing(server, card, content):
     assert status == 503 and body['error'] == 'true'
     assert 'nothing was reset' in body['message']
     assert card.snapshot() == before
+    assert [n for n in os.listdir('/tmp') if n.startswith('yihttpd-reset-%d' % server.proc.pid)] == []
 
 
 def test_a_link_in_place_of_the_archive_is_not_followed(server, card, tmp_path):

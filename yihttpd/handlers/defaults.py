@@ -72,15 +72,15 @@ def reset(req):
                 raise tar.ArchiveError('bzip2 could not read it')
             files.makedirs(scratch)
             restore(app.sd, plain, scratch)
-            deferred.resolve(ok())
+            answer = ok()
         except tar.ArchiveError as err:
-            deferred.resolve(HttpError(503, '%s refused, nothing was reset: %s'
-                                       % (DEFAULTS, err.message)).response())
+            answer = HttpError(503, '%s refused, nothing was reset: %s' % (DEFAULTS, err.message)).response()
         except OSError as err:
-            deferred.resolve(HttpError(500, 'reset not finished: %s' % err).response())
+            answer = HttpError(500, 'reset not finished: %s' % err).response()
         finally:
             files.remove_if_there(plain)
             clear(scratch)
+        deferred.resolve(answer)   # once the scratch files are gone
     app.resetting = True
     Background(app.loop, ['sh', '-c', DECOMPRESS, archive, str(DECOMPRESSED_MAX)], UNPACK_TIMEOUT,
                ended, app.tmp_dir, plain)
