@@ -178,6 +178,6 @@ def test_without_the_fifo_or_nanotts_the_firmware_messages(sd, tmp_path, start_s
 
 
 def test_a_body_over_the_bound_is_refused_before_it_is_read(audio):
-    status, _, _ = audio.server.request('POST', '/cgi-bin/speaker.sh', b'x' * 512001)
+    status, _, _ = audio.server.request('POST', '/cgi-bin/speaker.sh', b'x' * 1048577)
     assert status == 413
     assert audio.log() == ''

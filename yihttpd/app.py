@@ -15,7 +15,7 @@ STATIC = ('GET', 'HEAD')          # files under www/ and record/
 JSON_BODY = 65536       # a JSON body (set_configs) is at most 64 KiB
 UPLOAD_BODY = 1048576   # an uploaded settings archive is at most 1 MiB
 TEXT_BODY = 4096        # speak.sh's text, speaker_file.sh's file name, wifi.sh's JSON
-SOUND_BODY = 512000     # speaker.sh: the firmware's bound, 16 s of its 16 kHz 16-bit PCM
+SOUND_BODY = 1048576    # speaker.sh: 32 s of 16 kHz 16-bit PCM (the firmware takes 16 s off the card)
 
 # path: (module in yihttpd.handlers, function, READS or CHANGES, largest body)
 # Handler modules are imported on first use, so a rare service costs no
