@@ -18,8 +18,9 @@ pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
 ALL_SETTINGS = ('switch_on=no&save_video_on_motion=yes&sensitivity=medium'
                 '&led=no&ir=yes&rotate=yes')
-ALL_SETTINGS_BYTES = (ipc.switch(False) + ipc.save_on_motion(True) + ipc.sensitivity('medium')
-                      + ipc.led(False) + ipc.ir(True) + ipc.rotate(True))
+# switch_on=no: the camera goes off, then 1 s later its motion event is ended (ipc_cmd -T)
+ALL_SETTINGS_BYTES = (ipc.switch(False) + ipc.motion_stop_event() + ipc.save_on_motion(True)
+                      + ipc.sensitivity('medium') + ipc.led(False) + ipc.ir(True) + ipc.rotate(True))
 SPACING = 0.5
 TIMING_MARGIN = 0.1   # the bound for the PTZ stop and a concurrent answer
 
@@ -55,7 +56,7 @@ def test_settings_are_saved_then_sent_in_order_and_answered_after_the_last(camer
     status, body = camera.server.get_json('/cgi-bin/camera_settings.sh?' + ALL_SETTINGS)
     took = time.monotonic() - started
     assert status == 200 and body['error'] == 'false'
-    assert took >= 5 * SPACING - TIMING_MARGIN
+    assert took >= 1 + 5 * SPACING - TIMING_MARGIN
     assert camera.sent() == ALL_SETTINGS_BYTES
     values = camera_conf(sd)
     assert (values['SWITCH_ON'], values['SAVE_VIDEO_ON_MOTION'], values['SENSITIVITY'],
@@ -79,11 +80,11 @@ def test_a_flood_of_settings_runs_at_most_4_sequences_and_refuses_the_rest(camer
     assert camera.server.get_json('/cgi-bin/camera_settings.sh?led=yes')[0] == 200
 
 
-def test_a_subset_sends_only_its_commands(camera, sd):
+def test_a_subset_sends_only_its_commands_in_the_query_order(camera, sd):
     before = camera_conf(sd)
     status, _ = camera.server.get_json('/cgi-bin/camera_settings.sh?led=yes&sensitivity=low')
     assert status == 200
-    assert camera.sent() == ipc.sensitivity('low') + ipc.led(True)
+    assert camera.sent() == ipc.led(True) + ipc.sensitivity('low')
     after = camera_conf(sd)
     assert after['LED'] == 'yes' and after['SENSITIVITY'] == 'low'
     assert after['IR'] == before['IR'] and after['ROTATE'] == before['ROTATE']
@@ -114,7 +115,9 @@ BAD_SETTINGS = [
     'switch_on=maybe', 'switch_on=YES', 'switch_on=', 'save_video_on_motion=1',
     'sensitivity=max', 'sensitivity=Low', 'led=on', 'ir=off', 'rotate=180',
     'led=yes&ir=bad',          # one bad value spoils the whole request
-    'rotate=no%0Aother=1',
+    'rotate=no%0Aother=1', 'motion_detection=on', 'ai_human_detection=1', 'face_detection=',
+    'sound_sensitivity=55', 'sound_sensitivity=100', 'cruise=yes', 'cruise=360%20',
+    'led=no&cruise=presets&sound_detection=maybe',
 ]
 
 
@@ -193,7 +196,7 @@ def test_ptz_accepts_a_fraction_without_leading_zero(camera):
 
 @pytest.mark.parametrize('text,seconds', [('10', 10.0), ('10.0', 10.0), ('0.3', 0.3), ('2', 2.0)])
 def test_ptz_time_reaches_ten_seconds(text, seconds):
-    from yihttpd.handlers.camera import parse_seconds
+    from yihttpd.handlers.ptz import parse_seconds
     assert parse_seconds(text) == seconds
 
 
@@ -251,6 +254,9 @@ def test_apply_camera_settings_resends_what_camera_conf_holds(sd):
 
     class App:
         settings_sending = 0   # the state yihttpd.app.App declares that this service uses
+
+        class options:
+            homever = sd.file('homever')   # missing: not an AI home version
     app = App()
     app.sd = SdCard(sd.path)
     app.loop = TimerLoop()
@@ -260,9 +266,89 @@ def test_apply_camera_settings_resends_what_camera_conf_holds(sd):
                        ('LED', 'yes'), ('IR', 'no'), ('ROTATE', 'bogus')):
         sd.set_conf('camera.conf', key, value)
     finished = []
-    assert camera.apply_camera_settings(app, finished.append) == 5
+    for key in ('MOTION_DETECTION', 'FACE_DETECTION', 'MOTION_TRACKING', 'SOUND_DETECTION',
+                'SOUND_SENSITIVITY', 'CRUISE', 'AI_HUMAN_DETECTION'):
+        sd.set_conf('camera.conf', key, 'bogus')
+    finished = []
+    assert camera.apply_camera_settings(app, finished.append) == 6
     app.loop.run()
     assert finished == [None]
-    assert app.ipc.messages == [ipc.switch(True), ipc.save_on_motion(False), ipc.sensitivity('high'),
-                                ipc.led(True), ipc.ir(False)]
-    assert app.loop.delays == [SPACING] * 4
+    # the firmware page's order (switch_on last), then the AI rule ('bogus' is not 'no': on)
+    assert app.ipc.messages == [ipc.save_on_motion(False), ipc.sensitivity('high'),
+                                ipc.led(True), ipc.ir(False), ipc.switch(True), ipc.ai_human(True)]
+    assert app.loop.delays == [SPACING] * 5
+
+
+# --- the keys the firmware's page sends besides the first six (bytes from ipc_cmd.h) ---
+
+def header(target, code, flag=1, length=4):
+    return bytes([target, 0, 0, 0, 8, 0, 0, 0, code & 0xff, code >> 8, flag & 0xff, flag >> 8,
+                  length, 0, 0, 0])
+
+
+@pytest.mark.parametrize('query,sent', [
+    ('face_detection=yes', header(1, 0x103d) + b'\x01\0\0\0'),
+    ('face_detection=no', header(1, 0x103d) + b'\0\0\0\0'),
+    ('motion_tracking=yes', header(1, 0x400b) + b'\x01\0\0\0'),
+    ('sound_detection=yes', header(2, 0x103a) + b'\x02\0\0\0'),
+    ('sound_detection=no', header(2, 0x103a) + b'\x01\0\0\0'),
+    ('sound_sensitivity=35', header(2, 0x103b) + b'\x23\0\0\0'),
+    ('sound_sensitivity=90', header(2, 0x103b) + b'\x5a\0\0\0'),
+    ('cruise=no', header(1, 0x4005, length=0)),
+])
+def test_each_further_key_sends_the_ipc_cmd_bytes(camera, query, sent):
+    assert camera.server.get_json('/cgi-bin/camera_settings.sh?' + query) == (200, {'error': 'false'})
+    assert camera.sent() == sent
+
+
+def test_cruise_presets_turns_cruise_on_then_picks_the_mode(camera, sd):
+    started = time.monotonic()
+    assert camera.server.get_json('/cgi-bin/camera_settings.sh?cruise=presets')[0] == 200
+    assert time.monotonic() - started >= 0.6 - TIMING_MARGIN
+    on = header(1, 0x4004, length=0)
+    assert camera.sent() == on + on + header(1, 0x4003, length=8) + bytes(8)
+    assert camera_conf(sd)['CRUISE'] == 'presets'
+
+
+AI_HUMAN_ON = header(1, 0x103c) + b'\x01\0\0\0'
+AI_HUMAN_OFF = header(1, 0x103c) + b'\0\0\0\0'
+AI_MOTION = header(1, 0x1041)
+AI_VEHICLE = header(1, 0x1040)
+AI_ANIMAL = header(1, 0x103f)
+ON, OFF = b'\x01\0\0\0', b'\0\0\0\0'
+
+
+@pytest.mark.parametrize('homever,query,sent', [
+    (None, 'ai_human_detection=no', AI_HUMAN_OFF),
+    ('10.2.3', 'motion_detection=no&ai_human_detection=yes', AI_HUMAN_ON),
+    ('11.0.1', 'motion_detection=yes&ai_human_detection=no', AI_MOTION + ON),
+    ('12.9', 'motion_detection=no&ai_human_detection=yes&ai_vehicle_detection=no&ai_animal_detection=yes',
+     AI_MOTION + OFF + AI_HUMAN_ON + AI_VEHICLE + OFF + AI_ANIMAL + ON),
+])
+def test_ai_keys_follow_the_home_version_rules(runtime, start_server, sd, homever, query, sent):
+    from conftest import CameraLink
+    path = sd.file('homever')
+    if homever is not None:
+        sd.write('homever', homever + '\n')
+    link = CameraLink(runtime, start_server, ['--homever', path])
+    try:
+        assert link.server.get_json('/cgi-bin/camera_settings.sh?' + query)[0] == 200
+        assert link.sent() == sent
+        assert camera_conf(sd)['AI_HUMAN_DETECTION'] == ('no' if 'human_detection=no' in query else 'yes')
+    finally:
+        link.close()
+
+
+def test_the_firmware_pages_fifteen_keys_are_all_saved_and_sent(camera, sd):
+    query = ('save_video_on_motion=no&motion_detection=yes&sensitivity=high&ai_human_detection=no'
+             '&ai_vehicle_detection=no&ai_animal_detection=no&face_detection=no&motion_tracking=no'
+             '&sound_detection=yes&sound_sensitivity=50&led=yes&ir=yes&rotate=no&cruise=no&switch_on=yes')
+    sock = start_request(camera.server, '/cgi-bin/camera_settings.sh?' + query)
+    got = [camera.queue.receive(5) for _ in range(12)]   # read as sent: more than the test queue holds
+    assert finish_request(sock)[0] == 200
+    assert b''.join(message for _, message in got) == (ipc.save_on_motion(False) + ipc.sensitivity('high') + ipc.face_detection(False)
+                             + ipc.motion_tracking(False) + ipc.sound_detection(True)
+                             + ipc.sound_sensitivity('50') + ipc.led(True) + ipc.ir(True)
+                             + ipc.rotate(False) + ipc.cruise(False) + ipc.switch(True) + AI_HUMAN_OFF)
+    values = camera_conf(sd)
+    assert (values['MOTION_DETECTION'], values['SOUND_SENSITIVITY'], values['CRUISE']) == ('yes', '50', 'no')

@@ -113,7 +113,7 @@ def test_camera_configs_carry_homever_as_the_firmware_does(start_server, tmp_pat
     homever = tmp_path / 'homever'
     if content is not None:
         homever.write_bytes(content)
-    server = start_server('--home-version', str(homever))
+    server = start_server('--homever', str(homever))
     status, body = server.get_json('/cgi-bin/get_configs.sh?conf=camera')
     assert status == 200 and body['HOMEVER'] == expected
     status, body = server.get_json('/cgi-bin/status.json')

@@ -142,3 +142,59 @@ def test_clients_that_leave_at_once_leave_no_grabber_running_nor_files(start_ser
     assert 'end' not in runs.read_text()
     assert os.listdir(str(tmp_dir)) == []
     assert server.get('/cgi-bin/status.json')[0] == 200
+
+
+# --- base64=yes (the firmware page's previews) and file= ---
+
+def busybox_base64(data):
+    """What `imggrabber | base64` gives on the camera: busybox's base64, 76 characters a line."""
+    import subprocess
+    return subprocess.run(['busybox', 'base64'], input=data, stdout=subprocess.PIPE, check=True).stdout
+
+
+@pytest.mark.parametrize('size', [len(FRAME), 57 * 3, 57 * 64 * 2 + 5])
+def test_base64_is_busybox_base64_of_the_jpeg(start_server, sd, tmp_path, size):
+    frame = (FRAME * (size // len(FRAME) + 1))[:size]
+    sd.write('frame.bin', frame)
+    install_grabber(sd, 'cat %s\n' % sd.file('frame.bin'))
+    status, headers, body = start_server().get('/cgi-bin/snapshot.sh?res=low&base64=yes')
+    assert status == 200 and headers['content-type'] == 'image/jpeg;base64'
+    assert body == busybox_base64(frame)
+    assert int(headers['content-length']) == len(body)
+
+
+def test_base64_of_the_fallback_when_the_grabber_is_missing(server):
+    status, headers, body = server.get('/cgi-bin/snapshot.sh?base64=yes')
+    assert status == 200 and headers['x-snapshot'] == 'fallback'
+    assert body == busybox_base64(FALLBACK)
+
+
+@pytest.mark.parametrize('query,content', [
+    ('file=front.jpg', FRAME), ('file=front.b64&base64=yes', None)])
+def test_file_saves_the_snapshot_in_the_record_folder(start_server, sd, tmp_path, query, content):
+    good_grabber(sd, tmp_path)
+    server = start_server()
+    assert server.get_json('/cgi-bin/snapshot.sh?' + query) == (200, {'error': 'false'})
+    name = query.split('&')[0][5:]
+    assert sd.read('record/' + name) == (content or busybox_base64(FRAME))
+    assert [n for n in os.listdir(sd.record) if n.endswith('.tmp')] == []
+
+
+@pytest.mark.parametrize('name', ['../yi-hack/etc/system.conf', '.hidden', 'a/b.jpg', '', 'tmp.mp4.tmp',
+                                  'x.tmp', 'link.jpg', '2020Y01M01D01H', 'a%0Ab'])
+def test_file_refuses_names_that_leave_or_spoof_the_record_folder(start_server, sd, tmp_path, name):
+    args = good_grabber(sd, tmp_path)
+    os.symlink('/etc/passwd', sd.file('record/link.jpg'))
+    os.mkdir(sd.file('record/2020Y01M01D01H'))
+    server = start_server()
+    before = sd.snapshot()
+    status, body = server.get_json('/cgi-bin/snapshot.sh?file=' + name)
+    assert status == 400 and body['error'] == 'true'
+    assert sd.snapshot() == before and not args.exists()
+
+
+def test_file_without_a_grabber_saves_nothing(server, sd):
+    before = sd.snapshot()
+    status, body = server.get_json('/cgi-bin/snapshot.sh?file=front.jpg')
+    assert status == 503 and body['error'] == 'true'
+    assert sd.snapshot() == before

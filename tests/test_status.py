@@ -5,7 +5,7 @@ import pytest
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
-FIELDS = ('name', 'hostname', 'fw_version', 'home_version', 'model_suffix', 'ptz',
+FIELDS = ('name', 'hostname', 'fw_version', 'home_version', 'model_suffix', 'ptz', 'go2rtc',
           'serial_number', 'local_time', 'uptime', 'load_avg', 'total_memory', 'free_memory',
           'free_sd', 'local_ip', 'netmask', 'gateway', 'mac_addr', 'wlan_essid', 'wlan_strength')
 
@@ -25,7 +25,8 @@ def test_status_values_come_from_the_card_and_the_host(sd, server):
     assert body['hostname'] == 'garden-cam'
     assert body['fw_version'] == '0.4.1'
     assert body['model_suffix'] == 'y211ga'
-    assert body['ptz'] == 'yes'
+    assert body['ptz'] == 'no'       # not a PTZ model in today's firmware's list
+    assert body['go2rtc'] == 'no'
     assert float(body['uptime']) > 0
     assert len(body['load_avg'].split()) == 3
     assert int(body['total_memory']) >= int(body['free_memory']) > 0
@@ -60,3 +61,17 @@ def test_hostname_js_is_a_javascript_assignment(sd, server):
     assert status == 200
     assert headers['content-type'] == 'text/javascript'
     assert body == b'hostname="cam \\"one\\"";'
+
+
+@pytest.mark.parametrize('model,ptz', [
+    ('r30gb', 'yes'), ('h51ga', 'yes'), ('h52ga', 'yes'), ('h60ga', 'yes'), ('q321br_lsx', 'yes'),
+    ('qg311r', 'yes'), ('b091qp', 'yes'), ('r40ga', 'yes'), ('h30ga', 'no'), ('y211ga', 'no'),
+    ('y291ga', 'no'), ('y21ga', 'no')])
+def test_ptz_is_todays_firmware_model_list(sd, server, model, ptz):
+    sd.write('yi-hack/model_suffix', model + '\n')
+    assert server.get_json('/cgi-bin/status.json')[1]['ptz'] == ptz
+
+
+def test_go2rtc_says_whether_it_is_installed(sd, server):
+    sd.write('yi-hack/bin/go2rtc', 'binary')
+    assert server.get_json('/cgi-bin/status.json')[1]['go2rtc'] == 'yes'

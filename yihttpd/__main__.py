@@ -25,7 +25,6 @@ OPTIONS = (
     ('--idle-timeout', float, IDLE_TIMEOUT, 'seconds an idle or non-reading client is kept'),
     ('--allow-host', str, None, 'more names the camera is reached by, comma-separated (*: any)'),
     ('--family', str, None, 'firmware family reported by status.json'),
-    ('--home-version', str, '/home/homever', "the camera's own firmware version file"),
     ('--ptz', str, None, 'yes or no: override the PTZ detection by model'),
     ('--tmp-dir', str, '/tmp', 'where uploads and temporary files go'),
     ('--hostname-cmd', str, 'hostname NAME', 'applies a new hostname (NAME: the name; run without a shell)'),
@@ -39,6 +38,8 @@ OPTIONS = (
     ('--upgrade-min-free-mb', int, None, 'free SD space an upgrade needs (default 100)'),
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
+    ('--homever', str, '/home/homever', 'the vendor firmware version file (camera_settings.sh AI rules)'),
+    ('--audio-fifo', str, '/tmp/audio_in_fifo', 'the FIFO the camera plays sound from (speak.sh)'),
 ) + transports.OPTIONS
 
 

@@ -15,6 +15,8 @@ STATIC = ('GET', 'HEAD')          # files under www/ and record/
 JSON_BODY = 16384       # a JSON body (set_configs): the firmware page's largest is ~2 KiB; parsing
                         # costs 3x its size in heap, and the camera's heap may be 256K
 UPLOAD_BODY = 1048576   # an uploaded settings archive is at most 1 MiB
+TEXT_BODY = 4096        # speak.sh's text, speaker_file.sh's file name, wifi.sh's JSON
+SOUND_BODY = 1048576    # speaker.sh: 32 s of 16 kHz 16-bit PCM (the firmware takes 16 s off the card)
 
 # path: (module in yihttpd.handlers, function, READS or CHANGES, largest body)
 # Handler modules are imported on first use, so a rare service costs no
@@ -27,8 +29,8 @@ ROUTES = {
     '/cgi-bin/save.sh': ('config', 'save', READS, 0),
     '/cgi-bin/load.sh': ('config', 'load', CHANGES, UPLOAD_BODY),
     '/cgi-bin/camera_settings.sh': ('camera', 'camera_settings', CHANGES, 0),
-    '/cgi-bin/ptz.sh': ('camera', 'ptz', CHANGES, 0),
-    '/cgi-bin/preset.sh': ('camera', 'preset', CHANGES, 0),
+    '/cgi-bin/ptz.sh': ('ptz', 'ptz', CHANGES, 0),
+    '/cgi-bin/preset.sh': ('ptz', 'preset', CHANGES, 0),
     '/cgi-bin/snapshot.sh': ('snapshot', 'snapshot', READS, 0),
     '/cgi-bin/eventsdir.sh': ('records', 'events_dir', READS, 0),
     '/cgi-bin/eventsfile.sh': ('records', 'events_file', READS, 0),
@@ -38,6 +40,15 @@ ROUTES = {
     '/cgi-bin/service.sh': ('services', 'service_sh', CHANGES, 0),
     '/cgi-bin/reboot.sh': ('system', 'reboot_sh', CHANGES, 0),
     '/cgi-bin/fw_upgrade.sh': ('system', 'fw_upgrade_sh', CHANGES, 0),
+    '/cgi-bin/links.sh': ('links', 'links_sh', READS, 0),
+    '/cgi-bin/speak.sh': ('audio', 'speak', CHANGES, TEXT_BODY),
+    '/cgi-bin/speaker.sh': ('audio', 'speaker', CHANGES, SOUND_BODY),
+    '/cgi-bin/speaker_file.sh': ('audio', 'speaker_file', CHANGES, TEXT_BODY),
+    '/cgi-bin/record.sh': ('recorder', 'record', CHANGES, 0),
+    '/cgi-bin/timelapse.sh': ('recorder', 'timelapse', CHANGES, 0),
+    '/cgi-bin/wifi.sh': ('network', 'wifi', CHANGES, TEXT_BODY),
+    '/cgi-bin/proxy.sh': ('network', 'proxy', CHANGES, 0),
+    '/cgi-bin/reset.sh': ('defaults', 'reset', CHANGES, 0),
 }
 
 # Services that hand out the settings (save.sh: passwords in clear): like changes, only
@@ -115,7 +126,12 @@ class App:
             log('removed %d temp files left by an earlier run that was killed' % stale)
         self.ipc = None   # the camera transport (transports.py), set by __main__
         # What services have under way: each is changed by one handler module.
-        self.ptz_move = None        # the PTZ move running (camera)
+        self.ptz_move = None        # the PTZ move running (ptz)
+        self.position_asks = 0      # camera positions asked of ipc_cmd, for unique temp names (ptz)
+        self.playing = False        # a sound plays on the speaker: one at a time (audio)
+        self.record_stop = None     # the timer that ends record.sh's motion event (recorder)
+        self.outputs_read = 0       # program outputs read back, for unique temp names (network)
+        self.resetting = False      # reset.sh unpacks the defaults: one at a time (defaults)
         self.settings_sending = 0   # camera setting sequences being sent (camera)
         self.grabbers = 0           # snapshot grabbers running (snapshot)
         self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)

@@ -59,15 +59,100 @@ def rotate(on):
     return _message(2, 0x7a if on else 0x7b)
 
 
+def face_detection(on):
+    return _message(1, 0x103d, _word(1 if on else 0))
+
+
+def motion_tracking(on):
+    return _message(1, 0x400b, _word(1 if on else 0))
+
+
+def sound_detection(on):
+    return _message(2, 0x103a, _word(2 if on else 1))
+
+
+SOUND_LEVELS = ('30', '35', '40', '45', '50', '60', '70', '80', '90')
+
+
+def sound_sensitivity(level):
+    """Sound detection threshold: one of SOUND_LEVELS (dB)."""
+    return _message(2, 0x103b, _word(int(level)))
+
+
+def ai_human(on):
+    """AI human detection."""
+    return _message(1, 0x103c, _word(1 if on else 0))
+
+
+def ai_vehicle(on):
+    return _message(1, 0x1040, _word(1 if on else 0))
+
+
+def ai_animal(on):
+    return _message(1, 0x103f, _word(1 if on else 0))
+
+
+def ai_motion(on):
+    """AI motion detection as a whole (home versions 11 and 12)."""
+    return _message(1, 0x1041, _word(1 if on else 0))
+
+
+def motion_start_event():
+    """Starts a motion event (and so a recording), as ipc_cmd -S (the camera's own event message)."""
+    return struct.pack(HEADER, 1, 2, 0x7c, 0x7c, 0)
+
+
+def motion_stop_event():
+    """Ends the motion event under way, as ipc_cmd -T (the camera's own event message)."""
+    return struct.pack(HEADER, 1, 2, 0x7d, 0x7d, 0)
+
+
 PTZ_DIRECTIONS = {'up': 1, 'down': 2, 'left': 3, 'right': 4}
 # The firmware's move message announces 0x18 bytes but carries 8.
 PTZ_MOVE_LENGTH = 0x18
 
 
-def ptz_move(direction):
-    """Start moving 'up', 'down', 'left' or 'right' (until ptz_stop)."""
+# Models whose motors turn the other way, as the firmware's ipc_cmd (ptz.c)
+# knows them: every axis, or only left and right.
+PTZ_INVERTED = ('r30gb', 'r35gb', 'r37gb', 'r40ga', 'q321br_lsx', 'qg311r', 'b091qp')
+PTZ_INVERTED_PAN = ('h30ga', 'h51ga', 'h52ga', 'h60ga')
+OPPOSITE = {'up': 'down', 'down': 'up', 'left': 'right', 'right': 'left'}
+
+
+def camera_direction(direction, model):
+    """The direction to send so that the picture moves `direction` on this model."""
+    if model in PTZ_INVERTED or (model in PTZ_INVERTED_PAN and direction in ('left', 'right')):
+        return OPPOSITE[direction]
+    return direction
+
+
+def ptz_move(direction, model=None):
+    """Start moving 'up', 'down', 'left' or 'right' (until ptz_stop), as seen on this model."""
     code = 0x4006
-    return _message(1, code, _word(PTZ_DIRECTIONS[direction]) + _word(0), code, PTZ_MOVE_LENGTH)
+    turn = camera_direction(direction, model)
+    return _message(1, code, _word(PTZ_DIRECTIONS[turn]) + _word(0), code, PTZ_MOVE_LENGTH)
+
+
+# The motors' range in steps, and the step scale of a jump, as ipc_cmd has them.
+PTZ_STEPS_X = 4100         # 360 degrees
+PTZ_STEPS_Y = 1250         # 180 degrees
+JUMP_SCALE_X = 911
+JUMP_SCALE_Y = 694
+
+
+def c_round(value):
+    """C's round(): halves away from zero (Python's round takes them to even)."""
+    return int(value + 0.5) if value >= 0 else -int(-value + 0.5)
+
+
+def ptz_jump_relative(x, y, model=None):
+    """Move by x degrees (-360..360) and y degrees (-180..180) from where the camera is."""
+    if model in PTZ_INVERTED_PAN:
+        y = -y
+    steps_x = c_round(c_round(x * PTZ_STEPS_X / 360.0) * 100.0 / JUMP_SCALE_X + 50.0)
+    steps_y = c_round(c_round(y * PTZ_STEPS_Y / 180.0) * 100.0 / JUMP_SCALE_Y + 50.0)
+    code = 0x4009
+    return _message(1, code, struct.pack('<ii', steps_x, steps_y), code, PTZ_MOVE_LENGTH)
 
 
 def ptz_stop():
@@ -89,6 +174,14 @@ def remove_preset(number):
 
 def cruise(on):
     return _message(1, 0x4004 if on else 0x4005)
+
+
+CRUISE_MODES = {'presets': 0, '360': 1}
+
+
+def cruise_mode(mode):
+    """Cruise between the presets or all around ('presets' or '360'), once cruise is on."""
+    return _message(1, 0x4003, _word(CRUISE_MODES[mode]) + _word(0))
 
 
 # --- events (bytes read from /ipc_dispatch_N) ---

@@ -118,6 +118,12 @@ def _check_kind(path, kind):
         raise HttpError(400, 'not a plain record %s' % kind)
 
 
+# The PATH the firmware's scripts set: its programs (speaker, pcmvol, iwlist,
+# proxychains4) are found there, the card's folders last.
+SYSTEM_PATH = '/usr/bin:/usr/sbin:/bin:/sbin:/home/base/tools:/home/app/localbin:/home/base'
+CARD_PATH = ('/yi-hack/bin', '/yi-hack/sbin', '/yi-hack/usr/bin', '/yi-hack/usr/sbin')
+
+
 class SdCard:
     """Paths under the SD root (the camera's /tmp/sd)."""
 
@@ -128,6 +134,10 @@ class SdCard:
         self.record = self.root + '/record'
         self.hostname_path = self.etc + '/hostname'
         self.texts = {}   # path -> (settled stamp, text) of the small files read_text read
+
+    def firmware_path(self):
+        """The firmware scripts' PATH with this root's card folders."""
+        return SYSTEM_PATH + ''.join(':' + self.root + d for d in CARD_PATH)
 
     def conf_path(self, filename):
         return self.etc + '/' + filename

@@ -1,38 +1,79 @@
-"""Camera control: camera_settings.sh, ptz.sh, preset.sh (docs/API.md, docs/IPC.md).
+"""Camera settings: camera_settings.sh (docs/API.md, docs/IPC.md).
 
-Every command goes through req.app.ipc (a transport of yihttpd.transports). Waits
+The 15 keys of the firmware's camera_settings.sh, with the bytes its
+ipc_cmd sends for each and the AI rules it applies by home version. Every
+command goes through req.app.ipc (a transport of yihttpd.transports); waits
 between commands are timers on the loop, so other clients are served while
-the camera moves or takes its settings.
+the camera takes its settings.
 """
-from .. import checks, conf, ipc
-from ..http import Deferred, HttpError, failure_response, ok
+from .. import conf, ipc
+from ..http import Deferred, HttpError, unquote, ok
 from ..transports import IpcUnavailable
 
-# The firmware's own camera_settings.sh spaces its commands about 0.5 s;
+# The firmware's own camera_settings.sh spaces its keys 0.5 s;
 # the vendor program is known to take them at that pace.
 SETTING_SPACING = 0.5
-PTZ_DEFAULT_TIME = '0.3'
-PTZ_MAX_TIME = 10.0        # seconds of movement at most (API.md)
-PTZ_STOP_RETRY = 0.5       # seconds between tries of a stop the camera could not take,
-PTZ_STOP_TRIES = 20        # for this many tries (10 s)
-TIME_TEXT_MAX = 8          # characters of a TIME value, e.g. "10.00000"
-PRESET_COUNT = 16          # presets 0-15
+SWITCH_OFF_WAIT = 1.0      # camera off, then 1 s, then the motion event is ended (ipc_cmd -t off; -T)
+CRUISE_ON_WAIT = 0.5       # cruise on, then 0.5 s, then ipc_cmd -C MODE (on again, 0.1 s, the mode)
+CRUISE_MODE_WAIT = 0.1
 MAX_SENDING = 4            # setting sequences under way at once: a flood of requests (each may
                            # leave at once) must not pile timers on a small heap nor flood the camera
 CAMERA_CONF = 'camera.conf'
+AI_HOME_VERSIONS = ('11', '12')   # home versions whose motion detection is one AI switch
 
 YES_NO = ('yes', 'no')
+CRUISE = ('no', 'presets', '360')
 
-# query name, camera.conf key, accepted values, message builder; in the
-# order the commands are sent.
-SETTINGS = (
-    ('switch_on', 'SWITCH_ON', YES_NO, lambda v: ipc.switch(v == 'yes')),
-    ('save_video_on_motion', 'SAVE_VIDEO_ON_MOTION', YES_NO, lambda v: ipc.save_on_motion(v == 'yes')),
-    ('sensitivity', 'SENSITIVITY', ('low', 'medium', 'high'), ipc.sensitivity),
-    ('led', 'LED', YES_NO, lambda v: ipc.led(v == 'yes')),
-    ('ir', 'IR', YES_NO, lambda v: ipc.ir(v == 'yes')),
-    ('rotate', 'ROTATE', YES_NO, lambda v: ipc.rotate(v == 'yes')),
-)
+
+def one(message):
+    return [(0, message)]
+
+
+def yes_no(builder):
+    return lambda value: one(builder(value == 'yes'))
+
+
+def switch_steps(value):
+    if value == 'yes':
+        return one(ipc.switch(True))
+    return [(0, ipc.switch(False)), (SWITCH_OFF_WAIT, ipc.motion_stop_event())]
+
+
+def cruise_steps(value):
+    if value == 'no':
+        return one(ipc.cruise(False))
+    return [(0, ipc.cruise(True)), (CRUISE_ON_WAIT, ipc.cruise(True)),
+            (CRUISE_MODE_WAIT, ipc.cruise_mode(value))]
+
+
+def no_message(value):
+    """Keys the AI rules send after the others (ai_messages)."""
+    return []
+
+
+# query name: (camera.conf key, accepted values, [(seconds to wait first, message)] for a value)
+SETTINGS = {
+    'switch_on': ('SWITCH_ON', YES_NO, switch_steps),
+    'save_video_on_motion': ('SAVE_VIDEO_ON_MOTION', YES_NO, yes_no(ipc.save_on_motion)),
+    'motion_detection': ('MOTION_DETECTION', YES_NO, no_message),
+    'sensitivity': ('SENSITIVITY', ('low', 'medium', 'high'), lambda v: one(ipc.sensitivity(v))),
+    'ai_human_detection': ('AI_HUMAN_DETECTION', YES_NO, no_message),
+    'ai_vehicle_detection': ('AI_VEHICLE_DETECTION', YES_NO, no_message),
+    'ai_animal_detection': ('AI_ANIMAL_DETECTION', YES_NO, no_message),
+    'face_detection': ('FACE_DETECTION', YES_NO, yes_no(ipc.face_detection)),
+    'motion_tracking': ('MOTION_TRACKING', YES_NO, yes_no(ipc.motion_tracking)),
+    'sound_detection': ('SOUND_DETECTION', YES_NO, yes_no(ipc.sound_detection)),
+    'sound_sensitivity': ('SOUND_SENSITIVITY', ipc.SOUND_LEVELS, lambda v: one(ipc.sound_sensitivity(v))),
+    'led': ('LED', YES_NO, yes_no(ipc.led)),
+    'ir': ('IR', YES_NO, yes_no(ipc.ir)),
+    'rotate': ('ROTATE', YES_NO, yes_no(ipc.rotate)),
+    'cruise': ('CRUISE', CRUISE, cruise_steps),
+}
+# The order load.sh's re-apply sends them in (the firmware page's order, switch_on last).
+ORDER = ('save_video_on_motion', 'motion_detection', 'sensitivity', 'ai_human_detection',
+         'ai_vehicle_detection', 'ai_animal_detection', 'face_detection', 'motion_tracking',
+         'sound_detection', 'sound_sensitivity', 'led', 'ir', 'rotate', 'cruise', 'switch_on')
+AI_KEYS = ('motion_detection', 'ai_human_detection', 'ai_vehicle_detection', 'ai_animal_detection')
 
 
 def check_not_busy(app):
@@ -42,14 +83,14 @@ def check_not_busy(app):
                         [('Retry-After', '2')])
 
 
-def send_spaced(app, messages, spacing, on_done):
-    """Send messages in order, spacing seconds apart on the loop's timer.
+def send_timed(app, steps, on_done):
+    """Send [(seconds to wait first, message)] in order on the loop's timer.
 
     on_done(None) once the last is sent, or on_done(IpcUnavailable) at the
     first one the camera does not take (the rest are dropped). Counted in
     app.settings_sending until then.
     """
-    messages = list(messages)
+    steps = list(steps)
     app.settings_sending += 1
 
     def finish(err):
@@ -57,39 +98,80 @@ def send_spaced(app, messages, spacing, on_done):
         on_done(err)
 
     def step():
-        try:
-            app.ipc.send(messages.pop(0))
-        except IpcUnavailable as err:
-            finish(err)
-            return
-        if messages:
-            app.loop.call_later(spacing, step)
-        else:
-            finish(None)
-
-    if messages:
-        step()
-    else:
+        while steps:
+            try:
+                app.ipc.send(steps.pop(0)[1])
+            except IpcUnavailable as err:
+                finish(err)
+                return
+            if steps and steps[0][0] > 0:
+                app.loop.call_later(steps[0][0], step)
+                return
         finish(None)
 
+    if steps and steps[0][0] > 0:
+        app.loop.call_later(steps[0][0], step)
+    else:
+        step()
 
-def answer_when_sent(app, messages):
+
+def send_spaced(app, messages, spacing, on_done):
+    """Send messages in order, spacing seconds apart (send_timed)."""
+    send_timed(app, [(spacing if i else 0, m) for i, m in enumerate(messages)], on_done)
+
+
+def home_version(app):
+    """The first two characters of the vendor firmware's version (/home/homever), '' if none."""
+    from .status import homever
+    return homever(app)[:2]
+
+
+def ai_messages(hv, values):
+    """The firmware's closing AI rules, from camera.conf's values (anything but 'no' is on)."""
+    on = lambda key: values.get(key) != 'no'
+    if hv not in AI_HOME_VERSIONS:
+        return [ipc.ai_human(on('AI_HUMAN_DETECTION'))]
+    if on('MOTION_DETECTION'):
+        return [ipc.ai_motion(True)]
+    return [ipc.ai_motion(False), ipc.ai_human(on('AI_HUMAN_DETECTION')),
+            ipc.ai_vehicle(on('AI_VEHICLE_DETECTION')), ipc.ai_animal(on('AI_ANIMAL_DETECTION'))]
+
+
+def timed_steps(chosen, tail):
+    """Each key's steps, SETTING_SPACING after the previous key that sent something, then tail."""
+    steps = []
+    wait = 0
+    for name, value in chosen:
+        for delay, message in SETTINGS[name][2](value):
+            steps.append((wait + delay, message))
+            wait = 0
+        if steps:
+            wait = SETTING_SPACING
+    for message in tail:
+        steps.append((wait, message))
+        wait = 0
+    return steps
+
+
+def answer_when_sent(app, steps):
     """A Deferred that answers ok once every setting is sent, 503 if one is refused."""
     deferred = Deferred()
 
     def done(err):
         deferred.resolve(err.response() if err else ok())
 
-    send_spaced(app, messages, SETTING_SPACING, done)
+    send_timed(app, steps, done)
     return deferred
 
 
 def chosen_settings(req):
-    """[(SETTINGS row, value)] of the given settings; HttpError 400 if any is invalid."""
+    """[(query name, value)] in the order the query names them, as the firmware
+    takes them; HttpError 400 if any is invalid. A name given twice: the first."""
     chosen = []
-    for row in SETTINGS:
-        if req.param(row[0]) is not None:
-            chosen.append((row, req.choice(row[0], row[2])))
+    for pair in req.query_string.split('&'):
+        name = unquote(pair.partition('=')[0])
+        if name in SETTINGS and name not in [n for n, _ in chosen]:
+            chosen.append((name, req.choice(name, SETTINGS[name][1])))
     return chosen
 
 
@@ -114,27 +196,36 @@ def save_settings(path, changes):
 
 
 def camera_settings(req):
-    """GET camera_settings.sh?switch_on=yes&...: save in camera.conf, then send."""
+    """GET camera_settings.sh?switch_on=yes&...: save in camera.conf, then send.
+
+    The AI rules close the sequence when the query names one of AI_KEYS.
+    """
+    app = req.app
     chosen = chosen_settings(req)
     if not chosen:
         return ok()
-    check_not_busy(req.app)
-    path = req.app.sd.conf_path(CAMERA_CONF)
+    check_not_busy(app)
+    path = app.sd.conf_path(CAMERA_CONF)
     try:
-        save_settings(path, dict((row[1], value) for row, value in chosen))
+        save_settings(path, dict((SETTINGS[name][0], value) for name, value in chosen))
     except OSError as err:
         raise HttpError(500, 'cannot save %s: %s' % (CAMERA_CONF, err))
-    return answer_when_sent(req.app, [row[3](value) for row, value in chosen])
+    tail = []
+    if [name for name, _ in chosen if name in AI_KEYS]:
+        tail = ai_messages(home_version(app), conf.read_conf(path))
+    return answer_when_sent(app, timed_steps(chosen, tail))
 
 
 def apply_camera_settings(app, on_done=None):
-    """Send the settings camera.conf holds (after load.sh replaced the confs).
+    """Send the settings camera.conf holds (after load.sh replaced the confs), then the AI rules.
 
     Values that are not valid are skipped. on_done(None or IpcUnavailable)
     runs when the last command is sent; returns the number of commands.
     """
     values = conf.read_conf(app.sd.conf_path(CAMERA_CONF))
-    messages = [row[3](values[row[1]]) for row in SETTINGS if values.get(row[1]) in row[2]]
+    chosen = [(name, values[SETTINGS[name][0]]) for name in ORDER
+              if values.get(SETTINGS[name][0]) in SETTINGS[name][1]]
+    steps = timed_steps(chosen, ai_messages(home_version(app), values))
 
     def done(err):
         if err is not None and app.log:
@@ -142,81 +233,5 @@ def apply_camera_settings(app, on_done=None):
         if on_done is not None:
             on_done(err)
 
-    send_spaced(app, messages, SETTING_SPACING, done)
-    return len(messages)
-
-
-def parse_seconds(text):
-    """TIME as a float: digits with at most one '.', more than 0, at most PTZ_MAX_TIME."""
-    whole, dot, fraction = text.partition('.')
-    if len(text) > TIME_TEXT_MAX or not checks.only(whole + fraction, checks.DIGITS, TIME_TEXT_MAX):
-        return None
-    seconds = float(text if whole else '0' + text)
-    if seconds <= 0 or seconds > PTZ_MAX_TIME:
-        return None
-    return seconds
-
-
-class PtzMove:
-    """One manual move: the move command now, the stop command after TIME.
-
-    The answer waits for the stop. A client that goes away does not cancel
-    the stop: the camera must never be left moving.
-    """
-
-    def __init__(self, app, direction, seconds):
-        self.app = app
-        self.direction = direction
-        self.seconds = seconds
-        self.deferred = Deferred()
-        self.timer = None
-
-    def start(self):
-        self.app.ipc.send(ipc.ptz_move(self.direction))
-        self.app.ptz_move = self
-        self.timer = self.app.loop.call_later(self.seconds, self.stop)
-        return self.deferred
-
-    def stop(self, interrupted=False):
-        """Send the stop (now, if a newer move interrupts this one) and answer."""
-        self.timer.cancel()
-        if self.app.ptz_move is self:
-            self.app.ptz_move = None
-        self.send_stop(interrupted, PTZ_STOP_TRIES)
-
-    def send_stop(self, interrupted, tries):
-        """A stop the camera cannot take now is sent again until it goes (the
-        client is told at once): the camera must never be left moving.
-        A newer move sends its own stop, so a retry then is dropped."""
-        if tries < PTZ_STOP_TRIES and self.app.ptz_move is not None:
-            return
-        try:
-            self.app.ipc.send(ipc.ptz_stop())
-        except Exception as err:
-            if tries > 1:
-                self.app.loop.call_later(PTZ_STOP_RETRY, self.send_stop, interrupted, tries - 1)
-            elif self.app.log is not None:
-                self.app.log('ptz: the stop could not be sent: %r' % err)
-            self.deferred.resolve(err.response() if isinstance(err, HttpError) else failure_response(err))
-            return
-        self.deferred.resolve(ok({'interrupted': 'true'} if interrupted else None))
-
-
-def ptz(req):
-    """GET ptz.sh?dir=left&time=0.3"""
-    direction = req.choice('dir', ipc.PTZ_DIRECTIONS)
-    seconds = parse_seconds(req.param('time', PTZ_DEFAULT_TIME))
-    if seconds is None:
-        raise HttpError(400, 'time must be a number of seconds, more than 0, at most %d' % PTZ_MAX_TIME)
-    running = req.app.ptz_move
-    if running is not None:
-        running.stop(interrupted=True)
-    return PtzMove(req.app, direction, seconds).start()
-
-
-def preset(req):
-    """GET preset.sh?num=N (action=go_preset, which existing clients send, is the only action)."""
-    req.choice('action', ('go_preset',), 'go_preset')
-    number = req.number('num', 0, PRESET_COUNT - 1)
-    req.app.ipc.send(ipc.go_preset(number))
-    return ok()
+    send_timed(app, steps, done)
+    return len(steps)

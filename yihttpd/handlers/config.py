@@ -81,8 +81,8 @@ def get_configs(req):
         values[HOSTNAME_KEY] = req.app.sd.read_text(req.app.sd.hostname_path, '')
     elif req.param('conf') == 'camera':
         # The firmware's page reads HOMEVER to pick the camera rows; it fails without it.
-        from .status import home_version
-        values[HOMEVER_KEY] = home_version(req.app)
+        from .status import homever
+        values[HOMEVER_KEY] = homever(req.app)
     return Response(json.dumps(values).encode())
 
 

@@ -142,10 +142,13 @@ def existing_record_file(req, dirname, filename):
 
 
 def serve_record(req):
-    """/record/DIR/FILE, only names that follow the record rules, no links."""
+    """/record/DIR/FILE and /record/timelapse/FILE, only names that follow their rules, no links."""
     parts = unquote_path(req.path[len('/record/'):]).split('/')
     if len(parts) != 2:
         raise HttpError(400, 'a record is /record/DIR/FILE')
+    if parts[0] == 'timelapse':
+        from .recorder import timelapse_file
+        return static.file_response(req, timelapse_file(req.app.sd, parts[1]))
     return static.file_response(req, existing_record_file(req, parts[0], parts[1]))
 
 

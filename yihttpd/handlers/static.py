@@ -19,6 +19,7 @@ CONTENT_TYPES = {
     'jpg': 'image/jpeg',
     'ico': 'image/x-icon',
     'mp4': 'video/mp4',
+    'avi': 'video/x-msvideo',
     'txt': 'text/plain; charset=utf-8',
 }
 

@@ -8,12 +8,18 @@ import json
 import os
 import time
 
+from .. import files
 from ..http import Response
 
 NA = 'N/A'
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
-# Models (yi-hack/model_suffix) whose camera can pan and tilt.
-PTZ_MODELS = ('h201c', 'h305r', 'h307', 'r30gb', 'r35gb', 'r37gb', 'r40ga', 'y30qa', 'y211ga', 'y291ga')
+# Models (yi-hack/model_suffix) whose camera can pan and tilt: today's
+# yi-hack-Allwinner-v2 status.json list, then the other families' PTZ models
+# (ipc_cmd's ptz.c); their suffixes do not overlap.
+PTZ_MODELS = ('r30gb', 'r35gb', 'r37gb', 'r40ga', 'h51ga', 'h52ga', 'h60ga', 'q321br_lsx', 'qg311r',
+              'b091qp', 'h201c', 'h305r', 'h307', 'y30', 'y30qa')
+APP_VERSION = '/home/app/.appver'   # the firmware's status.json reads this for home_version
+GO2RTC = '/bin/go2rtc'      # under yi-hack/: the firmware says go2rtc yes when it is installed
 SERIAL_FILE = '/tmp/mmap.info'    # the vendor program's shared info block
 SERIAL_OFFSET = 656               # where it keeps the 20-character serial number
 SERIAL_LENGTH = 20
@@ -143,13 +149,18 @@ def hostname(sd):
     return sd.read_text(sd.hostname_path) or read_first_line('/proc/sys/kernel/hostname') or NA
 
 
-def home_version(app):
-    """The camera's own firmware version (/home/homever, e.g. 12.0.51.08_202208101411) or ''.
+def homever(app):
+    """The vendor firmware's version, /home/homever (--homever; e.g. 12.0.51.08_202208101411), or ''.
 
     Read like /proc: the file is the camera's, not the SD card's, and on
     MicroPython a link check lists the whole directory on each request.
     """
-    return read_first_line(app.options.home_version) or ''
+    return read_first_line(app.options.homever) or ''
+
+
+def home_version(app):
+    """status.json's home_version: the firmware's reads /home/app/.appver; else homever."""
+    return read_first_line(APP_VERSION) or homever(app) or NA
 
 
 def has_ptz(app, model):
@@ -170,9 +181,10 @@ def status_json(req):
         'name': app.options.family or DEFAULT_FAMILY,
         'hostname': hostname(sd),
         'fw_version': sd.read_text(sd.yi_hack + '/version') or NA,
-        'home_version': home_version(app) or NA,
+        'home_version': home_version(app),
         'model_suffix': model,
         'ptz': has_ptz(app, model),
+        'go2rtc': 'yes' if files.entry_kind(sd.yi_hack + GO2RTC) == 'file' else 'no',
         'serial_number': serial_number(),
         'local_time': local_time(),
         'uptime': uptime.split()[0] if uptime else NA,
