@@ -327,20 +327,26 @@ def load(req):
     return text_response(LOADED, 'text/html')
 
 
+def unpack_settings(stream, scratch):
+    """Unpack a plain settings tar into scratch and check it whole; its member
+    names (tar.ArchiveError at the first thing refused). load.sh and reset.sh."""
+    names = []
+    for _ in tar.unpack(stream, scratch, tar.SETTINGS, names):
+        pass
+    for required in REQUIRED_IN_ARCHIVE:
+        if required not in names:
+            raise tar.ArchiveError('the archive has no %s' % required)
+    for name in names:
+        check_member_text(scratch, name)
+    return names
+
+
 def unpack_checked(section, scratch):
-    """Unpack into scratch and check the whole archive; 400 at the first thing refused."""
+    """Unpack an uploaded archive into scratch and check it whole; 400 at the first thing refused."""
     try:
-        names = []
-        for _ in tar.unpack(tar.open_compressed(section), scratch, tar.SETTINGS, names):
-            pass
-        for required in REQUIRED_IN_ARCHIVE:
-            if required not in names:
-                raise tar.ArchiveError('the archive has no %s' % required)
-        for name in names:
-            check_member_text(scratch, name)
+        return unpack_settings(tar.open_compressed(section), scratch)
     except tar.ArchiveError as err:
         raise HttpError(400, 'settings archive refused: ' + err.message)
-    return names
 
 
 def check_member_text(scratch, name):

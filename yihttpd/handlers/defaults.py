@@ -8,7 +8,7 @@ load.sh takes them), and only then does it replace the confs.
 from .. import files, tar
 from ..child import Background
 from ..http import Deferred, HttpError, ok
-from .config import REQUIRED_IN_ARCHIVE, check_member_text, install
+from .config import install, unpack_settings
 
 DEFAULTS = 'defaults.tar.bz2'
 # The files the firmware's reset.sh removes before unpacking the defaults.
@@ -22,16 +22,8 @@ DECOMPRESS = 'bzip2 -t "$0" && bzip2 -dc "$0" | head -c "$1"'
 
 def checked_names(plain, scratch):
     """Unpack the plain tar into scratch as load.sh would take it; its names (ArchiveError if refused)."""
-    names = []
     with open(plain, 'rb') as stream:
-        for _ in tar.unpack(stream, scratch, tar.SETTINGS, names):
-            pass
-    for required in REQUIRED_IN_ARCHIVE:
-        if required not in names:
-            raise tar.ArchiveError('it has no %s' % required)
-    for name in names:
-        check_member_text(scratch, name)
-    return names
+        return unpack_settings(stream, scratch)
 
 
 def restore(sd, plain, scratch):
