@@ -398,12 +398,9 @@ class Connection:
             self.loop.call_later(0, self.take_pipelined)
 
     def linger(self):
-        """Close a refused request's connection only once the client stopped sending.
-
-        The answer is out; what still arrives (an upload refused with 413,
-        say) is read and dropped for a bounded time, so the kernel does not
-        reset the connection before the client has read the answer.
-        """
+        """Close a refused request's connection once the client stopped sending: what
+        still arrives (an upload refused with 413) is dropped for a bounded time, so
+        the kernel does not reset the connection before the client read its answer."""
         self.state = LINGER
         self.inbuf = b''
         compat.shutdown_write(self.sock)   # a client reading to the end stops waiting now
