@@ -37,6 +37,8 @@ OPTIONS = (
     ('--upgrade-min-free-mb', int, None, 'free SD space an upgrade needs (default 100)'),
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
+    ('--no-cgi-fallback', cli.FLAG, False, "never run the firmware's cgi-bin scripts"),
+    ('--cgi-timeout', float, None, 'seconds a CGI program may run (default 20)'),
 ) + transports.OPTIONS
 
 

@@ -15,6 +15,10 @@ from .compat import monotonic
 from .files import remove_if_there, temp_path
 
 CHILD_POLL = 0.1          # seconds between checks whether a background program has ended
+# MicroPython's inner shell: record its pid ($0 names the file), then become the
+# program; the second one first enters the folder given as $1.
+INNER_EXEC = 'echo $$ >"$0"; exec "$@"'
+INNER_CD_EXEC = 'echo $$ >"$0"; cd "$1" || exit 127; shift; exec "$@"'
 
 
 def shell_quote(arg):
@@ -34,7 +38,9 @@ class Child:
 
     started = 0   # children started by this process: unique status file names
 
-    def __init__(self, argv, stdout_path=None, status_dir='/tmp'):
+    def __init__(self, argv, stdout_path=None, status_dir='/tmp', stdin_path=None, env=None,
+                 cwd=None):
+        """env: variables added to this process's environment; cwd: where the program runs."""
         self.argv = list(argv)
         self.stdout_path = stdout_path
         self.returncode = None
@@ -43,26 +49,41 @@ class Child:
         self._pid_path = None
         if subprocess is not None:
             out = open(stdout_path, 'wb') if stdout_path else subprocess.DEVNULL
+            into = open(stdin_path, 'rb') if stdin_path else subprocess.DEVNULL
+            full_env = None
+            if env:
+                full_env = dict(os.environ)
+                full_env.update(env)
             try:
                 self._popen = subprocess.Popen(
-                    self.argv, stdin=subprocess.DEVNULL, stdout=out,
-                    stderr=subprocess.DEVNULL, start_new_session=True)
+                    self.argv, stdin=into, stdout=out, stderr=subprocess.DEVNULL,
+                    start_new_session=True, env=full_env, cwd=cwd)
             finally:
-                if stdout_path:
-                    out.close()
+                for f in (out, into):
+                    if f is not subprocess.DEVNULL:
+                        f.close()
         else:
             Child.started += 1
             self._status_path = temp_path(status_dir, 'child', Child.started)
             self._pid_path = self._status_path + '.pid'
             status = shell_quote(self._status_path)
             pid = shell_quote(self._pid_path)
-            command = ' '.join(shell_quote(a) for a in self.argv)
+            # env(1) adds the variables: the values stay quoted arguments, never shell code.
+            argv = self.argv
+            if env:
+                argv = ['env'] + ['%s=%s' % (k, v) for k, v in env.items()] + argv
+            inner = INNER_EXEC
+            if cwd:
+                inner = INNER_CD_EXEC
+                argv = [cwd] + argv
+            command = ' '.join(shell_quote(a) for a in argv)
             redirect = ' >' + shell_quote(stdout_path) if stdout_path else ' >/dev/null'
+            source = ' <' + shell_quote(stdin_path) if stdin_path else ' </dev/null'
             # The inner sh writes its pid ($0 names the file), then becomes the program.
             # Its exit status is kept only if kill() has not taken the pid file away.
-            os.system("""(sh -c 'echo $$ >"$0"; exec "$@"' %s %s%s 2>/dev/null </dev/null; """
+            os.system("""(sh -c '%s' %s %s%s 2>/dev/null%s; """
                       """rc=$?; if [ -e %s ]; then echo $rc >%s.tmp; mv %s.tmp %s; rm -f %s; fi) &""" % (
-                          pid, command, redirect, pid, status, status, status, pid))
+                          inner, pid, command, redirect, source, pid, status, status, status, pid))
 
     def poll(self):
         if self.returncode is not None:
@@ -115,12 +136,13 @@ class Background:
     """
 
     def __init__(self, loop, argv, timeout, on_exit, status_dir='/tmp', stdout_path=None,
-                 interval=CHILD_POLL):
+                 interval=CHILD_POLL, **how):
+        """how: stdin_path, env and cwd, as Child takes them."""
         self.loop = loop
         self.on_exit = on_exit
         self.interval = interval
         self.deadline = monotonic() + timeout
-        self.child = Child(argv, stdout_path, status_dir)
+        self.child = Child(argv, stdout_path, status_dir, **how)
         self.timer = loop.call_later(interval, self.check)
 
     def check(self):

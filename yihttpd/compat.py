@@ -124,6 +124,17 @@ def sockaddr_host(addr):
         return '?'
 
 
+def sockaddr_port(addr):
+    """The port of an accepted peer address (0 if unknown)."""
+    if isinstance(addr, tuple):
+        return addr[1]
+    try:
+        import socket
+        return socket.sockaddr(addr)[2]
+    except Exception:
+        return 0
+
+
 def resolve_bind(host, port):
     import socket
     return socket.getaddrinfo(host, port)[0][-1]

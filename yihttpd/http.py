@@ -12,12 +12,16 @@ MAX_HEADERS = 8192        # header block after the request line; longer: 431
 MAX_HEAD = MAX_REQUEST_LINE + MAX_HEADERS
 MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number is malformed
 
+# Headers kept only to pass on to a CGI program as HTTP_* (busybox httpd passes
+# these; onvif_simple_server and the firmware's scripts read no others).
+CGI_HEADERS = ('accept', 'accept-language', 'cookie', 'referer', 'soapaction', 'user-agent')
+
 # Only these request headers are kept: the rest are never stored.
 KEPT_HEADERS = (
     'host', 'content-length', 'content-type', 'connection', 'authorization',
     'range', 'if-none-match', 'if-modified-since', 'origin', 'sec-fetch-site',
-    'transfer-encoding', 'expect',
-)
+    'transfer-encoding', 'expect', 'accept-encoding',
+) + CGI_HEADERS
 
 # Headers that frame or address the request: two of them are ambiguous
 # (request smuggling, a forged Host in a link), so they are refused.
@@ -29,7 +33,8 @@ REASONS = {
     405: 'Method Not Allowed', 408: 'Request Timeout', 411: 'Length Required',
     413: 'Content Too Large', 414: 'URI Too Long', 416: 'Range Not Satisfiable',
     431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
-    501: 'Not Implemented', 503: 'Service Unavailable', 505: 'HTTP Version Not Supported',
+    501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
+    504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
 }
 
 
@@ -60,6 +65,7 @@ class Request:
         self.body = b''
         self.body_path = None   # set instead of body for a large spooled upload
         self.peer = None
+        self.peer_port = 0
         self.app = None
         self.waited = False     # a long-poll has already waited once for this request
 
@@ -238,8 +244,9 @@ def parse_range(header, size):
 class Response:
     """Status, headers and a body: bytes, an open file part, or an iterable of bytes.
 
-    length is the body's size, known before it is sent, since every answer
-    carries Content-Length.
+    length is the body's size, known before it is sent: every answer carries
+    Content-Length, except a CGI program's whose size is not known (None:
+    chunked or ended by closing, see cgi.py).
     """
 
     def __init__(self, body=b'', status=200, content_type='application/json',
@@ -267,7 +274,8 @@ class Response:
         lines = ['HTTP/1.1 %d %s' % (self.status, REASONS.get(self.status, 'Unknown'))]
         if self.content_type:
             lines.append('Content-Type: ' + self.content_type)
-        lines.append('Content-Length: %d' % self.length)
+        if self.length is not None:
+            lines.append('Content-Length: %d' % self.length)
         for name, value in self.headers:
             lines.append('%s: %s' % (name, value))
         if keep_alive:
@@ -279,9 +287,14 @@ class Response:
         return '\r\n'.join(lines).encode()
 
     def close(self):
+        """Give back the open file, or what a streamed body holds (its close())."""
         if self.file is not None:
             self.file.close()
             self.file = None
+        closer = getattr(self.body, 'close', None)
+        if closer is not None:
+            self.body = None
+            closer()
 
 
 class Deferred:

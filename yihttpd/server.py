@@ -93,6 +93,7 @@ class Server:
                 # A head sent before its body must not wait for the client's delayed ACK (~40 ms).
                 sock.setsockopt(compat.IPPROTO_TCP, compat.TCP_NODELAY, 1)
                 conn = Connection(self, sock, compat.sockaddr_host(addr), self.accepted)
+                conn.peer_port = compat.sockaddr_port(addr)
             except Exception as exc:
                 log_exception('accept', exc)
                 sock.close()
@@ -185,6 +186,7 @@ class Connection:
         self.sock = sock
         self.fd = sock.fileno()
         self.peer = peer
+        self.peer_port = 0       # set by the server once accepted (a CGI program's REMOTE_PORT)
         self.inbuf = b''
         self.request = None
         self.body = None         # the request's RequestBody, if it has one
@@ -280,6 +282,7 @@ class Connection:
             self.started = compat.monotonic()
             req = self.request = http.parse_head(head)
             req.peer = self.peer
+            req.peer_port = self.peer_port
             req.app = self.server.app
             self.keep_alive = req.keep_alive
             length = self.server.app.admit(req)
@@ -343,11 +346,20 @@ class Connection:
         try:
             if self.writer.write(self.sock, self.server.send_buffer):
                 self.finish()
+            elif self.writer.waiting:
+                self.loop.modify(self.fd, 0)   # still told of a hang-up: the client leaving ends it
         except OSError as exc:
             if compat.errno_of(exc) == compat.EAGAIN:
                 self.deadline = compat.monotonic() + self.server.idle_timeout
                 return
             self.close()
+
+    def resume_writing(self):
+        """The body that yielded WAIT has more: write again when the socket takes it."""
+        if self.state == WRITE and self.writer.waiting:
+            self.writer.waiting = False
+            self.deadline = compat.monotonic() + self.server.idle_timeout
+            self.loop.modify(self.fd, POLLOUT)
 
     def finish(self):
         """The whole response is out: log it, then keep alive or close."""
