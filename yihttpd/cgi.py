@@ -171,6 +171,7 @@ class CgiRun:
             self.remove_stdin()
             raise
         app.cgi_runs += 1
+        self.counted = True       # in app.cgi_runs until the answer is over
         self.loop.register(self.fifo.fd, POLLIN, self.readable)
         self.timer = self.loop.call_later(timeout, self.expired)
         self.deferred = Deferred(on_cancel=self.close)
@@ -248,9 +249,7 @@ class CgiRun:
 
     def exited(self, code):
         """Background: the program ended (code), or ran past the time limit (None, killed)."""
-        if self.running:
-            self.running = False
-            self.app.cgi_runs -= 1
+        self.running = False
         if code is None:
             self.expired()
 
@@ -258,7 +257,6 @@ class CgiRun:
         if self.running:
             self.run.cancel()
             self.running = False
-            self.app.cgi_runs -= 1
 
     def expired(self):
         """The time limit: the program is killed; an answer not complete ends."""
@@ -322,11 +320,14 @@ class CgiRun:
 
         A program that is still running is killed unless its answer came out
         whole (it may finish its work then; Background still holds it to
-        the time limit).
+        the time limit). MAX_CGI_RUNS counts answers under way.
         """
         self.timer.cancel()
         if not self.ended or self.failure is not None:
             self.stop_program()
+        if self.counted:
+            self.counted = False
+            self.app.cgi_runs -= 1
         if self.fifo.fd is not None:
             self.loop.unregister(self.fifo.fd)
             self.fifo.close()
