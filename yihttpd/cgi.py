@@ -145,12 +145,6 @@ class CgiRun:
         self.http10 = req.version == 'HTTP/1.0'
         app.cgi_count += 1
         key = app.cgi_count
-        self.stdin_path = None
-        stdin = req.body_path
-        if stdin is None and req.body:
-            stdin = self.stdin_path = files.temp_path(app.tmp_dir, 'cgi-in', key)
-            with open(stdin, 'wb') as f:
-                f.write(req.body)
         self.buf = bytearray(READ_SIZE)
         self.head = b''           # the header block while it arrives
         self.pending = None       # a body piece read, not yet taken by the writer
@@ -162,14 +156,20 @@ class CgiRun:
         self.writer_waiting = False
         self.failure = None       # why the answer was cut short
         self.running = True
+        self.stdin_path = None    # the body written out for the program's stdin
         self.fifo = FifoReader(files.temp_path(app.tmp_dir, 'cgi-out', key))
         try:
+            stdin = req.body_path
+            if stdin is None and req.body:
+                stdin = self.stdin_path = files.temp_path(app.tmp_dir, 'cgi-in', key)
+                with open(stdin, 'wb') as f:
+                    f.write(req.body)
             self.run = Background(self.loop, argv, timeout, self.exited, app.tmp_dir,
                                   self.fifo.path, CHILD_CHECK, stdin_path=stdin, env=env, cwd=cwd)
-        except Exception:
+        except OSError as exc:   # CPython: the program cannot be started (MicroPython: no output)
             self.fifo.close()
             self.remove_stdin()
-            raise
+            raise HttpError(502, 'the program could not start: %s' % exc)
         app.cgi_runs += 1
         self.counted = True       # in app.cgi_runs until the answer is over
         self.loop.register(self.fifo.fd, POLLIN, self.readable)
