@@ -7,7 +7,8 @@ test_units.py runs that and checks it.
 """
 import io
 
-from yihttpd import checks, http, multipart, tar, wire
+from yihttpd import cgi, checks, http, multipart, tar, wire
+from yihttpd.handlers.gzipped import accepts_gzip
 from yihttpd.sdcard import hour_dir_date, hour_dir_hour, is_hour_dir, is_video
 
 
@@ -288,6 +289,54 @@ def test_request_body_keeps_its_length_and_hands_back_the_rest():
     assert body.take(b'abc') == b'' and body.left == 2
     assert body.take(b'deGET /') == b'GET /' and body.left == 0
     assert req.body == b'abcde'
+
+
+def test_answer_writer_stops_while_the_body_waits_and_goes_on_after():
+    pieces = iter([b'ab', wire.WAIT, b'cd'])
+    sock = SlowSocket(100)
+    writer = wire.AnswerWriter(b'H:', http.Response(pieces, length=4), True)
+    assert not writer.write(sock, bytearray(8)) and writer.waiting
+    assert bytes(sock.got) == b'H:ab'
+    writer.waiting = False
+    assert writer.write(sock, bytearray(8)) and bytes(sock.got) == b'H:abcd'
+
+
+# -- CGI ---------------------------------------------------------------------
+
+def test_cgi_header_block_ends_at_an_empty_line_of_lf_or_crlf():
+    assert cgi.head_end(b'A: b\r\n\r\nbody') == (5, 8)   # the block keeps its last CR
+    assert cgi.head_end(b'A: b\n\nbody') == (4, 6)
+    assert cgi.head_end(b'A: b\r\nC: d\r\n') is None
+    assert cgi.head_end(b'\r\n\r\nbody') is None   # no header at all
+
+
+def test_cgi_header_block_gives_status_type_length_and_the_rest():
+    status, ctype, length, headers = cgi.parse_head(
+        b'Content-type: application/soap+xml\r\nStatus: 500 Internal Server Error\r\n'
+        b'Content-Length: 12\r\nConnection: close\r\nX-A:  b ')
+    assert (status, ctype, length, headers) == (500, 'application/soap+xml', 12, [('X-A', 'b')])
+    assert cgi.parse_head(b'Location: /x')[0] == 302
+    assert cgi.parse_head(b'Status: 404\nLocation: /x')[0] == 404
+    assert cgi.parse_head(b'HTTP/1.0 403 Forbidden\r\nContent-Type: text/plain')[:2] == (403, 'text/plain')
+    assert cgi.parse_head(b'Content-Type: text/plain') == (200, 'text/plain', None, [])
+
+
+def test_cgi_header_block_that_is_malformed_is_refused():
+    for block in (b'no colon', b'Status: 2000 x', b'Status: abc', b'Status: 200x',
+                  b'Bad Name: x', b'X: caf\xc3\xa9', b'X: a\x01b', b'Content-Length: 1e3',
+                  b'Content-Length: %d' % (cgi.OUTPUT_MAX + 1), b'HTTP/1.1 OK'):
+        try:
+            cgi.parse_head(block)
+        except ValueError:
+            continue
+        raise AssertionError('taken: %r' % block)
+
+
+def test_accept_encoding_takes_gzip_named_or_starred_without_q_0():
+    for header in ('gzip', 'GZIP', 'x-gzip', 'deflate, gzip;q=0.5', '*', 'br, *;q=0.1', 'gzip;q=1'):
+        assert accepts_gzip(header), header
+    for header in ('', 'identity', 'br', 'gzip;q=0', 'gzip; q=0.000, *', '*;q=0', 'gzip;q=0.', 'deflate'):
+        assert not accepts_gzip(header), header
 
 
 def run_all():
