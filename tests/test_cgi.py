@@ -23,17 +23,21 @@ ENV_NAMES = ('REQUEST_METHOD', 'QUERY_STRING', 'CONTENT_LENGTH', 'CONTENT_TYPE',
              'HTTP_SOAPACTION', 'HTTP_HOST', 'HTTP_USER_AGENT', 'GATEWAY_INTERFACE')
 
 # onvif_simple_server's stand-in: the service is the name of the file the kernel
-# started it for ($1, from the #! line), the answer lists the CGI variables and stdin.
+# started it for ($1, from the #! line), the answer lists the CGI variables and
+# stdin, with the header lines the real one sends (utils.c output_http_headers).
 ONVIF_STAND_IN = r'''#!/bin/sh
 touch "%(marker)s"
 body=$(cat)
-printf 'Content-type: application/soap+xml\r\n\r\n'
+answer=$(
 printf '<Envelope><Service>%%s</Service><Cwd>%%s</Cwd>\n' "$(basename "$1")" "$(pwd)"
 for name in %(names)s; do
     eval "set=\${$name+x} value=\${$name}"
     [ -n "$set" ] && printf '<Env name="%%s">%%s</Env>\n' "$name" "$value"
 done
-printf '<Body>%%s</Body></Envelope>\n' "$body"
+printf '<Body>%%s</Body></Envelope>' "$body"
+)
+printf 'Content-type: application/soap+xml\r\nContent-Length: %%d\r\nConnection: close\r\n\r\n%%s' \
+    "${#answer}" "$answer"
 '''
 SOAP = '<?xml version="1.0"?><Envelope><Body><GetDeviceInformation/></Body></Envelope>'
 
@@ -85,6 +89,7 @@ def test_soap_post_reaches_onvif_simple_server_with_the_cgi_environment(card, st
     status, headers, body = post_soap(server, '/onvif/device_service?x=1')
     assert status == 200
     assert headers['content-type'] == 'application/soap+xml'
+    assert int(headers['content-length']) == len(body) and 'connection' not in headers
     text = body.decode()
     assert '<Service>device_service</Service>' in text
     assert '<Cwd>%s</Cwd>' % card.file(ONVIF) in text
@@ -206,6 +211,25 @@ def test_an_http10_client_gets_the_answer_ended_by_closing(card, start_server):
     assert head.startswith(b'HTTP/1.1 200 ') and b'Connection: close' in head
     assert b'Transfer-Encoding' not in head and b'Content-Length' not in head
     assert body == b'{"error":"false","query":"v=1"}'
+
+
+def test_the_answer_is_streamed_as_the_program_writes_it(card, start_server):
+    script(card, CGI_BIN + '/stream.sh', '#!/bin/sh\nprintf "Content-type: text/plain\\r\\n\\r\\nfirst "\n'
+           'sleep 2\nprintf "second"\n')
+    server = start_server()
+    with socket.create_connection((server.host, server.port), timeout=5) as s:
+        began = time.monotonic()
+        s.sendall(b'GET /cgi-bin/stream.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        got = b''
+        while b'first' not in got:
+            got += s.recv(4096)
+        assert time.monotonic() - began < 1.5 and b'second' not in got
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    assert got.endswith(b'6\r\nsecond\r\n0\r\n\r\n')
 
 
 def test_a_program_without_a_header_block_is_502(card, start_server):
