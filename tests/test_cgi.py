@@ -295,6 +295,20 @@ def test_a_client_that_leaves_ends_the_program(card, start_server):
     assert server.get('/cgi-bin/newservice.sh')[0] == 200
 
 
+def test_a_client_that_leaves_mid_answer_ends_the_program(card, start_server):
+    pid_file = card.file('pid-midway')
+    script(card, CGI_BIN + '/midway.sh', '#!/bin/sh\necho $$ >"%s"\n'
+           'printf "Content-type: text/plain\\r\\n\\r\\nfirst"\nsleep 30\nprintf "never"\n' % pid_file)
+    server = start_server()
+    with socket.create_connection((server.host, server.port), timeout=5) as s:
+        s.sendall(b'GET /cgi-bin/midway.sh HTTP/1.1\r\nHost: x\r\n\r\n')
+        got = b''
+        while b'first' not in got:
+            got += s.recv(4096)
+    assert process_gone(pid_file)
+    assert server.get('/cgi-bin/newservice.sh')[0] == 200
+
+
 def test_at_most_4_programs_run_at_once(card, start_server):
     slow_script(card, 'slow.sh', 2)
     server = start_server()

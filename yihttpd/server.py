@@ -206,6 +206,8 @@ class Connection:
         if self.state == WRITE:
             if events & POLLOUT:
                 self.guarded(self.write_some)
+            elif events & POLLIN and self.writer.waiting:
+                self.guarded(self.read_some)   # the client's end of stream, or pipelined bytes
             else:
                 self.close()   # POLLHUP/POLLERR alone: the peer is gone
         elif events & (POLLIN | POLLHUP_ERR):
@@ -249,7 +251,7 @@ class Connection:
             if self.deadline is None:
                 self.close()
             return
-        if self.state == WAIT:
+        if self.state in (WAIT, WRITE):
             # Pipelined bytes while a response is pending: keep them, bounded.
             if len(self.inbuf) < http.MAX_HEAD:
                 self.inbuf += data
@@ -347,7 +349,7 @@ class Connection:
             if self.writer.write(self.sock, self.server.send_buffer):
                 self.finish()
             elif self.writer.waiting:
-                self.loop.modify(self.fd, 0)   # still told of a hang-up: the client leaving ends it
+                self.loop.modify(self.fd, POLLIN)   # a client that leaves meanwhile ends it
         except OSError as exc:
             if compat.errno_of(exc) == compat.EAGAIN:
                 self.deadline = compat.monotonic() + self.server.idle_timeout
