@@ -332,6 +332,14 @@ def test_cgi_header_block_that_is_malformed_is_refused():
         raise AssertionError('taken: %r' % block)
 
 
+def test_headers_for_cgi_programs_are_kept_only_on_their_paths():
+    for target, kept in (('/onvif/device_service', True), ('/cgi-bin/x.sh', True), ('/index.html', False)):
+        req = http.parse_head(head_of('POST %s HTTP/1.1' % target, 'Host: h', 'SOAPAction: "a"',
+                                      'User-Agent: u', 'X-Other: o'))
+        assert ('soapaction' in req.headers and 'user-agent' in req.headers) == kept, target
+        assert 'x-other' not in req.headers
+
+
 def test_accept_encoding_takes_gzip_named_or_starred_without_q_0():
     for header in ('gzip', 'GZIP', 'x-gzip', 'deflate, gzip;q=0.5', '*', 'br, *;q=0.1', 'gzip;q=1'):
         assert accepts_gzip(header), header

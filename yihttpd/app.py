@@ -41,6 +41,7 @@ ROUTES = {
 
 # The firmware's own programs, run through the CGI gateway (handlers/gateway.py):
 # ONVIF, and the cgi-bin scripts ROUTES does not answer.
+# Their prefixes are http.CGI_PATHS (request headers kept for the programs).
 GATEWAY = (
     ('/onvif/', ('gateway', 'onvif', CHANGES, JSON_BODY)),
     ('/cgi-bin/', ('gateway', 'cgi_bin', CHANGES, JSON_BODY)),

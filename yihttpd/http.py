@@ -13,15 +13,17 @@ MAX_HEAD = MAX_REQUEST_LINE + MAX_HEADERS
 MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number is malformed
 
 # Headers kept only to pass on to a CGI program as HTTP_* (busybox httpd passes
-# these; onvif_simple_server and the firmware's scripts read no others).
+# these; onvif_simple_server and the firmware's scripts read no others), and
+# only for the paths a program may answer (app.GATEWAY).
 CGI_HEADERS = ('accept', 'accept-language', 'cookie', 'referer', 'soapaction', 'user-agent')
+CGI_PATHS = ('/onvif/', '/cgi-bin/')
 
 # Only these request headers are kept: the rest are never stored.
 KEPT_HEADERS = (
     'host', 'content-length', 'content-type', 'connection', 'authorization',
     'range', 'if-none-match', 'if-modified-since', 'origin', 'sec-fetch-site',
     'transfer-encoding', 'expect', 'accept-encoding',
-) + CGI_HEADERS
+)
 
 # Headers that frame or address the request: two of them are ambiguous
 # (request smuggling, a forged Host in a link), so they are refused.
@@ -148,12 +150,13 @@ def parse_head(head):
     if version not in ('HTTP/1.0', 'HTTP/1.1'):
         raise HttpError(505, 'only HTTP/1.0 and HTTP/1.1 are spoken')
     req = Request(method, target, version)
+    kept = KEPT_HEADERS + CGI_HEADERS if target.startswith(CGI_PATHS) else KEPT_HEADERS
     for line in lines[1:]:
         name, sep, value = line.partition(':')
         if not sep:
             raise HttpError(400, 'malformed header line')
         name = name.strip().lower()
-        if name in KEPT_HEADERS:
+        if name in kept:
             if name not in req.headers:
                 req.headers[name] = value.strip()
             elif name in SINGLE_HEADERS:
