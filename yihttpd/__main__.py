@@ -38,7 +38,7 @@ OPTIONS = (
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
     ('--no-cgi-fallback', cli.FLAG, False, "never run the firmware's cgi-bin scripts"),
-    ('--cgi-timeout', float, None, 'seconds a CGI program may run (default 20)'),
+    ('--cgi-timeout', float, None, 'seconds a CGI program may run (default 70)'),
 ) + transports.OPTIONS
 
 

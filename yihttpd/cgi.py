@@ -21,8 +21,10 @@ from .http import CGI_HEADERS, Deferred, HttpError, Response, error_response
 from .loop import POLLIN
 from .wire import WAIT
 
-MAX_CGI_RUNS = 4          # programs at once: each is a process in the camera's small RAM
-CGI_TIMEOUT = 20.0        # seconds a program may run (below the 30 s a silent answer may idle)
+MAX_CGI_RUNS = 8          # answers at once: each is a process in the camera's small RAM, and an
+                          # ONVIF client's PullMessages holds one for up to a minute
+CGI_TIMEOUT = 70.0        # seconds a program may run: onvif_simple_server's PullMessages waits
+                          # up to 60 s for an event (below server.DEFERRED_TIMEOUT)
 OUTPUT_MAX = 4 * 1048576  # bytes of answer body at most: a CGI service answers JSON or SOAP
 HEAD_MAX = 8192           # bytes of the program's header block at most
 READ_SIZE = 4096          # bytes read from the pipe at a time (one piece waits for the client)
