@@ -30,6 +30,7 @@ ENV_NAMES = ('REQUEST_METHOD', 'QUERY_STRING', 'CONTENT_LENGTH', 'CONTENT_TYPE',
 ONVIF_STAND_IN = r'''#!/bin/sh
 touch "%(marker)s"
 body=$(cat)
+case "$1" in *events_service) sleep 2 ;; esac   # PullMessages waits for an event
 answer=$(
 printf '<Envelope><Service>%%s</Service><Cwd>%%s</Cwd>\n' "$(basename "$1")" "$(pwd)"
 for name in %(names)s; do
@@ -59,7 +60,7 @@ def card(sd):
     """An SD root with the firmware's ONVIF install and two cgi-bin scripts (stand-ins)."""
     server_path = script(sd, ONVIF + '/onvif_simple_server', ONVIF_STAND_IN % {
         'marker': marker(sd, 'onvif'), 'names': ' '.join(ENV_NAMES)})
-    for service in ('device_service', 'media_service'):
+    for service in ('device_service', 'media_service', 'events_service'):
         script(sd, '%s/%s' % (ONVIF, service), '#!%s\n' % server_path)
     sd.write(ONVIF + '/generic_files/Empty.xml', '<Empty/>')
     script(sd, CGI_BIN + '/newservice.sh',
@@ -273,6 +274,27 @@ def test_other_clients_are_served_while_a_cgi_program_is_slow(card, start_server
     (status, _, body), took, other = meanwhile(server, '/cgi-bin/slow.sh')
     assert (status, body) == (200, b'late')
     assert took >= 2 and other < 0.5
+
+
+def test_other_clients_are_served_while_onvif_waits_for_an_event(card, start_server):
+    server = start_server()
+    result = {}
+
+    def pull():
+        began = time.monotonic()
+        result['answer'] = post_soap(server, '/onvif/events_service')
+        result['took'] = time.monotonic() - began
+    thread = threading.Thread(target=pull)
+    thread.start()
+    time.sleep(0.5)
+    began = time.monotonic()
+    assert server.get('/cgi-bin/status.json')[0] == 200
+    assert post_soap(server)[0] == 200
+    other = time.monotonic() - began
+    thread.join(10)
+    status, _, body = result['answer']
+    assert status == 200 and b'<Service>events_service</Service>' in body
+    assert result['took'] >= 2 and other < 1.0
 
 
 def test_the_time_limit_answers_504_and_kills_the_program(card, start_server):
