@@ -133,6 +133,16 @@ def head_end(buf):
     return min(ends) if ends else None
 
 
+_read_buffer = []
+
+
+def read_buffer():
+    """The one buffer every run reads its pipe into (copied out at once: the loop is one thread)."""
+    if not _read_buffer:
+        _read_buffer.append(bytearray(READ_SIZE))
+    return _read_buffer[0]
+
+
 class CgiRun:
     """One program run for one request; also the iterator of its answer body."""
 
@@ -147,7 +157,6 @@ class CgiRun:
         self.http10 = req.version == 'HTTP/1.0'
         app.cgi_count += 1
         key = app.cgi_count
-        self.buf = bytearray(READ_SIZE)
         self.head = b''           # the header block while it arrives
         self.pending = None       # a body piece read, not yet taken by the writer
         self.response = None      # set once the header block is parsed
@@ -181,13 +190,14 @@ class CgiRun:
     # -- the program's side ------------------------------------------------
 
     def readable(self, _events):
-        n = self.fifo.read_into(self.buf)
+        buf = read_buffer()
+        n = self.fifo.read_into(buf)
         if n is None:
             return
         if n == 0:
             self.output_ended()
             return
-        data = bytes(self.buf[:n])
+        data = bytes(buf[:n])
         if self.response is None:
             self.head += data
             self.take_head()
@@ -335,6 +345,9 @@ class CgiRun:
             self.fifo.close()
         self.ended = True
         self.remove_stdin()
+        self.head = b''
+        self.pending = None
+        self.response = None   # it holds this run as its body: no cycle kept alive
 
     def remove_stdin(self):
         if self.stdin_path is not None:
