@@ -134,7 +134,8 @@ def test_onvif_is_outside_basic_auth_and_everything_else_is_not(card, start_serv
     assert not os.path.exists(marker(card, 'new'))
     auth = {'Authorization': 'Basic ' + base64.b64encode(b'admin:secret').decode()}
     assert server.get('/cgi-bin/newservice.sh', auth)[0] == 200
-    assert server.get('/onvifx/device_service')[0] == 401
+    for path in ('/onvifx/device_service', '/onvif', '/%6fnvif/device_service'):
+        assert server.get(path)[0] == 401, path
 
 
 def test_the_firmware_script_answers_a_service_yihttpd_does_not_have(card, start_server):

@@ -47,8 +47,9 @@ GATEWAY = (
     ('/cgi-bin/', ('gateway', 'cgi_bin', CHANGES, JSON_BODY)),
 )
 # Paths outside Basic auth, as the firmware's httpd.conf has them ("/onvif::"):
-# ONVIF clients authenticate inside the SOAP message (WS-Security).
-NO_AUTH_PREFIX = '/onvif'
+# ONVIF clients authenticate inside the SOAP message (WS-Security). Only the
+# gateway's paths: nothing but www/onvif's programs answers there.
+NO_AUTH_PREFIX = '/onvif/'
 
 REALM = 'yi-hack'
 
@@ -64,8 +65,7 @@ def route_entry(path):
 
 
 def needs_auth(path):
-    """All but /onvif and what is under it (a prefix ends at a path segment, as in busybox)."""
-    return not (path.startswith(NO_AUTH_PREFIX) and path[len(NO_AUTH_PREFIX):][:1] in ('', '/'))
+    return not path.startswith(NO_AUTH_PREFIX)
 
 
 def _digest(text):
