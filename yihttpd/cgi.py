@@ -168,7 +168,10 @@ class CgiRun:
         self.failure = None       # why the answer was cut short
         self.running = True
         self.stdin_path = None    # the body written out for the program's stdin
-        self.fifo = FifoReader(files.temp_path(app.tmp_dir, 'cgi-out', key))
+        try:
+            self.fifo = FifoReader(files.temp_path(app.tmp_dir, 'cgi-out', key))
+        except OSError as exc:   # a --tmp-dir on FAT (no named pipes), or no libc through ffi
+            raise HttpError(503, 'no named pipe for the program: %s' % exc)
         try:
             stdin = req.body_path
             if stdin is None and req.body:
