@@ -124,6 +124,51 @@ def test_a_hundred_onvif_calls_in_a_row_fit_the_camera_heap(card, start_server):
         assert status == 200 and b'<Service>device_service</Service>' in body, n
 
 
+ENV_SCRIPT = '''#!/bin/sh
+body=$(cat)
+printf 'Content-type: text/plain\\r\\n\\r\\n'
+env | grep -E '^(GATEWAY_INTERFACE|SERVER_PROTOCOL|REQUEST_|QUERY_STRING|SCRIPT_|PATH_INFO|REMOTE_ADDR|CONTENT_|HTTP_)' | sort
+printf 'BODY=%s\\n' "$body"
+'''
+
+
+def test_the_cgi_environment_is_busybox_httpds(card, start_server):
+    """The same script behind real busybox httpd and behind yihttpd sees the same variables."""
+    import subprocess
+    from harness import free_port
+    script(card, CGI_BIN + '/env.sh', ENV_SCRIPT)
+    server = start_server()
+    port = free_port()
+    busybox = subprocess.Popen(['busybox', 'httpd', '-f', '-p', '127.0.0.1:%d' % port,
+                                '-h', card.file('yi-hack/www')])
+    try:
+        headers = 'Content-Type: application/soap+xml\r\nSOAPAction: "urn:x"\r\nCookie: a=b\r\n' \
+                  'X-Custom-Thing: y\r\nUser-Agent: t\r\nContent-Length: 5\r\nConnection: close\r\n'
+        answers = []   # HTTP/1.0: both answers end by closing, without chunks
+        for at in (port, server.port):
+            request = ('POST /cgi-bin/env.sh/extra/more?q=1%%202&r HTTP/1.0\r\nHost: cam:%d\r\n%s\r\nhello'
+                       % (8080, headers)).encode()
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    with socket.create_connection(('127.0.0.1', at), timeout=5) as s:
+                        s.sendall(request)
+                        from harness import read_until_closed
+                        answers.append(read_until_closed(s))
+                    break
+                except ConnectionRefusedError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+    finally:
+        busybox.kill()
+        busybox.wait()
+    theirs, ours = (set(a.partition(b'\r\n\r\n')[2].decode().split('\n')) for a in answers)
+    assert 'BODY=hello' in ours and 'SCRIPT_FILENAME=%s' % card.file(CGI_BIN + '/env.sh') in ours
+    # busybox always says HTTP/1.1; yihttpd says what the client spoke (RFC 3875 4.1.16)
+    assert theirs ^ ours == {'SERVER_PROTOCOL=HTTP/1.1', 'SERVER_PROTOCOL=HTTP/1.0'}, sorted(theirs ^ ours)
+    assert 'SERVER_PROTOCOL=HTTP/1.0' in ours
+
+
 def test_onvif_is_outside_basic_auth_and_everything_else_is_not(card, start_server):
     card.set_conf('system.conf', 'USERNAME', 'admin')
     card.set_conf('system.conf', 'PASSWORD', 'secret')

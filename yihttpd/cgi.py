@@ -17,7 +17,7 @@ A client that leaves ends the run. argv only: never a shell string.
 from . import checks, compat, files
 from .child import Background
 from .fifo import FifoReader
-from .http import CGI_HEADERS, Deferred, HttpError, Response, error_response
+from .http import Deferred, HttpError, Response, error_response
 from .loop import POLLIN
 from .wire import WAIT
 
@@ -34,6 +34,11 @@ CHILD_CHECK = 0.1         # seconds between checks whether the program has ended
 OWN_HEADERS = ('connection', 'keep-alive', 'transfer-encoding', 'content-length', 'status',
                'content-type')
 TOKEN_CHARS = checks.LETTERS + checks.DIGITS + "!#$%&'*+-.^_`|~"
+# Request headers not passed as HTTP_*: the credentials (RFC 3875 4.1.18), the
+# body's (CONTENT_*), and Proxy, which would become HTTP_PROXY: the proxy many
+# programs and libraries take from their environment ("httpoxy").
+NOT_PASSED = ('authorization', 'proxy', 'content-length', 'content-type')
+ENV_NAME_CHARS = checks.LETTERS + checks.DIGITS + '-'
 MAX_HEADER_NAME = 64
 
 
@@ -65,9 +70,9 @@ def environment(req, script_name, script_path, path_info):
         env['CONTENT_LENGTH'] = str(length)
     if 'content-type' in req.headers:
         env['CONTENT_TYPE'] = req.headers['content-type']
-    for name in ('host',) + CGI_HEADERS:
-        if name in req.headers:
-            env['HTTP_' + name.upper().replace('-', '_')] = req.headers[name]
+    for name, value in req.headers.items():
+        if name not in NOT_PASSED and checks.only(name, ENV_NAME_CHARS, MAX_HEADER_NAME):
+            env['HTTP_' + name.upper().replace('-', '_')] = value
     for value in env.values():
         if not printable(value):
             raise HttpError(400, 'control characters in the request')

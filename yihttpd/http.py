@@ -12,10 +12,8 @@ MAX_HEADERS = 8192        # header block after the request line; longer: 431
 MAX_HEAD = MAX_REQUEST_LINE + MAX_HEADERS
 MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number is malformed
 
-# Headers kept only to pass on to a CGI program as HTTP_* (busybox httpd passes
-# these; onvif_simple_server and the firmware's scripts read no others), and
-# only for the paths a program may answer (app.GATEWAY).
-CGI_HEADERS = ('accept', 'accept-language', 'cookie', 'referer', 'soapaction', 'user-agent')
+# On the paths a CGI program may answer (app.GATEWAY) every header is kept, to
+# pass on as HTTP_* as busybox httpd does (bounded by MAX_HEADERS).
 CGI_PATHS = ('/onvif/', '/cgi-bin/')
 
 # Only these request headers are kept: the rest are never stored.
@@ -150,13 +148,13 @@ def parse_head(head):
     if version not in ('HTTP/1.0', 'HTTP/1.1'):
         raise HttpError(505, 'only HTTP/1.0 and HTTP/1.1 are spoken')
     req = Request(method, target, version)
-    kept = KEPT_HEADERS + CGI_HEADERS if target.startswith(CGI_PATHS) else KEPT_HEADERS
+    keep_all = target.startswith(CGI_PATHS)
     for line in lines[1:]:
         name, sep, value = line.partition(':')
         if not sep:
             raise HttpError(400, 'malformed header line')
         name = name.strip().lower()
-        if name in kept:
+        if keep_all or name in KEPT_HEADERS:
             if name not in req.headers:
                 req.headers[name] = value.strip()
             elif name in SINGLE_HEADERS:
