@@ -59,10 +59,10 @@ def test_strict_utf8_refuses_overlong_surrogates_and_past_unicode():
 # -- request head ----------------------------------------------------------------
 
 def test_head_parses_method_target_and_kept_headers():
-    req = http.parse_head(head_of('GET /cgi-bin/x.sh?a=1 HTTP/1.1', 'Host: cam:8080',
+    req = http.parse_head(head_of('GET /record/x.mp4?a=1 HTTP/1.1', 'Host: cam:8080',
                                   'X-Unused: dropped', 'Range: bytes=0-1'))
     assert (req.method, req.path, req.query_string, req.version) == (
-        'GET', '/cgi-bin/x.sh', 'a=1', 'HTTP/1.1')
+        'GET', '/record/x.mp4', 'a=1', 'HTTP/1.1')
     assert req.headers == {'host': 'cam:8080', 'range': 'bytes=0-1'}
     assert req.keep_alive
 
