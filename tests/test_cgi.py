@@ -22,7 +22,8 @@ ONVIF = 'yi-hack/www/onvif'
 CGI_BIN = 'yi-hack/www/cgi-bin'
 ENV_NAMES = ('REQUEST_METHOD', 'QUERY_STRING', 'CONTENT_LENGTH', 'CONTENT_TYPE', 'REMOTE_ADDR',
              'REMOTE_PORT', 'SERVER_PROTOCOL', 'SCRIPT_NAME', 'REQUEST_URI', 'PATH_INFO',
-             'HTTP_SOAPACTION', 'HTTP_HOST', 'HTTP_USER_AGENT', 'GATEWAY_INTERFACE')
+             'HTTP_SOAPACTION', 'HTTP_HOST', 'HTTP_USER_AGENT', 'GATEWAY_INTERFACE', 'HTTP_PROXY',
+             'HTTP_AUTHORIZATION')
 
 # onvif_simple_server's stand-in: the service is the name of the file the kernel
 # started it for ($1, from the #! line), the answer lists the CGI variables and
@@ -89,7 +90,8 @@ def post_soap(server, path='/onvif/device_service', headers=None):
 
 def test_soap_post_reaches_onvif_simple_server_with_the_cgi_environment(card, start_server):
     server = start_server()
-    status, headers, body = post_soap(server, '/onvif/device_service?x=1')
+    status, headers, body = post_soap(server, '/onvif/device_service?x=1',
+                                      {'Proxy': 'http://evil:1/', 'Authorization': 'Basic eDp5'})
     assert status == 200
     assert headers['content-type'] == 'application/soap+xml'
     assert int(headers['content-length']) == len(body) and 'connection' not in headers
@@ -111,6 +113,7 @@ def test_soap_post_reaches_onvif_simple_server_with_the_cgi_environment(card, st
     assert env['GATEWAY_INTERFACE'] == 'CGI/1.1'
     assert env['HTTP_SOAPACTION'] == '"http://www.onvif.org/ver10/device/wsdl/GetDeviceInformation"'
     assert env['HTTP_HOST'] == '127.0.0.1:%d' % server.port
+    assert 'HTTP_PROXY' not in env and 'HTTP_AUTHORIZATION' not in env   # httpoxy; credentials
     status, _, body = post_soap(server, '/onvif/media_service')
     assert status == 200 and b'<Service>media_service</Service>' in body
 
