@@ -33,11 +33,11 @@ def sd(tmp_path):
 
 @pytest.fixture
 def start_server(runtime, sd):
-    """start_server(*args, root=None, heap=...) -> ServerProcess; stopped after the test."""
+    """start_server(*args, root=None, heap=..., env=None) -> ServerProcess; stopped after the test."""
     started = []
 
-    def start(*args, root=None, heap=MICROPYTHON_HEAP, module='yihttpd'):
-        server = ServerProcess(runtime, root or sd.path, args, heap, module)
+    def start(*args, root=None, heap=MICROPYTHON_HEAP, module='yihttpd', env=None):
+        server = ServerProcess(runtime, root or sd.path, args, heap, module, env)
         started.append(server)
         return server
 

@@ -49,7 +49,7 @@ def runtime_command(runtime, module='yihttpd', heap=MICROPYTHON_HEAP):
 
 
 def runtime_env(runtime):
-    env = dict(os.environ)
+    env = dict(os.environ, TZ='UTC0')   # event times are shown in TZ: the same on every machine
     if runtime == 'cpython':
         env['PYTHONPATH'] = REPO
     else:
@@ -158,7 +158,7 @@ class SdRoot:
 class ServerProcess:
     """The real yihttpd process on a free loopback port."""
 
-    def __init__(self, runtime, root, args=(), heap=MICROPYTHON_HEAP, module='yihttpd'):
+    def __init__(self, runtime, root, args=(), heap=MICROPYTHON_HEAP, module='yihttpd', env=None):
         self.runtime = runtime
         self.root = root
         self.port = free_port()
@@ -176,7 +176,7 @@ class ServerProcess:
         cmd = runtime_command(runtime, module, heap) + [
             '--root', root, '--port', str(self.port), '--bind', self.host] + args
         self.log_file = open(self.log_path, 'wb')
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=runtime_env(runtime),
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=dict(runtime_env(runtime), **(env or {})),
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
         self.wait_ready()
 

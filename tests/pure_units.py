@@ -8,8 +8,9 @@ test_units.py runs that and checks it.
 import io
 
 from yihttpd import cgi, checks, http, multipart, tar, wire
+from yihttpd.app import same_secret
 from yihttpd.handlers.gzipped import accepts_gzip
-from yihttpd.sdcard import hour_dir_date, hour_dir_hour, is_hour_dir, is_video
+from yihttpd.sdcard import days_since_1970, hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_hour_dir, is_video
 
 
 def refused(status, fn, *args):
@@ -230,6 +231,34 @@ def test_hour_directory_names():
     assert (hour_dir_date('2020Y01M02D03H'), hour_dir_hour('2020Y01M02D03H')) == ('2020-01-02', '03')
     for name in ('2020Y01M02D03', '2020Y01M02D0\u00b2H', '2020y01M02D03H', '20-0Y01M02D03H', ''):
         assert not is_hour_dir(name), name
+
+
+def test_hour_directory_names_read_as_utc():
+    assert days_since_1970(1970, 1, 1) == 0
+    assert days_since_1970(2000, 3, 1) == 11017
+    assert days_since_1970(2024, 2, 29) == 19782          # a leap day
+    assert days_since_1970(2100, 3, 1) == 47541          # 2100 is no leap year
+    assert hour_dir_utc_seconds('2023Y11M14D22H') == 1699999200
+
+
+def test_same_secret_compares_whole_strings():
+    assert same_secret('admin:pass', 'admin:pass')
+    for other in ('admin:pas', 'admin:passs', 'admin:pasS', '', 'x' * 100):
+        assert not same_secret(other, 'admin:pass'), other
+    assert not same_secret('a', '') and same_secret('', '')
+
+
+def test_unchanged_by_etag_then_by_date():
+    def req(**headers):
+        r = http.Request('GET', '/', 'HTTP/1.1')
+        r.headers = headers
+        return r
+    assert http.unchanged(req(**{'if-none-match': '"a", "b"'}), '"b"')
+    assert http.unchanged(req(**{'if-none-match': '*'}), '"b"')
+    assert not http.unchanged(req(**{'if-none-match': '"ab"'}), '"b"')
+    assert not http.unchanged(req(**{'if-none-match': '"a"', 'if-modified-since': 'D'}), '"b"', 'D')
+    assert http.unchanged(req(**{'if-modified-since': 'D'}), '"b"', 'D')
+    assert not http.unchanged(req(), '"b"', 'D')
 
 
 def test_video_names():

@@ -19,7 +19,9 @@ from yihttpd import ipc
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
-JSON_LIMIT = 65536
+JSON_LIMIT = 16384
+CONF_LIMIT = 65536    # a conf file read larger than this is refused
+LOADED = 'Upload completed successfully, restart your camera\r\n'   # the firmware's load.sh answer
 MEMBER_LIMIT = 65536
 KILL_ROUNDS = 12           # server processes SIGKILLed while writing, per runtime
 KILL_AFTER = (0.05, 0.4)   # seconds of writing before each kill
@@ -48,8 +50,11 @@ def multipart(parts, boundary='----yihttpd-test-boundary'):
 
 def upload(server, archive_bytes, field='file', filename='config.tar.gz', before=()):
     body, ctype = multipart(list(before) + [(field, filename, archive_bytes)])
-    status, _headers, answer = server.request('POST', '/cgi-bin/load.sh', body,
-                                              {'Content-Type': ctype})
+    status, headers, answer = server.request('POST', '/cgi-bin/load.sh', body,
+                                             {'Content-Type': ctype})
+    if status == 200:   # the firmware's text; refusals are JSON saying why
+        assert headers['content-type'] == 'text/html'
+        return status, answer.decode()
     return status, json.loads(answer)
 
 
@@ -90,12 +95,30 @@ def test_get_configs_answers_each_conf_file_as_flat_strings(server, sd):
     assert status == 200
     assert body['MQTT_IP'] == '10.0.0.2'
     status, body = server.get_json('/cgi-bin/get_configs.sh?conf=camera')
+    assert isinstance(body.pop('HOMEVER'), str)
     assert body == {'SWITCH_ON': 'yes', 'SAVE_VIDEO_ON_MOTION': 'yes', 'SENSITIVITY': 'low',
                     'LED': 'yes', 'IR': 'yes', 'ROTATE': 'no'}
     status, body = server.get_json('/cgi-bin/get_configs.sh?conf=system')
     assert body['HTTPD_PORT'] == '8080'
     assert body['HOSTNAME'] == 'yi-hack'
     assert all(isinstance(v, str) for v in body.values())
+
+
+@pytest.mark.parametrize('content, expected', [
+    (b'12.0.51.08_202208101411\n', '12.0.51.08_202208101411'),
+    (None, ''),
+])
+def test_camera_configs_carry_homever_as_the_firmware_does(start_server, tmp_path, content, expected):
+    """The firmware adds HOMEVER (cat /home/homever; '' when missing): its page fails without it."""
+    homever = tmp_path / 'homever'
+    if content is not None:
+        homever.write_bytes(content)
+    server = start_server('--home-version', str(homever))
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=camera')
+    assert status == 200 and body['HOMEVER'] == expected
+    status, body = server.get_json('/cgi-bin/status.json')
+    assert status == 200 and body['home_version'] == (expected or 'N/A')
+    assert 'HOMEVER' not in server.get_json('/cgi-bin/get_configs.sh?conf=system')[1]
 
 
 @pytest.mark.parametrize('conf', ['', '../x', 'system.conf', 'SYSTEM', 'mqttv4', '..%2Fsystem'])
@@ -163,7 +186,6 @@ BAD_BODIES = [
     b'not json',
     b'["SWITCH_ON", "no"]',
     b'"SWITCH_ON=no"',
-    b'{"SWITCH_ON": "no\\nLED=no"}',
     b'{"SWITCH_ON": "no\\rLED=no"}',
     b'{"SWITCH_ON": "no\\u0000"}',
     b'{"switch_on": "no"}',
@@ -183,6 +205,45 @@ def test_set_configs_refuses_bad_bodies_and_changes_nothing(server, sd):
         status, _h, answer = post_json(server, 'camera', body)
         assert status == 400, body
         assert json.loads(answer)['error'] == 'true'
+    assert sd.snapshot() == before
+
+
+def with_crontab_key(sd):
+    """system.conf as the firmware ships it, with its CRONTAB= line (the payload's has none)."""
+    sd.write('yi-hack/etc/system.conf', sd.read('yi-hack/etc/system.conf') + b'CRONTAB=\n')
+
+
+def test_what_the_firmware_page_saves_is_stored_as_the_firmware_stores_it(start_server, sd,
+                                                                         hostname_recorder):
+    """A multi-line CRONTAB is kept on one line with a literal \\n; a hostname may hold '_'."""
+    with_crontab_key(sd)
+    script, record = hostname_recorder
+    server = start_server('--hostname-cmd', script)
+    status, _h, body = post_json(server, 'system', {
+        'HOSTNAME': 'yi_garage.cam', 'CRONTAB': '0 3 * * * reboot\n*/5 * * * * sync', 'HTTPD': 'yes'})
+    assert status == 200 and json.loads(body) == {'error': 'false'}
+    system = sd.read('yi-hack/etc/system.conf').decode()
+    assert 'CRONTAB=0 3 * * * reboot\\n*/5 * * * * sync\n' in system
+    assert sd.read('yi-hack/etc/hostname') == b'yi_garage.cam\n'
+    assert record.read_text() == 'yi_garage.cam\n'
+    _, body = server.get_json('/cgi-bin/get_configs.sh?conf=system')
+    assert body['CRONTAB'] == '0 3 * * * reboot\\n*/5 * * * * sync'   # as the firmware answers it
+    assert body['HOSTNAME'] == 'yi_garage.cam'
+    status, _h, _b = post_json(server, 'system', {'CRONTAB': body['CRONTAB']})   # saved again unchanged
+    assert status == 200 and sd.read('yi-hack/etc/system.conf').decode() == system
+
+
+@pytest.mark.parametrize('value, why', [
+    ('0 3 * * * reboot\r\n*/5 * * * * sync', 'carriage return (CR)'),
+    ('0 3 * * * reboot\u0000', 'NUL'),
+])
+def test_a_value_a_conf_line_cannot_hold_is_refused_naming_the_key(server, sd, value, why):
+    with_crontab_key(sd)
+    before = sd.snapshot()
+    status, _h, answer = post_json(server, 'system', {'HTTPD': 'no', 'CRONTAB': value})
+    assert status == 400
+    message = json.loads(answer)['message']
+    assert 'CRONTAB' in message and why in message
     assert sd.snapshot() == before
 
 
@@ -209,7 +270,7 @@ def test_set_configs_refuses_a_value_over_1k_and_the_server_keeps_answering(serv
     # 64 KiB it may be read at, and every request (auth reads it) went unanswered.
     before = sd.snapshot()
     for key in ('NTP_SERVER', 'TIMEZONE'):
-        status, _h, answer = post_json(server, 'system', {key: 'y' * 40000})
+        status, _h, answer = post_json(server, 'system', {key: 'y' * (JSON_LIMIT - 100)})
         assert status == 400
         assert 'longer than 1024' in json.loads(answer)['message']
     assert sd.snapshot() == before
@@ -218,7 +279,7 @@ def test_set_configs_refuses_a_value_over_1k_and_the_server_keeps_answering(serv
 
 def test_set_configs_that_would_grow_a_conf_past_64k_is_refused(server, sd):
     system = sd.read('yi-hack/etc/system.conf')
-    padded = b'#' * (JSON_LIMIT - len(system) - 10) + b'\n' + system
+    padded = b'#' * (CONF_LIMIT - len(system) - 10) + b'\n' + system
     sd.write('yi-hack/etc/system.conf', padded)
     before = sd.snapshot()
     status, _h, answer = post_json(server, 'system', {'NTP_SERVER': 'n' * 1000})
@@ -300,7 +361,7 @@ def test_empty_hostname_becomes_yi_and_the_last_mac_digits(start_server, sd, hos
     assert record.read_text() == name + '\n'
 
 
-@pytest.mark.parametrize('name', ['a;reboot', '$(reboot)', '-rf', 'bad name', 'x' * 64, 'dot.ted'])
+@pytest.mark.parametrize('name', ['a;reboot', '$(reboot)', '-rf', 'bad name', 'x' * 64, 'a/b', 'caf\u00e9'])
 def test_hostname_that_is_not_a_label_is_refused_and_nothing_runs(start_server, sd,
                                                                    hostname_recorder, name):
     script, record = hostname_recorder
@@ -308,6 +369,7 @@ def test_hostname_that_is_not_a_label_is_refused_and_nothing_runs(start_server, 
     before = sd.snapshot()
     status, _h, _b = post_json(server, 'system', {'HOSTNAME': name, 'HTTPD': 'no'})
     assert status == 400
+    assert "HOSTNAME must be 1 to 63 letters, digits, '-', '_' or '.'" in json.loads(_b)['message']
     assert sd.snapshot() == before
     assert not record.exists()
 
@@ -359,6 +421,22 @@ def test_a_killed_writer_leaves_the_old_or_the_new_file(start_server, sd):
     assert served > KILL_ROUNDS   # the kills really landed among writes
 
 
+def test_scratch_files_of_a_killed_server_are_removed_at_the_next_start(start_server, tmp_path):
+    """/tmp is RAM on the camera: what a killed load or upload left must not pile up."""
+    tmp_dir = tmp_path / 'tmp'
+    tmp_dir.mkdir()
+    gone_pid = 99999999                       # above any pid_max: no such process
+    (tmp_dir / ('yihttpd-load-%d' % gone_pid)).mkdir()
+    (tmp_dir / ('yihttpd-load-%d' % gone_pid) / 'system.conf').write_text('half')
+    (tmp_dir / ('yihttpd-upload-%d-7' % gone_pid)).write_bytes(b'x' * 1000)
+    alive = 'yihttpd-upload-%d-1' % os.getpid()   # another server's, still running
+    (tmp_dir / alive).write_bytes(b'y')
+    (tmp_dir / 'someone-else').write_bytes(b'z')
+    server = start_server('--tmp-dir', str(tmp_dir))
+    assert sorted(os.listdir(str(tmp_dir))) == sorted([alive, 'someone-else'])
+    assert 'removed 2 temp files left by an earlier run' in server.log()
+
+
 # --- save.sh and load.sh ---
 
 def extract_with_tar(archive_path, into):
@@ -388,7 +466,7 @@ def test_save_then_load_restores_the_settings(server, sd):
     sd.write('yi-hack/etc/hostname', 'changed\n')
     assert sd.snapshot() != kept
     status, body = upload(server, saved, field='files[]')
-    assert status == 200 and body == {'error': 'false'}
+    assert (status, body) == (200, LOADED)
     assert sd.snapshot() == kept
 
 
@@ -416,6 +494,28 @@ def test_backup_made_by_tar_cjf_loads_where_the_runtime_has_bz2(server, sd, tmp_
     else:   # MicroPython has no bzip2: a clear refusal, nothing changed
         assert status == 400 and 'bzip2' in body['message']
         assert sd.snapshot() == changed
+
+
+def test_a_backup_whose_hostname_has_an_underscore_loads_as_on_the_firmware(
+        start_server, sd, tmp_path, hostname_recorder):
+    script, record = hostname_recorder
+    server = start_server('--hostname-cmd', script)
+    sd.write('yi-hack/etc/hostname', 'yi_garage\n')
+    path = firmware_backup(sd, tmp_path, 'z')
+    restored = sd.snapshot()
+    sd.write('yi-hack/etc/hostname', 'other\n')
+    with open(path, 'rb') as f:
+        status, body = upload(server, f.read())
+    assert (status, body) == (200, LOADED)
+    assert sd.snapshot() == restored
+    assert record.read_text() == 'yi_garage\n'
+
+
+def test_a_backup_whose_hostname_would_read_as_an_option_is_refused_saying_why(server, sd):
+    before = sd.snapshot()
+    status, body = upload(server, make_tar(good_members(sd, hostname=b'-f\n')))
+    assert status == 400 and "hostname must hold 1 to 63 letters" in body['message']
+    assert sd.snapshot() == before
 
 
 def test_backup_made_by_tar_czf_loads_on_both_runtimes(server, sd, tmp_path):
@@ -448,7 +548,7 @@ def test_curl_uploads_and_wget_downloads_by_the_attachment_name(server, sd, tmp_
     sd.set_conf('camera.conf', 'LED', 'no')
     out = subprocess.run(['curl', '-sS', '-F', 'file=@' + path, server.url + '/cgi-bin/load.sh'],
                          capture_output=True, check=True, timeout=20).stdout
-    assert json.loads(out) == {'error': 'false'}
+    assert out == LOADED.encode()
     assert sd.snapshot() == expected
     download = tmp_path / 'download'
     download.mkdir()

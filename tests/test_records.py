@@ -273,20 +273,20 @@ def test_eventsfiledel_of_a_missing_video_is_404(tree, server):
 def test_getlastrecordedvideo_oldness_picks_in_the_newest_hour_directory(tree, server, query, expected):
     status, headers, body = server.get('/cgi-bin/getlastrecordedvideo.sh?' + query)
     assert status == 200 and headers['content-type'].startswith('text/plain')
-    assert body.decode() == expected
+    assert body.decode() == expected + '\n'
 
 
 def test_getlastrecordedvideo_skips_an_hour_directory_without_videos(tree, server):
     os.mkdir(os.path.join(tree.record, '2020Y01M03D00H'))
-    assert get_text(server, '/cgi-bin/getlastrecordedvideo.sh') == (200, NEWER + '/03M00S60.mp4')
+    assert get_text(server, '/cgi-bin/getlastrecordedvideo.sh') == (200, NEWER + '/03M00S60.mp4\n')
 
 
 def test_getlastrecordedvideo_type2_is_the_url_the_client_reached(tree, server):
     status, body = get_text(server, '/cgi-bin/getlastrecordedvideo.sh?type=2&oldness=2',
                             {'Host': 'camera.example:8080'})
-    assert (status, body) == (200, 'http://camera.example:8080/record/%s/02M00S60.mp4' % NEWER)
+    assert (status, body) == (200, 'http://camera.example:8080/record/%s/02M00S60.mp4\n' % NEWER)
     status, body = get_text(server, '/cgi-bin/getlastrecordedvideo.sh?type=2')
-    assert body == '%s/record/%s/03M00S60.mp4' % (server.url, NEWER)
+    assert body == '%s/record/%s/03M00S60.mp4\n' % (server.url, NEWER)
     status, body = server.get_json('/cgi-bin/getlastrecordedvideo.sh?type=2', {'Host': 'a"b<c>'})
     assert status == 400
 
@@ -319,6 +319,17 @@ def test_curl_remote_header_name_saves_the_video_under_its_name(tree, server, tm
     assert (out / '02M00S60.mp4').read_bytes() == b'newest-a'
 
 
+@pytest.mark.parametrize('kind', ['1', '2'])
+def test_wget_piped_into_a_read_loop_gets_the_name_as_on_the_firmware(tree, server, kind):
+    """`wget -qO- URL | while read f; ...` runs its body only when the answer ends with a line break."""
+    url = server.url + '/cgi-bin/getlastrecordedvideo.sh?oldness=2&type=' + kind
+    done = subprocess.run(['sh', '-c', 'wget -qO- "$1" | while read f; do echo "got $f"; done',
+                           'sh', url], stdout=subprocess.PIPE, check=True, timeout=30)
+    name = NEWER + '/02M00S60.mp4'
+    expected = name if kind == '1' else '%s/record/%s' % (server.url, name)
+    assert done.stdout.decode() == 'got %s\n' % expected
+
+
 def test_getlastrecordedvideo_without_any_video_is_404(sd, server):
     os.mkdir(os.path.join(sd.record, DIR))
     for query in ('', 'type=3', 'oldness=-1'):
@@ -338,7 +349,7 @@ def test_getlastrecordedvideo_refuses_bad_parameters(tree, server, query):
 def test_oldness_minus_one_answers_at_once_when_nothing_is_being_recorded(tree, server):
     os.remove(os.path.join(tree.record, 'tmp.mp4.tmp'))
     started = time.monotonic()
-    assert get_text(server, '/cgi-bin/getlastrecordedvideo.sh?oldness=-1') == (200, NEWER + '/03M00S60.mp4')
+    assert get_text(server, '/cgi-bin/getlastrecordedvideo.sh?oldness=-1') == (200, NEWER + '/03M00S60.mp4\n')
     assert time.monotonic() - started < 5
 
 
@@ -377,8 +388,8 @@ def test_oldness_minus_one_waits_for_the_next_video_while_others_are_answered(tr
     assert all(w.result is None for w in waiters)
     tree.add_video(NEWER, '04M00S60', data=b'the new one')
     first, second, third = [w.join() for w in waiters]
-    assert first == (200, NEWER + '/04M00S60.mp4')
-    assert second == (200, '%s/record/%s/04M00S60.mp4' % (server.url, NEWER))
+    assert first == (200, NEWER + '/04M00S60.mp4\n')
+    assert second == (200, '%s/record/%s/04M00S60.mp4\n' % (server.url, NEWER))
     assert third == (200, 'the new one')
 
 
@@ -387,14 +398,14 @@ def test_oldness_minus_one_ends_when_a_new_hour_directory_appears(tree, server):
     time.sleep(SETTLE)
     assert waiter.result is None
     tree.add_video('2020Y01M02D14H', '00M00S60')
-    assert waiter.join() == (200, '2020Y01M02D14H/00M00S60.mp4')
+    assert waiter.join() == (200, '2020Y01M02D14H/00M00S60.mp4\n')
 
 
 def test_oldness_minus_one_gives_up_after_the_timeout(tree, start_server):
     server = start_server('--longpoll-timeout', SHORT_LONGPOLL)
     started = time.monotonic()
     waiter = Waiting(server)
-    assert waiter.join() == (200, NEWER + '/03M00S60.mp4')
+    assert waiter.join() == (200, NEWER + '/03M00S60.mp4\n')
     waited = waiter.done_at - started
     assert float(SHORT_LONGPOLL) <= waited < float(SHORT_LONGPOLL) + 3
 
@@ -408,7 +419,7 @@ def test_a_client_that_leaves_while_waiting_is_dropped_cleanly(tree, server):
     time.sleep(0.5)
     assert server.get('/cgi-bin/status.json')[0] == 200
     tree.add_video(NEWER, '04M00S60')
-    assert staying.join() == (200, NEWER + '/04M00S60.mp4')
+    assert staying.join() == (200, NEWER + '/04M00S60.mp4\n')
     log = server.log()
     assert 'Traceback' not in log and 'error in' not in log
 
@@ -427,6 +438,6 @@ def test_a_month_of_recordings_lists_fetches_and_finds_the_last_video(month, sta
     assert body['records'][0] == {'time': 'Time: 07:59', 'filename': '59M00S60.mp4',
                                   'thumbfilename': '59M00S60.jpg'}
     assert get_text(server, '/cgi-bin/getlastrecordedvideo.sh?oldness=5') == (
-        200, '%s/55M00S60.mp4' % hour_name(MONTH_DAYS, 23))
+        200, '%s/55M00S60.mp4\n' % hour_name(MONTH_DAYS, 23))
     assert server.proc.poll() is None
     assert 'MemoryError' not in server.log()

@@ -49,6 +49,21 @@ def test_www_on_the_card_wins_over_the_repo_page(sd, start_server):
     assert status == 200 and headers['content-type'].startswith('text/javascript')
 
 
+# Every kind of file the firmware's page (htdocs/) ships, with the type its busybox httpd gives.
+FIRMWARE_PAGE_TYPES = [
+    ('index.html', 'text/html'), ('css/all.css', 'text/css'), ('js/app.js', 'text/javascript'),
+    ('img/home.png', 'image/png'), ('img/loading.gif', 'image/gif'),
+]
+
+
+@pytest.mark.parametrize('name, expected', FIRMWARE_PAGE_TYPES)
+def test_each_kind_of_file_of_the_firmware_page_has_its_content_type(sd, start_server, name, expected):
+    sd.write('yi-hack/www/' + name, b'GIF89a\x01\x00\x01\x00' if name.endswith('.gif') else b'x')
+    server = start_server()
+    status, headers, _ = server.get('/' + name)
+    assert status == 200 and headers['content-type'].split(';')[0] == expected
+
+
 @pytest.mark.parametrize('path', [
     '/../yi-hack/etc/system.conf', '/%2e%2e/%2e%2e/etc/passwd', '/.hidden',
     '/a/../../x', '/%00', '/a%5c..%5cb', '/a//b', '/a/b/c/d/e/f.html',

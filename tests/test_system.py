@@ -107,6 +107,18 @@ def run(start_server, tmp_path, *args):
     return start_server('--tmp-dir', str(tmp_path), *args)
 
 
+UPGRADING = 'Download completed, rebooting and upgrading.'   # the firmware's sentences
+NO_NEW_FIRMWARE = 'No new firmware available.'
+NO_SPACE = 'No space left on SD.'
+NO_DOWNLOAD = 'Unable to download firmware file.'
+
+
+def get_upgrade(server):
+    """The firmware's page takes any get=upgrade answer as 200 text to show: (status, type, text)."""
+    status, headers, body = server.get('/cgi-bin/fw_upgrade.sh?get=upgrade', timeout=30)
+    return status, headers['content-type'], body.decode()
+
+
 def test_reboot_answers_before_the_reboot_command_takes_the_server_down(start_server, tmp_path):
     """The stand-in kills the server like a reboot would: the client still has its whole answer."""
     marker = tmp_path / 'rebooted'
@@ -175,9 +187,9 @@ def test_upgrade_from_the_local_archive_keeps_settings_then_reboots(start_server
     settings = sd.read('yi-hack/etc/system.conf')
     sd.write(LOCAL_ARCHIVE, tgz(FIRMWARE))
     server = run(start_server, tmp_path, *args)
-    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
+    answer = get_upgrade(server)
     answered = time.time()
-    assert (status, body['error']) == (200, 'false')
+    assert answer == (200, 'text/html', UPGRADING)
     assert wait_for(marker)
     assert float(open(marker).read().split()[0]) >= answered - 1
     assert_upgraded(sd, settings)
@@ -192,11 +204,26 @@ def test_upgrade_downloads_the_latest_release(start_server, tmp_path, sd, releas
     release.files['/download/%s/y211ga_%s.tgz' % (NEW_VERSION, NEW_VERSION)] = tgz(FIRMWARE)
     server = run(start_server, tmp_path, '--release-url', release.url + '/latest',
                  '--download-url', release.url + '/download/{tag}/{model}_{tag}.tgz', *args)
-    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
-    assert (status, body['error']) == (200, 'false')
+    assert get_upgrade(server) == (200, 'text/html', UPGRADING)
     assert wait_for(marker)
     assert_upgraded(sd, settings)
     assert not os.path.exists(sd.file('.fw_upgrade.tgz'))
+
+
+@pytest.mark.parametrize('missing', ['release info', 'archive'])
+def test_an_upgrade_that_cannot_download_says_so_as_the_firmware_does(
+        start_server, tmp_path, sd, release, reboot_marker, missing):
+    """Before: 503 JSON, and the firmware's page stayed on "download in progress"."""
+    marker, args = reboot_marker
+    if missing == 'archive':
+        release.files['/latest'] = RELEASE_JSON
+    before = sd.snapshot()
+    server = run(start_server, tmp_path, '--release-url', release.url + '/latest',
+                 '--download-url', release.url + '/download/{tag}/{model}_{tag}.tgz', *args)
+    assert get_upgrade(server) == (200, 'text/html', NO_DOWNLOAD)
+    assert sd.snapshot() == before
+    time.sleep(0.3)
+    assert not os.path.exists(marker)
 
 
 def test_upgrade_without_a_newer_release_changes_nothing(start_server, tmp_path, sd, release,
@@ -206,8 +233,7 @@ def test_upgrade_without_a_newer_release_changes_nothing(start_server, tmp_path,
     sd.write('yi-hack/version', NEW_VERSION + '\n')
     before = sd.snapshot()
     server = run(start_server, tmp_path, '--release-url', release.url + '/latest', *args)
-    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
-    assert status == 400 and 'no new firmware' in body['message']
+    assert get_upgrade(server) == (200, 'text/html', NO_NEW_FIRMWARE)
     assert sd.snapshot() == before
     assert not os.path.exists(marker)
 
@@ -217,8 +243,8 @@ def test_upgrade_is_refused_without_enough_free_space(start_server, tmp_path, sd
     sd.write(LOCAL_ARCHIVE, tgz(FIRMWARE))
     before = sd.snapshot()
     server = run(start_server, tmp_path, '--upgrade-min-free-mb', '100000000', *args)
-    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
-    assert status == 503 and 'not enough free space' in body['message']
+    assert get_upgrade(server) == (200, 'text/html', NO_SPACE)
+    assert 'MB needed' in server.log()
     assert sd.snapshot() == before
     time.sleep(0.3)
     assert not os.path.exists(marker)
@@ -247,9 +273,9 @@ def test_hostile_archives_are_refused_and_change_nothing(start_server, tmp_path,
     for members in HOSTILE + (b'not a gzip archive', cut_short, bad_checksum):
         sd.write(LOCAL_ARCHIVE, tgz(members) if isinstance(members, list) else members)
         before = sd.snapshot()
-        status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
-        assert status == 400, members
-        assert 'firmware archive refused' in body['message'], members
+        status, kind, text = get_upgrade(server)
+        assert (status, kind) == (200, 'text/html'), members
+        assert text.startswith('Firmware file refused: '), members
         assert sd.snapshot() == before, members
     assert not os.path.exists(str(tmp_path / 'escaped'))
     assert not os.path.exists('/tmp/escaped-absolute')
@@ -270,9 +296,9 @@ def test_an_archive_that_inflates_past_256_mib_is_refused_before_writing_it(
     server = run(start_server, tmp_path, *args)
     before = sd.snapshot()
     started = time.monotonic()
-    status, body = server.get_json('/cgi-bin/fw_upgrade.sh?get=upgrade')
+    status, _kind, text = get_upgrade(server)
     assert time.monotonic() - started < QUICK_ANSWER + MARGIN
-    assert status == 400 and 'more than 256 MiB' in body['message']
+    assert status == 200 and 'more than 256 MiB' in text
     assert sd.snapshot() == before
     time.sleep(0.3)
     assert not os.path.exists(marker)

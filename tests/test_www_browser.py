@@ -463,6 +463,14 @@ def test_reboot_asks_first_and_runs_only_when_confirmed(browser, start_server, s
     WebDriverWait(browser, WAIT).until(lambda d: marker.exists())
 
 
+def test_upgrade_shows_the_firmwares_sentence_when_it_cannot_go_ahead(browser, start_server, sd, tmp_path):
+    server = start_server('--release-url', 'http://127.0.0.1:9/', '--tmp-dir', str(tmp_path))
+    page = open_page(browser, server, sd, 'maintenance')
+    page.click('#firmware-upgrade', 'firmware-out')
+    page.confirm()
+    assert page.outcome('firmware-out', 'fail') == 'Failed: Unable to download firmware file.'
+
+
 def test_unreachable_camera_shows_failure_not_a_spinner(page):
     page.open('events')
     page.server.stop()

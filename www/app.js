@@ -52,8 +52,8 @@ async function call(path, options, as) {
   const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
   try {
     const res = await fetch(at(path), Object.assign({cache: 'no-store', signal: abort.signal}, options || {}));
-    if (as === 'blob' && res.ok) {
-      return {res, body: await res.blob()};
+    if ((as === 'blob' || as === 'text') && res.ok) {
+      return {res, body: await res[as]()};
     }
     let body = null;
     try {
@@ -76,6 +76,11 @@ async function call(path, options, as) {
 
 async function getJson(path, options) {
   return (await call(path, options)).body;
+}
+
+/* load.sh and fw_upgrade.sh?get=upgrade answer the firmware's text, not JSON. */
+async function getText(path, options) {
+  return (await call(path, options, 'text')).body;
 }
 
 function query(params) {
@@ -285,7 +290,8 @@ function field(label, kind, extra) {
 
 const SYSTEM_GROUPS = [
   ['Camera name and time', {
-    HOSTNAME: field('Hostname', 'text', {pattern: '[A-Za-z0-9\\-]{0,63}', title: 'letters, digits and -; empty: yi- and the MAC'}),
+    HOSTNAME: field('Hostname', 'text', {pattern: '([A-Za-z0-9_.][A-Za-z0-9_.\\-]{0,62})?',
+      title: 'up to 63 letters, digits, -, _ and ., not starting with -; empty: yi- and the MAC'}),
     TIMEZONE: field('Time zone (POSIX TZ)', 'text'),
     NTPD: field('Set the time by NTP', 'toggle', {values: YES_NO}),
     NTP_SERVER: field('NTP server', 'text'),
@@ -764,7 +770,7 @@ $('archive-load').addEventListener('click', async (event) => {
   const body = new FormData();
   body.append('file', file, file.name);
   act(event.currentTarget, out, 'Loading ' + file.name + '…', 'Settings loaded and applied',
-    () => getJson('/cgi-bin/load.sh', {method: 'POST', body}));
+    () => getText('/cgi-bin/load.sh', {method: 'POST', body}));
 });
 
 // service.sh names, and per name its parameters: [param, what it is, values].
@@ -812,6 +818,8 @@ const serviceRows = SERVICES.map(([name, params]) => {
   return [name, built.state];
 });
 
+const UPGRADE_STARTED = 'Download completed, rebooting and upgrading.';
+
 async function loadFirmware() {
   const info = await act(null, $('firmware-out'), 'Checking the firmware…', 'Firmware information loaded',
     () => getJson('/cgi-bin/fw_upgrade.sh?get=info'));
@@ -833,7 +841,12 @@ sections.maintenance = {
 $('firmware-upgrade').addEventListener('click', async (event) => {
   if (!await confirmAction('Upgrade the firmware? The camera reboots when it is done.', 'Upgrade')) return;
   act(event.currentTarget, $('firmware-out'), 'Upgrading (do not power off)…',
-    'Upgrade done; the camera is rebooting', () => getJson('/cgi-bin/fw_upgrade.sh?get=upgrade'));
+    'Upgrade done; the camera is rebooting', async () => {
+      // Like the firmware, any outcome is a 200 sentence; only this one means it goes ahead.
+      const text = await getText('/cgi-bin/fw_upgrade.sh?get=upgrade');
+      if (text !== UPGRADE_STARTED) throw new Error(text);
+      return text;
+    });
 });
 
 $('reboot').addEventListener('click', async (event) => {

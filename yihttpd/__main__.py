@@ -24,6 +24,7 @@ OPTIONS = (
     ('--header-timeout', float, HEADER_TIMEOUT, 'seconds to send a request head'),
     ('--idle-timeout', float, IDLE_TIMEOUT, 'seconds an idle or non-reading client is kept'),
     ('--family', str, None, 'firmware family reported by status.json'),
+    ('--home-version', str, '/home/homever', "the camera's own firmware version file"),
     ('--ptz', str, None, 'yes or no: override the PTZ detection by model'),
     ('--tmp-dir', str, '/tmp', 'where uploads and temporary files go'),
     ('--hostname-cmd', str, 'hostname NAME', 'applies a new hostname (NAME: the name; run without a shell)'),

@@ -1,10 +1,10 @@
 """The routing table, auth, the cross-site guard, and errors mapped to answers."""
 import binascii
-import hashlib
 import sys
 
 from . import conf, files
 from .http import HttpError, failure_response
+from .listings import Listings
 from .sdcard import SdCard
 
 # The methods a path takes, by what its service does (a 405 lists them in Allow).
@@ -12,7 +12,8 @@ READS = ('GET', 'HEAD', 'POST')   # a service that only reads
 CHANGES = ('GET', 'POST')         # changes something: no HEAD, refused from other sites' pages
 STATIC = ('GET', 'HEAD')          # files under www/ and record/
 
-JSON_BODY = 65536       # a JSON body (set_configs) is at most 64 KiB
+JSON_BODY = 16384       # a JSON body (set_configs): the firmware page's largest is ~2 KiB; parsing
+                        # costs 3x its size in heap, and the camera's heap may be 256K
 UPLOAD_BODY = 1048576   # an uploaded settings archive is at most 1 MiB
 
 # path: (module in yihttpd.handlers, function, READS or CHANGES, largest body)
@@ -68,34 +69,32 @@ def needs_auth(path):
     return not path.startswith(NO_AUTH_PREFIX)
 
 
-def _digest(text):
-    return hashlib.sha256(text.encode()).digest()
-
-
 def same_secret(given, expected):
-    """Compare two strings in time that does not depend on where they differ."""
-    a = _digest(given)
-    b = _digest(expected)
-    diff = 0
+    """Compare two strings in time that depends only on the given one's length.
+
+    Neither where they differ nor the expected length shows. (No hashlib:
+    on CPython it loads OpenSSL, 4 MB of RSS for one comparison.)
+    """
+    a = given.encode()
+    b = expected.encode()
+    diff = len(a) ^ len(b)
     for i in range(len(a)):
-        diff |= a[i] ^ b[i]
+        diff |= a[i] ^ b[i % len(b)] if b else 1
     return diff == 0
 
 
 class Auth:
-    """HTTP Basic auth from USERNAME/PASSWORD in system.conf, re-read when it changes."""
+    """HTTP Basic auth from USERNAME/PASSWORD in system.conf, read again when it changes."""
 
-    def __init__(self, path):
-        self.path = path
-        self.stamp = None
+    def __init__(self, system_conf):
+        self.system_conf = system_conf
+        self.values = None
         self.credentials = None
 
     def refresh(self):
-        st = files.stat(self.path)
-        stamp = None if st is None else (st[1], files.stat_mtime(st), files.stat_size(st))
-        if stamp != self.stamp:
-            self.stamp = stamp
-            values = conf.read_conf(self.path)
+        values = self.system_conf.current()
+        if values is not self.values:
+            self.values = values
             user = values.get('USERNAME', '')
             password = values.get('PASSWORD', '')
             self.credentials = user + ':' + password if user and password else None
@@ -135,12 +134,17 @@ class App:
         self.loop = loop
         self.log = log
         self.sd = SdCard(options.root)
-        self.auth = Auth(self.sd.conf_path('system.conf'))
+        self.system_conf = conf.ConfFile(self.sd.conf_path('system.conf'))
+        self.auth = Auth(self.system_conf)
+        self.listings = Listings(self.sd.record)
         self.www = self.sd.yi_hack + '/www'
         if not files.is_dir(self.www):
             package_dir = __file__.rpartition('/')[0] or '.'
             self.www = (package_dir.rpartition('/')[0] or '.') + '/www'
         self.tmp_dir = options.tmp_dir or '/tmp'
+        stale = files.remove_stale_temp(self.tmp_dir)
+        if stale and log is not None:
+            log('removed %d temp files left by an earlier run that was killed' % stale)
         self.ipc = None   # the camera transport (transports.py), set by __main__
         # What services have under way: each is changed by one handler module.
         self.ptz_move = None        # the PTZ move running (camera)
@@ -192,10 +196,9 @@ class App:
         entry = route_entry(path)
         if entry is not None:
             return self.handler(entry[0], entry[1])(req)
-        from .handlers import static
         if path.startswith('/record/'):
-            return static.serve_record(req)
-        return static.serve_www(req)
+            return self.handler('records', 'serve_record')(req)
+        return self.handler('static', 'serve_www')(req)
 
     def handler(self, module, function):
         name = 'yihttpd.handlers.' + module

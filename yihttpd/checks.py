@@ -10,6 +10,8 @@ DIGITS = '0123456789'
 LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
 NAME_CHARS = LETTERS + DIGITS + '_-'
 HEX_DIGITS = DIGITS + 'abcdef'
+HOSTNAME_CHARS = LETTERS + DIGITS + '-_.'   # what the firmware's users put in hostnames, '_' too
+MAX_HOSTNAME = 63          # one DNS label's length
 MAX_DIGITS = 18            # more digits than any bound here: refused before int() reads them
 LARGEST = 10 ** MAX_DIGITS - 1   # the largest number() can take
 
@@ -22,6 +24,18 @@ def only(text, chars, longest):
         if c not in chars:
             return False
     return True
+
+
+def is_hostname(name):
+    """1 to MAX_HOSTNAME of HOSTNAME_CHARS, not starting with '-' (it would read as an option).
+
+    The firmware stores any text; these names are safe in etc/hostname and
+    as the `hostname` command's argument. set_configs and load both ask here.
+    """
+    return only(name, HOSTNAME_CHARS, MAX_HOSTNAME) and name[0] != '-'
+
+
+HOSTNAME_RULE = "1 to %d letters, digits, '-', '_' or '.', not starting with '-'" % MAX_HOSTNAME
 
 
 def number(text, lo, hi):

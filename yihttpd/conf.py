@@ -69,6 +69,27 @@ def read_conf(path):
     return values
 
 
+class ConfFile:
+    """A config file's values, read again only when the file is replaced or changed.
+
+    For files read on every request (system.conf: auth, EVENTS_TIME); the
+    server writes confs by renaming a new file in, which changes the inode.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.stamp = None
+        self.values = {}
+
+    def current(self):
+        st = files.stat(self.path)
+        stamp = None if st is None else (st[1], files.stat_mtime(st), files.stat_size(st))
+        if stamp != self.stamp:
+            self.stamp = stamp
+            self.values = read_conf(self.path)
+        return self.values
+
+
 def update_conf(path, changes):
     """Set the values of keys that already exist; other keys are ignored.
 

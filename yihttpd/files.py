@@ -5,6 +5,7 @@ os.ilistdir's entry types, and an atomic write still renames a complete
 temp file but cannot force it to the card first (HAS_FSYNC is False).
 """
 import os
+import time
 
 from .compat import getpid
 
@@ -28,6 +29,21 @@ def stat_size(st):
 
 def stat_mtime(st):
     return int(st[8])
+
+
+MTIME_GRAIN = 2   # seconds of mtime resolution on FAT, the SD card's file system
+
+
+def settled_stamp(st):
+    """(inode, mtime, size) of a stat, or None while it is younger than MTIME_GRAIN.
+
+    Equal stamps mean an unchanged file only once its mtime is older than
+    FAT's tick: a write within the same tick leaves the mtime as it was.
+    """
+    mtime = stat_mtime(st)
+    if time.time() - mtime < MTIME_GRAIN:
+        return None
+    return st[1], mtime, stat_size(st)
 
 
 if hasattr(os, 'scandir'):
@@ -140,6 +156,37 @@ def temp_path(directory, purpose, key=None):
     yihttpd-PURPOSE-PID (then -KEY when one process needs several)."""
     path = '%s/yihttpd-%s-%d' % (directory, purpose, getpid())
     return path if key is None else '%s-%s' % (path, key)
+
+
+def remove_stale_temp(directory, proc='/proc'):
+    """Remove what temp_path named for a process that is no longer running.
+
+    A server killed while it wrote (power cut, kill -9, MemoryError) leaves
+    its scratch files, and /tmp on the camera is RAM. Returns how many went.
+    """
+    if not is_dir(proc + '/self'):
+        return 0
+    removed = 0
+    own = '%d' % getpid()
+    try:
+        entries = list(list_entries(directory))
+    except OSError:
+        return 0
+    for name, kind in entries:
+        parts = name.split('-')
+        if len(parts) < 3 or parts[0] != 'yihttpd' or not parts[2].isdigit() or parts[2] == own:
+            continue
+        if is_dir(proc + '/' + parts[2]):
+            continue
+        try:
+            if kind == 'dir':
+                remove_tree(directory + '/' + name)
+            else:
+                os.remove(directory + '/' + name)
+        except OSError:
+            continue
+        removed += 1
+    return removed
 
 
 def remove_if_there(path):

@@ -242,6 +242,14 @@ def parse_range(header, size):
     return start, min(end, size - 1) - start + 1
 
 
+def unchanged(req, etag, last_modified=None):
+    """The client already holds this version (If-None-Match, else If-Modified-Since): a 304."""
+    if_none_match = req.headers.get('if-none-match')
+    if if_none_match is not None:
+        return if_none_match.strip() == '*' or etag in [tag.strip() for tag in if_none_match.split(',')]
+    return last_modified is not None and req.headers.get('if-modified-since') == last_modified
+
+
 class Response:
     """Status, headers and a body: bytes, an open file part, or an iterable of bytes.
 

@@ -92,6 +92,23 @@ def hour_dir_hour(name):
     return name[11:13]
 
 
+def days_since_1970(year, month, day):
+    """Days from 1970-01-01 to a date of the Gregorian calendar (no time zone involved)."""
+    if month <= 2:
+        year -= 1
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + 9 if month <= 2 else month - 3) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def hour_dir_utc_seconds(name):
+    """Seconds since 1970 of an hour directory's start, its name read as UTC."""
+    days = days_since_1970(int(name[0:4]), int(name[5:7]), int(name[8:10]))
+    return days * 86400 + int(name[11:13]) * 3600
+
+
 def _check_kind(path, kind):
     """404 when path is missing, 400 when it is not a plain kind ('dir' or 'file'), e.g. a link."""
     found = files.entry_kind(path)
@@ -110,6 +127,7 @@ class SdCard:
         self.etc = self.yi_hack + '/etc'
         self.record = self.root + '/record'
         self.hostname_path = self.etc + '/hostname'
+        self.texts = {}   # path -> (settled stamp, text) of the small files read_text read
 
     def conf_path(self, filename):
         return self.etc + '/' + filename
@@ -157,12 +175,26 @@ class SdCard:
 
         A link or anything but a plain file gives default: a link planted in
         etc/ must not make a service answer another file's content, nor a
-        FIFO or a device hang or flood the loop.
+        FIFO or a device hang or flood the loop. What was read is kept until
+        the file changes (files.settled_stamp): hostname.js and status.json
+        read the same few files on every request, and on MicroPython telling
+        a file from a link lists its whole directory.
         """
+        st = files.stat(path)
+        if st is None:
+            return default
+        kept = self.texts.get(path)
+        stamp = files.settled_stamp(st)
+        if kept is not None and kept[0] == stamp and stamp is not None:
+            return kept[1]
         if files.entry_kind(path) != 'file':
             return default
         try:
             with open(path, 'rb') as f:
-                return f.read(SMALL_TEXT_MAX).decode().strip()
+                # Only the file's size: MicroPython's read(n) takes n bytes of
+                # heap up front, and a crowded 256K heap may lack 4 KiB in one piece.
+                text = f.read(min(files.stat_size(st), SMALL_TEXT_MAX)).decode().strip()
         except (OSError, UnicodeError):
             return default
+        self.texts[path] = (stamp, text)
+        return text

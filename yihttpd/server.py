@@ -18,9 +18,9 @@ HEADER_TIMEOUT = 10.0     # seconds a client gets to send a whole request head
 IDLE_TIMEOUT = 30.0       # seconds an idle keep-alive or non-reading client is kept
 SWEEP_INTERVAL = 0.5      # seconds between timeout checks
 DEFERRED_TIMEOUT = 120.0  # a deferred answer never takes longer (long-poll is 80 s): a safety net
-MEMORY_BODY_MAX = 65536   # bodies up to this are kept in memory, larger ones spooled to a file
-MEMORY_BODIES_MAX = 98304   # in-memory bodies at once: one of the largest (it costs twice its size
-                          # while joined, and two at once fragment a 512K heap) plus small ones
+MEMORY_BODY_MAX = 16384   # bodies up to this are kept in memory, larger ones spooled to a file
+MEMORY_BODIES_MAX = 32768   # in-memory bodies at once: two of the largest (each is one block,
+                          # and parsing one costs twice more) on a heap that may be 256K
 ACCEPT_PAUSE = 0.1        # seconds the listening socket is not polled when no fd is free
 
 # Sent as is to a client that finds every connection busy with an answer under way.

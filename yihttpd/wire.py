@@ -27,34 +27,41 @@ class RequestBody:
         self.req = req
         self.left = length
         self.reserved = reserved   # bytes of the server's body memory it holds
-        self.chunks = []
+        self.data = None
+        self.filled = 0
         self.file = None
         if spool_path is not None:
             req.body_path = spool_path
             self.file = open(spool_path, 'wb')
+        else:
+            # One block taken while the heap is least broken up, filled in
+            # place: joining pieces would need the body twice over.
+            self.data = bytearray(length)
 
     def take(self, data):
         """Keep the body's part of data; returns the rest (a pipelined request's bytes)."""
-        chunk = data[:self.left]
-        self.left -= len(chunk)
+        n = min(len(data), self.left)
+        chunk = data if n == len(data) else data[:n]
+        self.left -= n
         if self.file is not None:
             self.file.write(chunk)
         else:
-            self.chunks.append(chunk)
+            self.data[self.filled:self.filled + n] = chunk
+            self.filled += n
         if not self.left:
             if self.file is not None:
                 self.drop()
             else:
-                self.req.body = b''.join(self.chunks)
-                self.chunks = None
-        return data[len(chunk):]
+                self.req.body = self.data
+                self.data = None
+        return data[n:]
 
     def drop(self):
         """Stop taking the body (complete, or the client went away)."""
         if self.file is not None:
             self.file.close()
             self.file = None
-        self.chunks = None
+        self.data = None
 
     def remove_spool(self):
         """The spooled upload is of no more use once its answer is out."""

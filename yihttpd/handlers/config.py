@@ -10,7 +10,7 @@ import json
 import os
 
 from .. import checks, child, compress, conf, files, tar
-from ..http import HttpError, Response, ok
+from ..http import HttpError, Response, ok, text_response
 from ..multipart import multipart_file
 from ..sdcard import shown
 
@@ -20,11 +20,12 @@ REQUIRED_IN_ARCHIVE = ('system.conf', 'camera.conf')
 SECRET_SUFFIX = 'PASSWORD'   # keys ending so are never sent back in clear
 MASK = '********'            # what a secret is answered as; sent back, it keeps the stored value
 HOSTNAME_KEY = 'HOSTNAME'    # system's pseudo-key, kept in etc/hostname
-MAX_HOSTNAME = 63            # one DNS label
-HOSTNAME_CHARS = checks.LETTERS + checks.DIGITS + '-'
-MAX_VALUE = 1024             # longest value taken: the firmware's URLs, passwords and cron lines are far shorter
+HOMEVER_KEY = 'HOMEVER'      # camera's pseudo-key: the camera's own firmware version
+MAX_VALUE = 1024             # longest value stored: the firmware's URLs, passwords and cron lines are far shorter
+STORED_LINE_BREAK = '\\n'    # a value's line break is stored as these two characters, as the firmware does
 NAME_WORD = 'NAME'           # replaced by the new hostname in --hostname-cmd
 WLAN_MAC_PATH = '/sys/class/net/wlan0/address'   # the default hostname comes from this MAC
+LOADED = 'Upload completed successfully, restart your camera\r\n'   # the firmware's load.sh text, as its page shows it
 ARCHIVE_TYPES = {'bz2': 'application/x-bzip2', 'gz': 'application/gzip'}
 
 
@@ -49,11 +50,15 @@ def get_configs(req):
             values[key] = MASK
     if req.param('conf') == 'system':
         values[HOSTNAME_KEY] = req.app.sd.read_text(req.app.sd.hostname_path, '')
+    elif req.param('conf') == 'camera':
+        # The firmware's page reads HOMEVER to pick the camera rows; it fails without it.
+        from .status import home_version
+        values[HOMEVER_KEY] = home_version(req.app)
     return Response(json.dumps(values).encode())
 
 
 def parse_changes(body):
-    """The JSON object of a set: keys [A-Z0-9_]+, values single-line strings; else 400."""
+    """The JSON object of a set: keys [A-Z0-9_]+, string values as stored; else 400 saying why."""
     try:
         changes = json.loads(body.decode())
     except (ValueError, UnicodeError, RuntimeError, MemoryError):
@@ -68,15 +73,25 @@ def parse_changes(body):
             raise HttpError(400, 'not a config key: ' + shown(key))
         if not isinstance(value, str):
             raise HttpError(400, 'value of %s must be a string' % key)
-        if '\n' in value or '\r' in value or '\0' in value:
-            raise HttpError(400, 'value of %s has a line break or NUL' % key)
-        if len(value) > MAX_VALUE:
-            raise HttpError(400, 'value of %s is longer than %d characters' % (key, MAX_VALUE))
-        if any('\ud800' <= c <= '\udfff' for c in value):
-            # No UTF-8 form. CPython's json joins an escaped pair into one character;
-            # MicroPython's keeps the two halves, so there a \uD83D\uDE00 pair is refused too.
-            raise HttpError(400, 'value of %s holds a UTF-16 surrogate escape' % key)
+        changes[key] = stored_value(key, value)
     return changes
+
+
+def stored_value(key, value):
+    """value as one KEY=VALUE line holds it: a line break (a multi-line CRONTAB) becomes a
+    literal \\n, as the firmware's set_configs.sh stores it; 400 for what a line cannot hold."""
+    if '\r' in value:
+        raise HttpError(400, 'value of %s has a carriage return (CR): a conf line cannot hold it' % key)
+    if '\0' in value:
+        raise HttpError(400, 'value of %s has a NUL character: a conf line cannot hold it' % key)
+    if any('\ud800' <= c <= '\udfff' for c in value):
+        # No UTF-8 form. CPython's json joins an escaped pair into one character;
+        # MicroPython's keeps the two halves, so there a \uD83D\uDE00 pair is refused too.
+        raise HttpError(400, 'value of %s holds a UTF-16 surrogate escape' % key)
+    value = value.replace('\n', STORED_LINE_BREAK)
+    if len(value) > MAX_VALUE:
+        raise HttpError(400, 'value of %s is longer than %d characters' % (key, MAX_VALUE))
+    return value
 
 
 def set_configs(req):
@@ -100,16 +115,9 @@ def set_configs(req):
 
 # Hostname
 
-def is_hostname(name):
-    """One DNS label: letters, digits and '-', not at either end."""
-    return (checks.only(name, HOSTNAME_CHARS, MAX_HOSTNAME)
-            and name[0] != '-' and name[-1] != '-')
-
-
 def checked_hostname(name):
-    if not is_hostname(name):
-        raise HttpError(400, 'hostname must be letters, digits and inner dashes, at most %d'
-                        % MAX_HOSTNAME)
+    if not checks.is_hostname(name):
+        raise HttpError(400, 'value of %s must be %s' % (HOSTNAME_KEY, checks.HOSTNAME_RULE))
     return name
 
 
@@ -193,7 +201,7 @@ def load(req):
     if hostname is not None:
         apply_hostname(app, hostname)
     reapply_camera_settings(app)
-    return ok()
+    return text_response(LOADED, 'text/html')
 
 
 def unpack_checked(section, scratch):
@@ -221,8 +229,8 @@ def check_member_text(scratch, name):
         raise tar.ArchiveError('%s is not UTF-8 text' % name)
     if '\0' in text:
         raise tar.ArchiveError('%s holds a NUL byte' % name)
-    if name == tar.HOSTNAME and text.strip() and not is_hostname(text.strip()):
-        raise tar.ArchiveError('hostname does not hold a valid hostname')
+    if name == tar.HOSTNAME and text.strip() and not checks.is_hostname(text.strip()):
+        raise tar.ArchiveError('hostname must hold %s' % checks.HOSTNAME_RULE)
 
 
 def install(sd, scratch, names):

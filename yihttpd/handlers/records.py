@@ -1,18 +1,22 @@
 """Motion events and recorded videos: list, delete, fetch, wait for the next one.
 
-eventsdir.sh, eventsfile.sh, eventsdirdel.sh, eventsfiledel.sh and
-getlastrecordedvideo.sh of docs/API.md. Only names that follow the record
+eventsdir.sh, eventsfile.sh, eventsdirdel.sh, eventsfiledel.sh,
+getlastrecordedvideo.sh and /record/DIR/FILE of docs/API.md; listings
+come from listings.py, kept until the card changes. Only names that follow the record
 rules of sdcard.py are listed, deleted or served; listing reads directory
 entries, never file contents. Long work (deleting thousands of files,
 waiting for the next video) runs on loop timers, so other clients are
 answered meanwhile.
 """
+import binascii
 import os
+import time
 
 from .. import checks, compat, files
-from ..http import Deferred, HttpError, Response, error_response, ok, text_response
-from ..sdcard import (hour_dir_date, hour_dir_hour, is_hour_dir, is_video,
-                      record_order_key, shown, thumbnail_name, video_minute)
+from ..http import (Deferred, HttpError, Response, error_response, ok, text_response, unchanged,
+                    unquote_path)
+from ..sdcard import (hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_video, shown,
+                      thumbnail_name, video_minute)
 from . import static
 
 DIR_ENTRIES_PER_PIECE = 32   # eventsdir entries sent per piece (~2 KiB): few sends, small buffers
@@ -40,61 +44,39 @@ def required(req, name):
 
 # -- listing ---------------------------------------------------------------
 
-MONTH_SLOT = 10000   # an HourDirs key is month rank * MONTH_SLOT + DDHH (DDHH <= 9999)
+def events_time(req):
+    """EVENTS_TIME of system.conf: 'local' when the camera names hours in local time."""
+    return req.app.system_conf.current().get('EVENTS_TIME', 'autodetect')
 
 
-class HourDirs:
-    """Hour directory names under a record root, newest first, held compactly.
+def shown_time(dirname, minute, mode):
+    """(YYYY-MM-DD, HH, MM) the page shows for a minute of an hour directory.
 
-    A name is kept as one small int, (rank of its YYYYMM) * MONTH_SLOT + DDHH,
-    and rebuilt when asked for. Holding a month's 720 names as strings
-    scatters small survivors over MicroPython's heap while the listing
-    churns through it, until no 8 KiB block is left (seen at 512K); small
-    ints take no heap at all.
+    As the firmware's scripts: with EVENTS_TIME=local the name is local
+    time and shown as it is; otherwise (gmt, autodetect) it is UTC and shown
+    in the camera's time zone (TZ, from system.conf's TIMEZONE).
     """
-
-    def __init__(self, record_root):
-        months = {}      # YYYYMM -> its index in the order first seen
-        keys = []
-        try:
-            for name, kind in files.list_entries(record_root):
-                if kind == 'dir' and is_hour_dir(name):
-                    month = int(name[0:4]) * 100 + int(name[5:7])
-                    index = months.get(month)
-                    if index is None:
-                        index = months[month] = len(months)
-                    keys.append(index * MONTH_SLOT + int(name[8:10]) * 100 + int(name[11:13]))
-        except OSError:
-            pass
-        self.months = sorted(months)
-        rank = [0] * len(months)
-        for at, month in enumerate(self.months):
-            rank[months[month]] = at
-        for i in range(len(keys)):
-            keys[i] = rank[keys[i] // MONTH_SLOT] * MONTH_SLOT + keys[i] % MONTH_SLOT
-        keys.sort(reverse=True)
-        self.keys = keys
-
-    def __len__(self):
-        return len(self.keys)
-
-    def name(self, i):
-        """The i-th newest name."""
-        month = self.months[self.keys[i] // MONTH_SLOT]
-        day_hour = self.keys[i] % MONTH_SLOT
-        return '%04dY%02dM%02dD%02dH' % (month // 100, month % 100, day_hour // 100, day_hour % 100)
-
-    def __iter__(self):
-        for i in range(len(self.keys)):
-            yield self.name(i)
+    if mode == 'local':
+        return hour_dir_date(dirname), hour_dir_hour(dirname), minute
+    t = time.localtime(hour_dir_utc_seconds(dirname) + 60 * int(minute))
+    return '%04d-%02d-%02d' % (t[0], t[1], t[2]), '%02d' % t[3], '%02d' % t[4]
 
 
-def dir_entry(dirname):
-    return DIR_ENTRY % (hour_dir_date(dirname), hour_dir_hour(dirname), dirname)
+def dir_entry(dirname, mode):
+    day, hour, _ = shown_time(dirname, '00', mode)
+    return DIR_ENTRY % (day, hour, dirname)
 
 
 # Every hour directory name has the same length, so every entry has too.
-DIR_ENTRY_LENGTH = len(dir_entry('2020Y01M01D01H'))
+DIR_ENTRY_LENGTH = len(dir_entry('2020Y01M01D01H', 'local'))
+
+
+def listing_answer(req, body, length, etag):
+    """A listing with its ETag: 304 when the client has it, else 200 (revalidated each time)."""
+    headers = [('ETag', etag), ('Cache-Control', 'no-cache')]
+    if unchanged(req, etag):
+        return Response(b'', 304, None, headers)
+    return Response(body, headers=headers, length=length)
 
 
 def events_dir(req):
@@ -104,57 +86,82 @@ def events_dir(req):
     made a piece at a time while the socket takes it, its length known up
     front since every entry has the same length.
     """
-    dirs = HourDirs(req.app.sd.record)
+    dirs = req.app.listings.hours()
+    mode = events_time(req)
+    if dirs.answer is None or dirs.answer[0] != mode:
+        dirs.answer = (mode, content_etag(repr(dirs.months) + repr(dirs.keys) + mode))
     length = len(EVENTS_DIR_HEAD) + len(EVENTS_DIR_TAIL)
     if dirs:
         length += len(dirs) * (DIR_ENTRY_LENGTH + 1) - 1
-    return Response(events_dir_pieces(dirs), length=length)
+    return listing_answer(req, events_dir_pieces(dirs, mode), length, dirs.answer[1])
 
 
-def events_dir_pieces(dirs):
+def events_dir_pieces(dirs, mode):
     yield EVENTS_DIR_HEAD
     for start in range(0, len(dirs), DIR_ENTRIES_PER_PIECE):
         end = min(start + DIR_ENTRIES_PER_PIECE, len(dirs))
-        piece = ','.join([dir_entry(dirs.name(i)) for i in range(start, end)])
+        piece = ','.join([dir_entry(dirs.name(i), mode) for i in range(start, end)])
         yield (',' + piece if start else piece).encode()
     yield EVENTS_DIR_TAIL
-
-
-def hour_contents(path):
-    """(videos newest first, set of thumbnail names) of an hour directory; plain files only."""
-    keyed = []
-    thumbs = set()
-    for name, kind in files.list_entries(path):
-        if kind != 'file':
-            continue
-        if is_video(name):
-            keyed.append((record_order_key(name), name))
-        elif name.endswith('.jpg'):
-            thumbs.add(name)
-    # Keys made once each: MicroPython's sort calls a key function per comparison.
-    keyed.sort(reverse=True)
-    return [name for _, name in keyed], thumbs
 
 
 def events_file(req):
     """eventsfile.sh?dirname=DIR: the videos of one hour directory, newest first."""
     dirname = required(req, 'dirname')
-    path = req.app.sd.existing_hour_dir(dirname)
-    videos, thumbs = hour_contents(path)
-    hour = hour_dir_hour(dirname)
+    contents = req.app.listings.hour(existing_hour_dir(req, dirname))
+    mode = events_time(req)
+    if contents.answer is None or contents.answer[0] != mode:
+        body = events_file_body(dirname, contents, mode)
+        contents.answer = (mode, body, content_etag(body))
+    body = contents.answer[1]
+    return listing_answer(req, body, len(body), contents.answer[2])
+
+
+# Kept listings are looked in first: on MicroPython, without lstat, telling
+# a plain file or directory from a link otherwise lists its whole directory.
+
+def existing_hour_dir(req, dirname):
+    """The path of a plain hour directory (400 for a name that is not one, 404 if absent)."""
+    path = req.app.sd.hour_dir(dirname)
+    if dirname in req.app.listings.hours():
+        return path
+    return req.app.sd.existing_hour_dir(dirname)
+
+
+def existing_record_file(req, dirname, filename):
+    """The path of a plain video or thumbnail (400 for names that are not, 404 if absent)."""
+    path = req.app.sd.record_file(dirname, filename)
+    listings = req.app.listings
+    if dirname in listings.hours():
+        contents = listings.hour(req.app.sd.record + '/' + dirname)
+        if filename in contents.thumbs or filename in contents.videos:
+            return path
+    return req.app.sd.existing_record_file(dirname, filename)
+
+
+def serve_record(req):
+    """/record/DIR/FILE, only names that follow the record rules, no links."""
+    parts = unquote_path(req.path[len('/record/'):]).split('/')
+    if len(parts) != 2:
+        raise HttpError(400, 'a record is /record/DIR/FILE')
+    return static.file_response(req, existing_record_file(req, parts[0], parts[1]))
+
+
+def events_file_body(dirname, contents, mode):
     entries = []
-    for video in videos:
+    for video in contents.videos:
         thumb = thumbnail_name(video)
-        if thumb not in thumbs or not non_empty(path + '/' + thumb):
-            thumb = ''
-        entries.append(FILE_ENTRY % (hour, video_minute(video), video, thumb))
-    body = '{"error":"false","date":"%s","records":[%s]}' % (hour_dir_date(dirname), ','.join(entries))
-    return Response(body.encode())
+        _, hour, minute = shown_time(dirname, video_minute(video), mode)
+        entries.append(FILE_ENTRY % (hour, minute, video, thumb if thumb in contents.thumbs else ''))
+    day = shown_time(dirname, '00', mode)[0]
+    return ('{"error":"false","date":"%s","records":[%s]}' % (day, ','.join(entries))).encode()
 
 
-def non_empty(path):
-    st = files.stat(path)
-    return st is not None and files.stat_size(st) > 0
+def content_etag(content):
+    """A strong validator from the answer's own text (crc32: cheap on both runtimes)."""
+    if isinstance(content, str):
+        content = content.encode()
+    return '"%x-%x"' % (binascii.crc32(content) & 0xffffffff, len(content))
 
 
 # -- deleting --------------------------------------------------------------
@@ -164,7 +171,8 @@ def events_dir_delete(req):
     value = required(req, 'dir')
     sd = req.app.sd
     if value == 'all':
-        paths = (sd.record + '/' + name for name in HourDirs(sd.record))
+        paths = (sd.record + '/' + name for name in req.app.listings.hours())
+        req.app.listings.forget()
     else:
         paths = iter([sd.existing_hour_dir(value)])
     return Removal(req.app.loop, paths).start()
@@ -178,6 +186,7 @@ def events_file_delete(req):
     sd = req.app.sd
     path = sd.existing_record_file(dirname, filename)
     thumb = sd.record_file(dirname, thumbnail_name(filename))
+    req.app.listings.forget(sd.record + '/' + dirname)
     os.remove(path)
     if files.entry_kind(thumb) == 'file':
         os.remove(thumb)
@@ -265,15 +274,16 @@ def last_recorded_video(req):
     sd = req.app.sd
     if oldness < 0 and not req.waited and sd.is_recording():
         return next_video_watch(req).wait(req)
-    found = newest_videos(sd)
+    found = newest_videos(req.app)
     if found is None:
         raise HttpError(404, 'no recorded video')
     dirname, videos = found
     video = videos[min(max(oldness, 1), len(videos)) - 1]
+    # Types 1 and 2 end with a line break, as the firmware's echo does: `read` needs it.
     if kind == '1':
-        return text_response('%s/%s' % (dirname, video))
+        return text_response('%s/%s\n' % (dirname, video))
     if kind == '2':
-        return text_response('http://%s/record/%s/%s' % (host, dirname, video))
+        return text_response('http://%s/record/%s/%s\n' % (host, dirname, video))
     disposition = '%s; filename="%s"' % (DISPOSITIONS[kind], video)
     path = sd.record + '/' + dirname + '/' + video
     return static.file_response(req, path, [('Content-Disposition', disposition)])
@@ -296,22 +306,22 @@ def checked_host(req):
     return host
 
 
-def newest_videos(sd):
+def newest_videos(app):
     """(hour directory, its videos newest first) for the newest one holding a video, or None."""
-    for dirname in HourDirs(sd.record):
-        videos = hour_contents(sd.record + '/' + dirname)[0]
+    for dirname in app.listings.hours():
+        videos = app.listings.hour(app.sd.record + '/' + dirname).videos
         if videos:
             return dirname, videos
     return None
 
 
-def newest_state(sd):
+def newest_state(app):
     """What the long-poll compares: the newest hour directory and its newest video."""
-    dirs = HourDirs(sd.record)
+    dirs = app.listings.hours()
     if not dirs:
         return None, None
     newest = dirs.name(0)
-    videos = hour_contents(sd.record + '/' + newest)[0]
+    videos = app.listings.hour(app.sd.record + '/' + newest).videos
     return newest, videos[0] if videos else None
 
 
@@ -350,7 +360,7 @@ class NextVideoWatch:
         self.timer = None
 
     def wait(self, req):
-        state = newest_state(self.app.sd)
+        state = newest_state(self.app)
         if self.waiters and state != self.baseline:
             self.release(list(self.waiters))
         if not self.waiters:
@@ -363,7 +373,7 @@ class NextVideoWatch:
 
     def check(self):
         self.timer = None
-        if newest_state(self.app.sd) != self.baseline:
+        if newest_state(self.app) != self.baseline:
             due = list(self.waiters)
         else:
             now = compat.monotonic()

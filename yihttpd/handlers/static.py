@@ -1,12 +1,12 @@
-"""Static files: the web page under www/ and the recordings under /record/.
+"""Static files: the web page under www/, and file_response for recordings too.
 
-Both go through file_response, the one place for ETag, Last-Modified,
-304 and Range. Files are opened here and streamed by the loop in chunks.
+file_response is the one place for a file's ETag, Last-Modified, 304 and
+Range. Files are opened here and streamed by the loop in chunks.
 """
 import time
 
 from .. import checks, files
-from ..http import HttpError, Response, parse_range, unquote_path
+from ..http import HttpError, Response, parse_range, unchanged, unquote_path
 
 CONTENT_TYPES = {
     'html': 'text/html; charset=utf-8',
@@ -15,6 +15,7 @@ CONTENT_TYPES = {
     'json': 'application/json',
     'svg': 'image/svg+xml',
     'png': 'image/png',
+    'gif': 'image/gif',
     'jpg': 'image/jpeg',
     'ico': 'image/x-icon',
     'mp4': 'video/mp4',
@@ -59,9 +60,7 @@ def file_response(req, path, headers=None, ranges=True, variant=''):
     if ranges:
         headers.append(('Accept-Ranges', 'bytes'))
     ctype = content_type(path)
-    if_none_match = req.headers.get('if-none-match')
-    if (if_none_match is not None and etag in if_none_match) or (
-            if_none_match is None and req.headers.get('if-modified-since') == last_modified):
+    if unchanged(req, etag, last_modified):
         return Response(b'', 304, None, headers)
     span = parse_range(req.headers.get('range'), size) if ranges else None
     status = 200
@@ -72,15 +71,6 @@ def file_response(req, path, headers=None, ranges=True, variant=''):
         headers.append(('Content-Range', 'bytes %d-%d/%d' % (offset, offset + length - 1, size)))
     f = open(path, 'rb')
     return Response.file_part(f, offset, length, status, ctype, headers)
-
-
-def serve_record(req):
-    """/record/DIR/FILE, only names that follow the record rules, no links."""
-    parts = unquote_path(req.path[len('/record/'):]).split('/')
-    if len(parts) != 2:
-        raise HttpError(400, 'a record is /record/DIR/FILE')
-    path = req.app.sd.existing_record_file(parts[0], parts[1])
-    return file_response(req, path)
 
 
 def is_www_segment(segment):

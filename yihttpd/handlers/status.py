@@ -143,6 +143,15 @@ def hostname(sd):
     return sd.read_text(sd.hostname_path) or read_first_line('/proc/sys/kernel/hostname') or NA
 
 
+def home_version(app):
+    """The camera's own firmware version (/home/homever, e.g. 12.0.51.08_202208101411) or ''.
+
+    Read like /proc: the file is the camera's, not the SD card's, and on
+    MicroPython a link check lists the whole directory on each request.
+    """
+    return read_first_line(app.options.home_version) or ''
+
+
 def has_ptz(app, model):
     override = app.options.ptz
     if override in ('yes', 'no'):
@@ -161,7 +170,7 @@ def status_json(req):
         'name': app.options.family or DEFAULT_FAMILY,
         'hostname': hostname(sd),
         'fw_version': sd.read_text(sd.yi_hack + '/version') or NA,
-        'home_version': read_first_line('/home/homever') or NA,
+        'home_version': home_version(app) or NA,
         'model_suffix': model,
         'ptz': has_ptz(app, model),
         'serial_number': serial_number(),

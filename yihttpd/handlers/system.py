@@ -9,6 +9,10 @@ a time on the loop, copies the current etc/ over the archive's, moves the
 staged entries into place (what they replace is kept in .fw_upgrade.old
 until the next upgrade), answers, then reboots.
 
+get=upgrade answers as the firmware does, 200 text/html with one of its
+sentences, failures too: its page shows the text and otherwise stays on
+"download in progress". The details of a failure go to the log.
+
 Fetching is a child program (--wget, `wget`) writing a file while the loop
 goes on, given LATEST_TIMEOUT seconds for the release info: the release URL
 is HTTPS, MicroPython has no ssl, and the firmware ships a wget with TLS.
@@ -17,7 +21,7 @@ import os
 
 from .. import checks, compress, files
 from ..child import Background
-from ..http import Deferred, HttpError, error_response, ok
+from ..http import Deferred, HttpError, ok, text_response
 from ..tar import DOWNLOADED, FIRMWARE, REPLACED, STAGING, ArchiveError, unpack
 
 DEFAULT_REBOOT_CMD = 'sync; reboot'
@@ -33,6 +37,17 @@ TAG_CHARS = checks.NAME_CHARS + '.'
 MIN_FREE_MB = 100            # an upgrade needs room for the archive and its unpacked copy
 LOCAL_TAG = 'x.x.x'          # the firmware's name for an archive dropped on the card
 COPY_CHUNK = 4096            # bytes copied at a time
+
+# What get=upgrade answers: the firmware's fw_upgrade.sh sentences, byte for byte ...
+NO_SD = 'No SD detected.'
+NO_SPACE = 'No space left on SD.'
+NO_NEW_FIRMWARE = 'No new firmware available.'
+NO_DOWNLOAD = 'Unable to download firmware file.'
+UPGRADING = 'Download completed, rebooting and upgrading.'
+# ... and ours for what the firmware does not check
+UNDER_WAY = 'An upgrade is already in progress.'
+REFUSED = 'Firmware file refused: %s.'
+NOT_INSTALLED = 'Unable to install firmware file.'
 
 # -- reboot -------------------------------------------------------------------
 
@@ -139,16 +154,31 @@ def free_mb(path):
     return st[1] * st[4] // (1024 * 1024)
 
 
+def upgrade_text(app, sentence, detail=None):
+    """The firmware's kind of answer: 200, text/html, one sentence; detail goes to the log."""
+    if detail:
+        app.log('upgrade: ' + detail)
+    return text_response(sentence, 'text/html')
+
+
+def html_safe(text):
+    return text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')
+
+
 def fw_upgrade(req):
     app = req.app
     if app.upgrading:
-        raise HttpError(503, 'an upgrade is already under way')
+        return upgrade_text(app, UNDER_WAY)
     needed = app.options.upgrade_min_free_mb
     needed = MIN_FREE_MB if needed is None else needed
-    free = free_mb(app.sd.root)
+    try:
+        free = free_mb(app.sd.root)
+    except OSError as exc:
+        return upgrade_text(app, NO_SD, 'cannot read the free space of the SD card: %r' % exc)
     if free < needed:
-        raise HttpError(503, 'not enough free space on the SD card for an upgrade: '
-                             '%d MB free, %d MB needed' % (free, needed))
+        return upgrade_text(app, NO_SPACE, '%d MB free on the SD card, %d MB needed' % (free, needed))
+    if app.sd.model_suffix() is None:
+        return upgrade_text(app, NO_DOWNLOAD, 'yi-hack/model_suffix is missing or not a model name')
     return Upgrade(req).deferred
 
 
@@ -178,18 +208,18 @@ class Upgrade:
         """The upgrade goes on; without a client to answer, it reboots when done."""
         self.client_left = True
 
-    def fail(self, status, message):
+    def fail(self, sentence, detail=None):
         if files.is_dir(self.staging):
             files.remove_tree(self.staging)
         files.remove_if_there(self.root + '/' + DOWNLOADED)
         self.app.upgrading = False
-        self.deferred.resolve(error_response(status, message))
+        self.deferred.resolve(upgrade_text(self.app, sentence, detail))
 
     def download(self, tag):
         if not tag:
-            return self.fail(503, 'the release URL gave no latest firmware version')
+            return self.fail(NO_DOWNLOAD, 'the release URL gave no latest firmware version')
         if tag == fw_version(self.app):
-            return self.fail(400, 'no new firmware: %s is installed' % tag)
+            return self.fail(NO_NEW_FIRMWARE, '%s is installed' % tag)
         url = (self.app.options.download_url or DEFAULT_DOWNLOAD_URL).replace(
             '{tag}', tag).replace('{model}', self.model)
         path = self.root + '/' + DOWNLOADED
@@ -198,7 +228,7 @@ class Upgrade:
             if whole:
                 self.unpack(path)
             else:
-                self.fail(503, 'could not download %s' % url)
+                self.fail(NO_DOWNLOAD, 'could not download %s' % url)
         fetch(self.req, url, path, DOWNLOAD_TIMEOUT, arrived)
 
     def unpack(self, archive):
@@ -207,7 +237,7 @@ class Upgrade:
             os.mkdir(self.staging)
             self.source = open(archive, 'rb')
         except OSError as exc:
-            return self.fail(500, 'cannot unpack onto the SD card: %r' % exc)
+            return self.fail(NOT_INSTALLED, 'cannot unpack onto the SD card: %r' % exc)
         size = files.stat_size(files.stat(archive))
         self.step(unpack(compress.gzip_reader(self.source, size), self.staging, FIRMWARE, None))
 
@@ -227,18 +257,18 @@ class Upgrade:
     def unpacked(self, error):
         self.source.close()
         if error is not None:
-            return self.fail(400, 'firmware archive refused: %s' % error.message)
+            return self.fail(REFUSED % html_safe(error.message), error.message)
         try:
             keep_settings(self.app.sd.etc, self.staging + '/yi-hack/etc')
             move_into_place(self.staging, self.root, self.root + '/' + REPLACED)
         except OSError as exc:
-            return self.fail(500, 'could not put the new firmware in place: %r' % exc)
+            return self.fail(NOT_INSTALLED, 'could not put the new firmware in place: %r' % exc)
         files.remove_if_there(self.archive)
         self.app.upgrading = False
         if self.client_left:
             reboot(self.app)
             return
-        response = ok({'message': 'Upgrading, please wait...'})
+        response = upgrade_text(self.app, UPGRADING)
         response.after_sent = lambda: reboot(self.app)
         self.deferred.resolve(response)
 

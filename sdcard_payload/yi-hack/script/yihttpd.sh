@@ -227,6 +227,12 @@ start() {
         say "this is the .mpy payload: it needs MicroPython, not $python"
         return 1
     fi
+    # Event times are shown in TIMEZONE, as the firmware's env.sh sets TZ.
+    timezone=$(conf_value TIMEZONE)
+    if [ -n "$timezone" ]; then
+        TZ=$timezone
+        export TZ
+    fi
     port=$(httpd_port)
     mkdir -p "$RUN_DIR"
     # Redirected by exec inside the subshell: a redirection on the call itself

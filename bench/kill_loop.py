@@ -1,0 +1,162 @@
+"""kill -9 at random moments while the server writes: is every file old or new, never torn?
+
+    .venv/bin/python bench/kill_loop.py [--kills 200] [--runtime cpython|micropython]
+
+Each round starts a server on one SD root, sends one writing request
+(set_configs.sh, load.sh of a settings archive, or eventsdirdel.sh of an
+hour directory), kills the server with SIGKILL after a random delay of
+0-15 ms, and then checks the card: system.conf and camera.conf are byte for
+byte the old or the new text; every video left is whole. Then the card is
+put back for the next round. Prints the rounds of each kind, the outcomes
+seen (old, new, partly deleted...), torn files found and leftovers in the
+temp folder. Figures, not a pass/fail test.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests'))
+
+from harness import SdRoot, ServerProcess  # noqa: E402
+
+HOUR = '2020Y01M01D01H'
+VIDEOS = 40                  # in the hour directory a delete removes
+VIDEO_BYTES = 4096
+LONGEST_DELAY = 0.015        # seconds before the kill: the writes take a few ms on loopback
+CONFS = ('system.conf', 'camera.conf')
+
+
+def send(server, data):
+    """Send a request and read what comes until the server closes or dies."""
+    try:
+        with socket.create_connection((server.host, server.port), timeout=5) as s:
+            s.sendall(data)
+            while s.recv(65536):
+                pass
+    except OSError:
+        pass
+
+
+def request(method, path, body=b'', ctype='application/json'):
+    return ('%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: %s\r\n'
+            'Content-Length: %d\r\n\r\n' % (method, path, ctype, len(body))).encode() + body
+
+
+def multipart(archive):
+    boundary = 'kill-loop-boundary'
+    body = ('--%s\r\nContent-Disposition: form-data; name="file"; filename="config.tar.gz"\r\n'
+            'Content-Type: application/gzip\r\n\r\n' % boundary).encode()
+    body += archive + ('\r\n--%s--\r\n' % boundary).encode()
+    return body, 'multipart/form-data; boundary=' + boundary
+
+
+class Card:
+    """The SD root, and the old and new texts each conf may hold."""
+
+    def __init__(self, base, runtime):
+        self.runtime = runtime
+        self.sd = SdRoot(os.path.join(base, 'sd'))
+        self.tmp_dir = os.path.join(base, 'tmp')
+        os.mkdir(self.tmp_dir)
+        self.old = {name: self.sd.read('yi-hack/etc/' + name) for name in CONFS}
+        self.video = os.urandom(VIDEO_BYTES)
+        server = self.start()
+        try:
+            send(server, request('POST', '/cgi-bin/set_configs.sh?conf=system',
+                                 json.dumps({'NTP_SERVER': 'new.example', 'FREE_SPACE': '9'}).encode()))
+            send(server, request('POST', '/cgi-bin/set_configs.sh?conf=camera',
+                                 json.dumps({'SWITCH_ON': 'no'}).encode()))
+            self.archive = server.get('/cgi-bin/save.sh')[2]
+        finally:
+            server.stop()
+        self.new = {name: self.sd.read('yi-hack/etc/' + name) for name in CONFS}
+        assert self.new != self.old, 'the settings did not change'
+
+    def start(self):
+        return ServerProcess(self.runtime, self.sd.path, ['--quiet', '--tmp-dir', self.tmp_dir])
+
+    def reset(self):
+        for name in CONFS:
+            self.sd.write('yi-hack/etc/' + name, self.old[name])
+        shutil.rmtree(os.path.join(self.sd.record, HOUR), ignore_errors=True)
+        for n in range(VIDEOS):
+            self.sd.add_video(HOUR, '%02dM00S60' % n, data=self.video, thumb=None)
+
+    def outcome(self):
+        """What each conf holds ('old', 'new' or 'torn') and what the delete left."""
+        seen = []
+        for name in CONFS:
+            text = self.sd.read('yi-hack/etc/' + name)
+            seen.append(name + ' ' + ('old' if text == self.old[name] else
+                                      'new' if text == self.new[name] else 'torn'))
+        folder = os.path.join(self.sd.record, HOUR)
+        left = os.listdir(folder) if os.path.isdir(folder) else []
+        torn = [f for f in left if self.sd.read('record/%s/%s' % (HOUR, f)) != self.video]
+        seen.append('videos %s' % ('all' if len(left) == VIDEOS else 'none' if not left else 'some'))
+        return seen, len(torn)
+
+
+def writers(card):
+    body, ctype = multipart(card.archive)
+    return {
+        'set_configs': request('POST', '/cgi-bin/set_configs.sh?conf=system',
+                               json.dumps({'NTP_SERVER': 'new.example', 'FREE_SPACE': '9'}).encode()),
+        'load.sh': request('POST', '/cgi-bin/load.sh', body, ctype),
+        'eventsdirdel': request('GET', '/cgi-bin/eventsdirdel.sh?dir=' + HOUR),
+    }
+
+
+def kill_loop(runtime, kills, seed):
+    base = tempfile.mkdtemp(prefix='yihttpd-kill-')
+    rng = random.Random(seed)
+    try:
+        card = Card(base, runtime)
+        kinds = writers(card)
+        counts = {}
+        torn_total = 0
+        for _ in range(kills):
+            card.reset()
+            kind = rng.choice(sorted(kinds))
+            server = card.start()
+            sender = threading.Thread(target=send, args=(server, kinds[kind]))
+            sender.start()
+            time.sleep(rng.uniform(0, LONGEST_DELAY))
+            os.kill(server.proc.pid, signal.SIGKILL)
+            server.proc.wait()
+            sender.join()
+            server.stop()
+            seen, torn = card.outcome()
+            torn_total += torn
+            key = '%-12s %s' % (kind, ', '.join(s for s in seen if 'torn' in s or kind != 'eventsdirdel'
+                                                 or s.startswith('videos')))
+            counts[key] = counts.get(key, 0) + 1
+        print('%s: %d kills' % (runtime, kills))
+        for key in sorted(counts):
+            print('  %4d  %s' % (counts[key], key))
+        torn_confs = sum(n for key, n in counts.items() if 'torn' in key)
+        print('  torn confs: %d, torn videos: %d, left in the temp folder: %d %s' % (
+            torn_confs, torn_total, len(os.listdir(card.tmp_dir)), sorted(os.listdir(card.tmp_dir))[:4]),
+            flush=True)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--kills', type=int, default=200)
+    parser.add_argument('--runtime', choices=('cpython', 'micropython'), action='append')
+    args = parser.parse_args()
+    for runtime in args.runtime or ('cpython', 'micropython'):
+        kill_loop(runtime, args.kills, 1)
+
+
+if __name__ == '__main__':
+    main()
