@@ -293,6 +293,17 @@ def test_the_answer_is_streamed_as_the_program_writes_it(card, start_server):
     assert got.endswith(b'6\r\nsecond\r\n0\r\n\r\n')
 
 
+def test_a_program_holds_none_of_the_servers_sockets(card, start_server):
+    """Else a long ONVIF call would keep clients' connections (and the port) open after
+    the server closed them (MicroPython's sockets are inherited unless marked)."""
+    script(card, CGI_BIN + '/fds.sh', '#!/bin/sh\nprintf "Content-type: text/plain\\r\\n\\r\\n"\n'
+           'for fd in /proc/$$/fd/*; do readlink "$fd"; done\n')
+    server = start_server()
+    status, _, body = server.get('/cgi-bin/fds.sh')
+    assert status == 200 and b'/yihttpd-cgi-out-' in body, body   # its stdout: the named pipe
+    assert b'socket:' not in body, body
+
+
 def test_a_program_without_a_header_block_is_502(card, start_server):
     script(card, CGI_BIN + '/silent.sh', '#!/bin/sh\nexit 0\n')
     script(card, CGI_BIN + '/garbled.sh', '#!/bin/sh\nprintf "not a header\\n\\nbody"\n')

@@ -175,7 +175,7 @@ class CgiRun:
         self.stdin_path = None    # the body written out for the program's stdin
         try:
             self.fifo = FifoReader(files.temp_path(app.tmp_dir, 'cgi-out', key))
-        except OSError as exc:   # a --tmp-dir on FAT (no named pipes), or no libc through ffi
+        except (OSError, ImportError) as exc:   # a --tmp-dir on FAT (no named pipes), no ffi or libc
             raise HttpError(503, 'no named pipe for the program: %s' % exc)
         try:
             stdin = req.body_path

@@ -7,16 +7,18 @@ O_NONBLOCK, so opening succeeds before any writer exists and the child's
 open for writing never waits.
 
 CPython has os.mkfifo, os.open and os.read. MicroPython's os has none of
-them: libc's are called through ffi (the camera's 1.26.1 has it).
+them: libc's are called through ffi (compat.libc_function; the camera's
+1.26.1 has ffi).
 """
 import os
 
+from .compat import libc_function
 from .files import remove_if_there
 
 O_RDONLY = getattr(os, 'O_RDONLY', 0)
-O_NONBLOCK = getattr(os, 'O_NONBLOCK', 0o4000)   # Linux's value on ARM and x86
+O_NONBLOCK = getattr(os, 'O_NONBLOCK', 0o4000)   # Linux's values on ARM and x86
+O_CLOEXEC = 0o2000000     # for ffi's open (CPython's os.open never lets a child inherit)
 FIFO_MODE = 0o600
-LIBC_NAMES = ('libc.so.6', 'libc.so.0', 'libc.so')   # glibc, uClibc, musl
 
 if hasattr(os, 'mkfifo'):
     _mkfifo = os.mkfifo
@@ -30,42 +32,24 @@ if hasattr(os, 'mkfifo'):
         except BlockingIOError:
             return None
 else:
-    _libc = {}
-
-    def _call(name, result, args):
-        if not _libc:
-            import ffi
-            for library in LIBC_NAMES:
-                try:
-                    _libc['lib'] = ffi.open(library)
-                    break
-                except OSError:
-                    continue
-            else:
-                raise OSError('no libc for named pipes')
-        key = name + args
-        if key not in _libc:
-            _libc[key] = _libc['lib'].func(result, name, args)
-        return _libc[key]
-
     def _checked(value, what):
         if value < 0:
             raise OSError('%s failed' % what)
         return value
 
     def _mkfifo(path, mode):
-        _checked(_call('mkfifo', 'i', 'si')(path, mode), 'mkfifo ' + path)
+        _checked(libc_function('mkfifo', 'i', 'si')(path, mode), 'mkfifo ' + path)
 
     def _open(path, flags):
-        return _checked(_call('open', 'i', 'si')(path, flags), 'open ' + path)
+        return _checked(libc_function('open', 'i', 'si')(path, flags | O_CLOEXEC), 'open ' + path)
 
     def _close(fd):
-        _call('close', 'i', 'i')(fd)
+        libc_function('close', 'i', 'i')(fd)
 
     def _read_into(fd, buf):
         """Bytes read into buf, 0 at the end; -1 (only after poll said readable: an
         error) is taken as the end too, so a broken pipe cannot spin the loop."""
-        n = _call('read', 'i', 'ipi')(fd, buf, len(buf))
+        n = libc_function('read', 'i', 'ipi')(fd, buf, len(buf))
         return n if n > 0 else 0
 
 

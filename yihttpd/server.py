@@ -73,6 +73,7 @@ class Server:
         self.sock.bind(compat.resolve_bind(bind, port))
         self.sock.listen(128)
         self.sock.setblocking(False)
+        compat.close_on_exec(self.sock.fileno())
         loop.register(self.sock.fileno(), POLLIN, self.on_accept)
         loop.call_later(SWEEP_INTERVAL, self.sweep)
 
@@ -90,6 +91,7 @@ class Server:
             self.accepted += 1
             try:
                 sock.setblocking(False)
+                compat.close_on_exec(sock.fileno())
                 # A head sent before its body must not wait for the client's delayed ACK (~40 ms).
                 sock.setsockopt(compat.IPPROTO_TCP, compat.TCP_NODELAY, 1)
                 conn = Connection(self, sock, compat.sockaddr_host(addr), self.accepted)
