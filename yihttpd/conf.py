@@ -113,8 +113,11 @@ def update_conf(path, changes):
                 lines[i] += '\r'
             changed = True
     if changed:
-        data = '\n'.join(lines).encode()
-        if len(data) > MAX_CONF_SIZE:
+        # Characters first: a file that cannot fit is refused before it is
+        # joined (twice its size in heap), and UTF-8 is never shorter.
+        too_large = sum(len(line) + 1 for line in lines) - 1 > MAX_CONF_SIZE
+        data = None if too_large else '\n'.join(lines).encode()
+        if too_large or len(data) > MAX_CONF_SIZE:
             raise ConfTooLarge('%s would be larger than %d bytes' % (
                 path.rpartition('/')[2], MAX_CONF_SIZE))
         atomic_write(path, data)
