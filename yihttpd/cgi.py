@@ -191,6 +191,7 @@ class CgiRun:
             raise HttpError(502, 'the program could not start: %s' % exc)
         app.cgi_runs += 1
         self.counted = True       # in app.cgi_runs until the answer is over
+        self.names_left = True    # the pipe's and the stdin file's names are still there
         self.loop.register(self.fifo.fd, POLLIN, self.readable)
         self.timer = self.loop.call_later(timeout, self.expired)
         self.deferred = Deferred(on_cancel=self.close)
@@ -198,6 +199,12 @@ class CgiRun:
     # -- the program's side ------------------------------------------------
 
     def readable(self, _events):
+        if self.names_left:
+            # The pipe is readable only once the program opened it, and its stdin before:
+            # the names go now, so that a server killed mid-run leaves nothing in --tmp-dir.
+            self.names_left = False
+            files.remove_if_there(self.fifo.path)
+            self.remove_stdin()
         buf = read_buffer()
         n = self.fifo.read_into(buf)
         if n is None:

@@ -81,9 +81,11 @@ class Child:
             source = ' <' + shell_quote(stdin_path) if stdin_path else ' </dev/null'
             # The inner sh writes its pid ($0 names the file), then becomes the program.
             # Its exit status is kept only if kill() has not taken the pid file away.
-            os.system("""(sh -c '%s' %s %s%s 2>/dev/null%s; """
+            # stdin is opened before stdout, as Popen does: once the program's output
+            # is there, both files are open (cgi.py then removes their names).
+            os.system("""(sh -c '%s' %s %s%s%s 2>/dev/null; """
                       """rc=$?; if [ -e %s ]; then echo $rc >%s.tmp; mv %s.tmp %s; rm -f %s; fi) &""" % (
-                          inner, pid, command, redirect, source, pid, status, status, status, pid))
+                          inner, pid, command, source, redirect, pid, status, status, status, pid))
 
     def poll(self):
         if self.returncode is not None:
