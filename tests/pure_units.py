@@ -7,8 +7,9 @@ test_units.py runs that and checks it.
 """
 import io
 
-from yihttpd import checks, http, multipart, tar, wire
+from yihttpd import cgi, checks, http, multipart, tar, wire
 from yihttpd.app import same_secret
+from yihttpd.handlers.gzipped import accepts_gzip
 from yihttpd.sdcard import days_since_1970, hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_hour_dir, is_video
 
 
@@ -59,10 +60,10 @@ def test_strict_utf8_refuses_overlong_surrogates_and_past_unicode():
 # -- request head ----------------------------------------------------------------
 
 def test_head_parses_method_target_and_kept_headers():
-    req = http.parse_head(head_of('GET /cgi-bin/x.sh?a=1 HTTP/1.1', 'Host: cam:8080',
+    req = http.parse_head(head_of('GET /record/x.mp4?a=1 HTTP/1.1', 'Host: cam:8080',
                                   'X-Unused: dropped', 'Range: bytes=0-1'))
     assert (req.method, req.path, req.query_string, req.version) == (
-        'GET', '/cgi-bin/x.sh', 'a=1', 'HTTP/1.1')
+        'GET', '/record/x.mp4', 'a=1', 'HTTP/1.1')
     assert req.headers == {'host': 'cam:8080', 'range': 'bytes=0-1'}
     assert req.keep_alive
 
@@ -317,6 +318,61 @@ def test_request_body_keeps_its_length_and_hands_back_the_rest():
     assert body.take(b'abc') == b'' and body.left == 2
     assert body.take(b'deGET /') == b'GET /' and body.left == 0
     assert req.body == b'abcde'
+
+
+def test_answer_writer_stops_while_the_body_waits_and_goes_on_after():
+    pieces = iter([b'ab', wire.WAIT, b'cd'])
+    sock = SlowSocket(100)
+    writer = wire.AnswerWriter(b'H:', http.Response(pieces, length=4), True)
+    assert not writer.write(sock, bytearray(8)) and writer.waiting
+    assert bytes(sock.got) == b'H:ab'
+    writer.waiting = False
+    assert writer.write(sock, bytearray(8)) and bytes(sock.got) == b'H:abcd'
+
+
+# -- CGI ---------------------------------------------------------------------
+
+def test_cgi_header_block_ends_at_an_empty_line_of_lf_or_crlf():
+    assert cgi.head_end(b'A: b\r\n\r\nbody') == (5, 8)   # the block keeps its last CR
+    assert cgi.head_end(b'A: b\n\nbody') == (4, 6)
+    assert cgi.head_end(b'A: b\r\nC: d\r\n') is None
+    assert cgi.head_end(b'\r\n\r\nbody') is None   # no header at all
+
+
+def test_cgi_header_block_gives_status_type_length_and_the_rest():
+    status, ctype, length, headers = cgi.parse_head(
+        b'Content-type: application/soap+xml\r\nStatus: 500 Internal Server Error\r\n'
+        b'Content-Length: 12\r\nConnection: close\r\nX-A:  b ')
+    assert (status, ctype, length, headers) == (500, 'application/soap+xml', 12, [('X-A', 'b')])
+    assert cgi.parse_head(b'Location: /x')[0] == 302
+    assert cgi.parse_head(b'Status: 404\nLocation: /x')[0] == 404
+    assert cgi.parse_head(b'HTTP/1.0 403 Forbidden\r\nContent-Type: text/plain')[:2] == (403, 'text/plain')
+    assert cgi.parse_head(b'Content-Type: text/plain') == (200, 'text/plain', None, [])
+
+
+def test_cgi_header_block_that_is_malformed_is_refused():
+    for block in (b'no colon', b'Status: 2000 x', b'Status: abc', b'Status: 200x',
+                  b'Bad Name: x', b'X: caf\xc3\xa9', b'X: a\x01b', b'Content-Length: 1e3',
+                  b'Content-Length: %d' % (cgi.OUTPUT_MAX + 1), b'HTTP/1.1 OK'):
+        try:
+            cgi.parse_head(block)
+        except ValueError:
+            continue
+        raise AssertionError('taken: %r' % block)
+
+
+def test_headers_for_cgi_programs_are_kept_only_on_their_paths():
+    for target, kept in (('/onvif/device_service', True), ('/cgi-bin/x.sh', True), ('/index.html', False)):
+        req = http.parse_head(head_of('POST %s HTTP/1.1' % target, 'Host: h', 'SOAPAction: "a"',
+                                      'User-Agent: u', 'X-Other: o'))
+        assert ('soapaction' in req.headers and 'x-other' in req.headers) == kept, target
+
+
+def test_accept_encoding_takes_gzip_named_or_starred_without_q_0():
+    for header in ('gzip', 'GZIP', 'x-gzip', 'deflate, gzip;q=0.5', '*', 'br, *;q=0.1', 'gzip;q=1'):
+        assert accepts_gzip(header), header
+    for header in ('', 'identity', 'br', 'gzip;q=0', 'gzip; q=0.000, *', '*;q=0', 'gzip;q=0.', 'deflate'):
+        assert not accepts_gzip(header), header
 
 
 def run_all():

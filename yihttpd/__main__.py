@@ -40,6 +40,8 @@ OPTIONS = (
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
     ('--homever', str, '/home/homever', 'the vendor firmware version file (camera_settings.sh AI rules)'),
     ('--audio-fifo', str, '/tmp/audio_in_fifo', 'the FIFO the camera plays sound from (speak.sh)'),
+    ('--no-cgi-fallback', cli.FLAG, False, "never run the firmware's cgi-bin scripts"),
+    ('--cgi-timeout', float, None, 'seconds a CGI program may run (default 70)'),
 ) + transports.OPTIONS
 
 

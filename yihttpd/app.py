@@ -55,7 +55,33 @@ ROUTES = {
 # through the camera's own names (guard.py).
 SECRETS = ('/cgi-bin/save.sh', '/cgi-bin/get_configs.sh')
 
+# The firmware's own programs, run through the CGI gateway (handlers/gateway.py):
+# ONVIF, and the cgi-bin scripts ROUTES does not answer.
+# Their prefixes are http.CGI_PATHS (request headers kept for the programs).
+GATEWAY = (
+    ('/onvif/', ('gateway', 'onvif', CHANGES, JSON_BODY)),
+    ('/cgi-bin/', ('gateway', 'cgi_bin', CHANGES, JSON_BODY)),
+)
+# Paths outside Basic auth, as the firmware's httpd.conf has them ("/onvif::"):
+# ONVIF clients authenticate inside the SOAP message (WS-Security). Only the
+# gateway's paths: nothing but www/onvif's programs answers there.
+NO_AUTH_PREFIX = '/onvif/'
+
 REALM = 'yi-hack'
+
+
+def route_entry(path):
+    """ROUTES' entry for path, else the gateway's for its prefix, else None (a static file)."""
+    entry = ROUTES.get(path)
+    if entry is None:
+        for prefix, gateway in GATEWAY:
+            if path.startswith(prefix):
+                return gateway
+    return entry
+
+
+def needs_auth(path):
+    return not path.startswith(NO_AUTH_PREFIX)
 
 
 def same_secret(given, expected):
@@ -140,14 +166,17 @@ class App:
         self.upgrading = False      # a firmware upgrade runs: one at a time (system)
         self.fetch_count = 0        # release checks made, for unique temp names (system)
         self.video_watch = None     # the long-poll's watch for a new recording (records)
+        self.cgi_runs = 0           # CGI answers under way (cgi)
+        self.cgi_count = 0          # CGI runs started, for unique temp names (cgi)
 
     def admit(self, req):
         """Checks made as soon as the head is read, before any body is taken.
 
         Returns the length of the body to read (0: none).
         """
-        self.auth.check(req)
-        entry = ROUTES.get(req.path)
+        if needs_auth(req.path):
+            self.auth.check(req)
+        entry = route_entry(req.path)
         methods = STATIC if entry is None else entry[2]
         if req.method not in methods:
             message = 'HEAD would run this service: use GET' if req.method == 'HEAD' and entry \
@@ -178,11 +207,9 @@ class App:
 
     def route(self, req):
         path = req.path
-        entry = ROUTES.get(path)
+        entry = route_entry(path)
         if entry is not None:
             return self.handler(entry[0], entry[1])(req)
-        if path.startswith('/cgi-bin/'):
-            raise HttpError(404, 'no such service')
         if path.startswith('/record/'):
             return self.handler('records', 'serve_record')(req)
         return self.handler('static', 'serve_www')(req)

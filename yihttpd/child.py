@@ -15,6 +15,11 @@ from .compat import monotonic
 from .files import create_new, remove_if_there, temp_path
 
 CHILD_POLL = 0.1          # seconds between checks whether a background program has ended
+# MicroPython's inner shell: record its pid ($0 names the file), then become the
+# program unless kill() left its cancel mark; the second one first enters the
+# folder given as $1. Files are created with noclobber (set -C).
+INNER_EXEC = 'set -C; echo $$ >"$0"; [ -e "$0.cancel" ] || exec "$@"; exit 137'
+INNER_CD_EXEC = 'set -C; echo $$ >"$0"; cd "$1" || exit 127; shift; [ -e "$0.cancel" ] || exec "$@"; exit 137'
 
 
 def shell_quote(arg):
@@ -34,7 +39,11 @@ class Child:
 
     started = 0   # children started by this process: unique status file names
 
-    def __init__(self, argv, stdout_path=None, status_dir='/tmp'):
+    def __init__(self, argv, stdout_path=None, status_dir='/tmp', stdin_path=None, env=None,
+                 cwd=None, output_fifo=False):
+        """env: variables added to this process's environment; cwd: where the program
+        runs; output_fifo: stdout_path is a named pipe this process made (cgi.py),
+        written into as it is; any other output file is made new."""
         self.argv = list(argv)
         self.stdout_path = stdout_path
         self.returncode = None
@@ -42,14 +51,23 @@ class Child:
         self._status_path = None
         self._pid_path = None
         if subprocess is not None:
-            out = create_new(stdout_path) if stdout_path else subprocess.DEVNULL
+            if not stdout_path:
+                out = subprocess.DEVNULL
+            else:
+                out = open(stdout_path, 'wb') if output_fifo else create_new(stdout_path)
+            into = open(stdin_path, 'rb') if stdin_path else subprocess.DEVNULL
+            full_env = None
+            if env:
+                full_env = dict(os.environ)
+                full_env.update(env)
             try:
                 self._popen = subprocess.Popen(
-                    self.argv, stdin=subprocess.DEVNULL, stdout=out,
-                    stderr=subprocess.DEVNULL, start_new_session=True)
+                    self.argv, stdin=into, stdout=out, stderr=subprocess.DEVNULL,
+                    start_new_session=True, env=full_env, cwd=cwd)
             finally:
-                if stdout_path:
-                    out.close()
+                for f in (out, into):
+                    if f is not subprocess.DEVNULL:
+                        f.close()
         else:
             Child.started += 1
             self._status_path = temp_path(status_dir, 'child', Child.started)
@@ -58,7 +76,15 @@ class Child:
             status = shell_quote(self._status_path)
             pid = shell_quote(self._pid_path)
             cancel = shell_quote(self._cancel_path)
-            command = ' '.join(shell_quote(a) for a in self.argv)
+            # env(1) adds the variables: the values stay quoted arguments, never shell code.
+            argv = self.argv
+            if env:
+                argv = ['env'] + ['%s=%s' % (k, v) for k, v in env.items()] + argv
+            inner = INNER_EXEC
+            if cwd:
+                inner = INNER_CD_EXEC
+                argv = [cwd] + argv
+            command = ' '.join(shell_quote(a) for a in argv)
             # The inner sh writes its pid ($0 names the file), then becomes the
             # program unless kill() has already asked it not to ($0.cancel): kill()
             # leaves that mark before it reads the pid file, so one of the two
@@ -66,17 +92,18 @@ class Child:
             # an empty output file created after its owner removed it.
             # Every file is new: what is at a name is removed, and the shells
             # create files with noclobber (set -C), so none is written through a link.
-            for path in (stdout_path, self._status_path, self._pid_path, self._cancel_path):
+            # stdin is opened before stdout, as Popen does: once the program's output
+            # is there, both files are open (cgi.py then removes their names).
+            for path in (None if output_fifo else stdout_path, self._status_path,
+                         self._pid_path, self._cancel_path, self._status_path + '.tmp'):
                 if path:
                     remove_if_there(path)
-            remove_if_there(self._status_path + '.tmp')
             out = shell_quote(stdout_path or '/dev/null')
-            os.system("""(set -C; sh -c 'set -C; echo $$ >"$0"; [ -e "$0.cancel" ] || exec "$@"; exit 137' """
-                      """%s %s >%s """
-                      """2>/dev/null </dev/null; rc=$?; if [ -e %s ]; then rm -f %s %s; """
-                      """[ -f %s ] && [ ! -s %s ] && rm -f %s; """
+            source = shell_quote(stdin_path or '/dev/null')
+            os.system("""(set -C; sh -c '%s' %s %s <%s >%s 2>/dev/null; rc=$?; """
+                      """if [ -e %s ]; then rm -f %s %s; [ -f %s ] && [ ! -s %s ] && rm -f %s; """
                       """else echo $rc >%s.tmp; mv %s.tmp %s; rm -f %s; fi) &""" % (
-                          pid, command, out, cancel, pid, cancel, out, out, out,
+                          inner, pid, command, source, out, cancel, pid, cancel, out, out, out,
                           status, status, status, pid))
 
     def poll(self):
@@ -130,12 +157,13 @@ class Background:
     """
 
     def __init__(self, loop, argv, timeout, on_exit, status_dir='/tmp', stdout_path=None,
-                 interval=CHILD_POLL):
+                 interval=CHILD_POLL, **how):
+        """how: stdin_path, env, cwd and output_fifo, as Child takes them."""
         self.loop = loop
         self.on_exit = on_exit
         self.interval = interval
         self.deadline = monotonic() + timeout
-        self.child = Child(argv, stdout_path, status_dir)
+        self.child = Child(argv, stdout_path, status_dir, **how)
         self.timer = loop.call_later(interval, self.check)
 
     def check(self):

@@ -124,6 +124,63 @@ def sockaddr_host(addr):
         return '?'
 
 
+def sockaddr_port(addr):
+    """The port of an accepted peer address (0 if unknown)."""
+    if isinstance(addr, tuple):
+        return addr[1]
+    try:
+        import socket
+        return socket.sockaddr(addr)[2]
+    except Exception:
+        return 0
+
+
+LIBC_NAMES = ('libc.so.6', 'libc.so.0', 'libc.so')   # glibc, uClibc, musl
+_libc = {}
+
+
+def libc_function(name, result, args):
+    """libc's function through ffi (MicroPython), with ffi's type letters; loaded once.
+
+    Raises ImportError without ffi, OSError without a libc.
+    """
+    key = name + args
+    if key not in _libc:
+        if 'lib' not in _libc:
+            import ffi
+            for library in LIBC_NAMES:
+                try:
+                    _libc['lib'] = ffi.open(library)
+                    break
+                except OSError:
+                    continue
+            else:
+                raise OSError('no libc to call %s' % name)
+        _libc[key] = _libc['lib'].func(result, name, args)
+    return _libc[key]
+
+
+F_SETFD = 2
+FD_CLOEXEC = 1
+
+
+def close_on_exec(fd):
+    """Keep fd out of the programs the server starts.
+
+    CPython's descriptors are never inherited (PEP 446). MicroPython's
+    sockets are, by every os.system child: a CGI program or a daemon a
+    service script starts would hold the listening socket and clients'
+    connections open after the server closed them. Without ffi nothing
+    can be done.
+    """
+    if hasattr(os, 'set_inheritable'):
+        return
+    try:
+        libc_function('fcntl', 'i', 'iii')(fd, F_SETFD, FD_CLOEXEC)
+    except (ImportError, OSError):
+        pass
+
+
 def resolve_bind(host, port):
     import socket
     return socket.getaddrinfo(host, port)[0][-1]

@@ -12,10 +12,14 @@ MAX_HEADERS = 8192        # header block after the request line; longer: 431
 MAX_HEAD = MAX_REQUEST_LINE + MAX_HEADERS
 MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number is malformed
 
+# On the paths a CGI program may answer (app.GATEWAY) every header is kept, to
+# pass on as HTTP_* as busybox httpd does (bounded by MAX_HEADERS).
+CGI_PATHS = ('/onvif/', '/cgi-bin/')
+
 # Only these request headers are kept: the rest are never stored.
 KEPT_HEADERS = (
     'host', 'content-length', 'content-type', 'connection', 'authorization',
-    'range', 'if-none-match', 'if-modified-since', 'transfer-encoding', 'expect',
+    'range', 'if-none-match', 'if-modified-since', 'transfer-encoding', 'expect', 'accept-encoding',
     'origin', 'referer', 'sec-fetch-site', 'sec-fetch-dest', 'user-agent',   # guard.py
 )
 
@@ -29,7 +33,8 @@ REASONS = {
     405: 'Method Not Allowed', 408: 'Request Timeout', 411: 'Length Required',
     413: 'Content Too Large', 414: 'URI Too Long', 416: 'Range Not Satisfiable',
     431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
-    501: 'Not Implemented', 503: 'Service Unavailable', 505: 'HTTP Version Not Supported',
+    501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
+    504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
 }
 
 
@@ -60,6 +65,7 @@ class Request:
         self.body = b''
         self.body_path = None   # set instead of body for a large spooled upload
         self.peer = None
+        self.peer_port = 0
         self.app = None
         self.waited = False     # a long-poll has already waited once for this request
 
@@ -145,12 +151,13 @@ def parse_head(head):
     if version not in ('HTTP/1.0', 'HTTP/1.1'):
         raise HttpError(505, 'only HTTP/1.0 and HTTP/1.1 are spoken')
     req = Request(method, target, version)
+    keep_all = target.startswith(CGI_PATHS)
     for line in lines[1:]:
         name, sep, value = line.partition(':')
         if not sep:
             raise HttpError(400, 'malformed header line')
         name = name.strip().lower()
-        if name in KEPT_HEADERS:
+        if keep_all or name in KEPT_HEADERS:
             if name not in req.headers:
                 req.headers[name] = value.strip()
             elif name in SINGLE_HEADERS:
@@ -249,8 +256,9 @@ def unchanged(req, etag, last_modified=None):
 class Response:
     """Status, headers and a body: bytes, an open file part, or an iterable of bytes.
 
-    length is the body's size, known before it is sent, since every answer
-    carries Content-Length.
+    length is the body's size, known before it is sent: every answer carries
+    Content-Length, except a CGI program's whose size is not known (None:
+    chunked or ended by closing, see cgi.py).
     """
 
     def __init__(self, body=b'', status=200, content_type='application/json',
@@ -278,7 +286,8 @@ class Response:
         lines = ['HTTP/1.1 %d %s' % (self.status, REASONS.get(self.status, 'Unknown'))]
         if self.content_type:
             lines.append('Content-Type: ' + self.content_type)
-        lines.append('Content-Length: %d' % self.length)
+        if self.length is not None:
+            lines.append('Content-Length: %d' % self.length)
         for name, value in self.headers:
             lines.append('%s: %s' % (name, value))
         if keep_alive:
@@ -290,9 +299,14 @@ class Response:
         return '\r\n'.join(lines).encode()
 
     def close(self):
+        """Give back the open file, or what a streamed body holds (its close())."""
         if self.file is not None:
             self.file.close()
             self.file = None
+        closer = getattr(self.body, 'close', None)
+        if closer is not None:
+            self.body = None
+            closer()
 
 
 class Deferred:

@@ -25,7 +25,10 @@ class Timer:
         self.cancelled = False
 
     def cancel(self):
+        """It stays in the heap until its time: what it would call is let go now."""
         self.cancelled = True
+        self.fn = None
+        self.args = ()
 
 
 class Loop:

@@ -78,6 +78,7 @@ class Server:
         self.sock.bind(compat.resolve_bind(bind, port))
         self.sock.listen(128)
         self.sock.setblocking(False)
+        compat.close_on_exec(self.sock.fileno())
         loop.register(self.sock.fileno(), POLLIN, self.on_accept)
         loop.call_later(SWEEP_INTERVAL, self.sweep)
 
@@ -95,9 +96,11 @@ class Server:
             self.accepted += 1
             try:
                 sock.setblocking(False)
+                compat.close_on_exec(sock.fileno())
                 # A head sent before its body must not wait for the client's delayed ACK (~40 ms).
                 sock.setsockopt(compat.IPPROTO_TCP, compat.TCP_NODELAY, 1)
                 conn = Connection(self, sock, compat.sockaddr_host(addr), self.accepted)
+                conn.peer_port = compat.sockaddr_port(addr)
             except Exception as exc:
                 log_exception('accept', exc)
                 sock.close()
@@ -199,6 +202,7 @@ class Connection:
         self.sock = sock
         self.fd = sock.fileno()
         self.peer = peer
+        self.peer_port = 0       # set by the server once accepted (a CGI program's REMOTE_PORT)
         self.inbuf = b''
         self.request = None
         self.body = None         # the request's RequestBody, if it has one
@@ -218,6 +222,8 @@ class Connection:
         if self.state == WRITE:
             if events & POLLOUT:
                 self.guarded(self.write_some)
+            elif events & POLLIN and self.writer.waiting:
+                self.guarded(self.read_some)   # the client's end of stream, or pipelined bytes
             else:
                 self.close()   # POLLHUP/POLLERR alone: the peer is gone
         elif events & (POLLIN | POLLHUP_ERR):
@@ -261,7 +267,7 @@ class Connection:
             if self.deadline is None:
                 self.close()
             return
-        if self.state == WAIT:
+        if self.state in (WAIT, WRITE):
             # Pipelined requests while an answer is pending: kept for after it;
             # past a head's worth the rest waits in the kernel (not read, not lost).
             self.inbuf += data
@@ -296,6 +302,7 @@ class Connection:
             self.started = compat.monotonic()
             req = self.request = http.parse_head(head)
             req.peer = self.peer
+            req.peer_port = self.peer_port
             req.app = self.server.app
             self.keep_alive = req.keep_alive
             length = self.server.app.admit(req)
@@ -362,6 +369,8 @@ class Connection:
             if self.writer.write(self.sock, self.server.send_buffer):
                 self.finish()
                 return
+            if self.writer.waiting:
+                self.loop.modify(self.fd, POLLIN)   # a client that leaves meanwhile ends it
         except OSError as exc:
             if compat.errno_of(exc) != compat.EAGAIN:
                 self.close()
@@ -369,6 +378,13 @@ class Connection:
         if self.writer.sent > sent:
             self.waiting_since = compat.monotonic()
             self.deadline = self.waiting_since + self.server.idle_timeout
+
+    def resume_writing(self):
+        """The body that yielded WAIT has more: write again when the socket takes it."""
+        if self.state == WRITE and self.writer.waiting:
+            self.writer.waiting = False
+            self.deadline = compat.monotonic() + self.server.idle_timeout
+            self.loop.modify(self.fd, POLLOUT)
 
     def finish(self):
         """The whole response is out: log it, then keep alive or close."""

@@ -13,6 +13,11 @@ LINGER_MAX = 2 * 1048576  # or this many bytes: closing on unread data would res
                           # connection and the client could lose the answer (RFC 9112 9.6)
 LINGER_IDLE = 0.5         # seconds of silence that show the client has stopped sending
 
+# A body iterator yields WAIT when its next piece has not come yet (a CGI
+# program's output): the writer stops, and the connection waits until the
+# body's source calls Connection.resume_writing.
+WAIT = object()
+
 
 class RequestBody:
     """A body of a known length arriving in pieces: joined in memory, or
@@ -86,6 +91,7 @@ class AnswerWriter:
 
     def __init__(self, head, response, with_body):
         self.sent = 0
+        self.waiting = False     # the body iterator yielded WAIT
         self.out = memoryview(head)
         self.file = None
         self.offset = 0
@@ -132,5 +138,8 @@ class AnswerWriter:
                 piece = next(self.pieces, None)
                 if piece is None:
                     return True
+                if piece is WAIT:
+                    self.waiting = True
+                    return False
                 if piece:
                     self.out = memoryview(piece)

@@ -43,14 +43,17 @@ def content_type(name):
     return CONTENT_TYPES.get(name.rpartition('.')[2].lower(), 'application/octet-stream')
 
 
-def file_response(req, path, headers=None, ranges=True):
-    """Answer a plain file with validators, 304 and single-range support."""
+def file_response(req, path, headers=None, ranges=True, variant=''):
+    """Answer a plain file with validators, 304 and single-range support.
+
+    variant tells apart the ETags of answers made from the same file (gzipped.py).
+    """
     st = files.stat(path)
     if st is None:
         raise HttpError(404, 'not found')
     size = files.stat_size(st)
     mtime = files.stat_mtime(st)
-    etag = '"%x-%x"' % (mtime, size)
+    etag = '"%x-%x%s"' % (mtime, size, variant)
     last_modified = http_date(mtime)
     headers = list(headers or ())
     headers.append(('ETag', etag))
@@ -76,7 +79,8 @@ def is_www_segment(segment):
 
 
 def serve_www(req):
-    """/ is index.html; other names are plain files under the www root."""
+    """/ is index.html; other names are plain files under the www root, or
+    their NAME.gz as the firmware installs its page (gzipped.py)."""
     path = unquote_path(req.path)
     if path == '/':
         path = '/index.html'
@@ -84,9 +88,13 @@ def serve_www(req):
     if len(segments) > MAX_WWW_DEPTH or not all(is_www_segment(s) for s in segments):
         raise HttpError(400, 'bad path')
     full = req.app.www
-    for segment in segments:
+    last = len(segments) - 1
+    for i, segment in enumerate(segments):
         full += '/' + segment
         kind = files.entry_kind(full)
+        if kind is None and i == last and files.entry_kind(full + '.gz') == 'file':
+            from . import gzipped
+            return gzipped.serve(req, full + '.gz', segment)
         if kind is None:
             raise HttpError(404, 'not found')
         if kind == 'link':
