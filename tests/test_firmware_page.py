@@ -20,11 +20,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from harness import REPO
+from test_network import IWLIST_OUTPUT
 from test_www_browser import browser, downloads  # noqa: F401 - the module's shared Chromium
 
 FIRMWARE_WEB = os.path.join(os.path.dirname(REPO), 'shared', 'firmware',
                             'yi-hack-Allwinner-v2-web.tar.xz')
 HTDOCS = 'src/www/httpd/htdocs'
+FIRMWARE_ETC = 'src/static/static/yi-hack/etc'
 WAIT = 20                    # seconds a page may take to settle (its calls answered)
 SETTLE = 0.5                 # seconds with no call under way that count as settled
 HOUR = '2021Y03M04D05H'
@@ -33,12 +35,17 @@ LED_OFF = bytes.fromhex('02000000080000007700010000000000')
 
 
 @pytest.fixture(scope='session')
-def firmware_htdocs(tmp_path_factory):
-    """The firmware's htdocs, unpacked once from the web-layer tarball."""
+def firmware_web(tmp_path_factory):
+    """The firmware's web layer, unpacked once from its tarball."""
     into = str(tmp_path_factory.mktemp('firmware-web'))
     with tarfile.open(FIRMWARE_WEB) as tar:
-        tar.extractall(into, members=[m for m in tar.getmembers() if m.name.lstrip('./').startswith(HTDOCS)])
-    return os.path.join(into, HTDOCS)
+        tar.extractall(into)
+    return into
+
+
+@pytest.fixture(scope='session')
+def firmware_htdocs(firmware_web):
+    return os.path.join(firmware_web, HTDOCS)
 
 
 def install_like_the_firmware(htdocs, www):
@@ -75,8 +82,11 @@ def page_names(htdocs):
 
 
 @pytest.fixture
-def firmware_card(sd, firmware_htdocs):
+def firmware_card(sd, firmware_web, firmware_htdocs):
     install_like_the_firmware(firmware_htdocs, sd.file('yi-hack/www'))
+    shutil.copy(os.path.join(firmware_web, FIRMWARE_ETC, 'fallback.jpg'), sd.etc)   # as the firmware has it
+    # The camera's Wi-Fi scanner, where the firmware finds it (its page scans on the Wi-Fi page).
+    os.chmod(sd.write('yi-hack/bin/iwlist', '#!/bin/sh\ncat <<"EOF"\n%sEOF\n' % IWLIST_OUTPUT), 0o755)
     sd.add_video(HOUR, '00M00S60')
     return sd
 
@@ -98,10 +108,16 @@ def settle(browser):
 
 
 def problems(browser):
-    """Console lines that show a failed request or an error the page logged."""
+    """Console lines that show a failed request or an error the page logged.
+
+    Chromium asks for /favicon.ico on its own; the firmware ships none and
+    its busybox answers 404 too, so that one is not the page's failure.
+    """
     found = []
     for entry in browser.get_log('browser'):
         message = entry['message']
+        if 'favicon.ico' in message:
+            continue
         if entry['level'] == 'SEVERE' or "'error'" in message or '"error"' in message:
             found.append(message)
     return found

@@ -7,7 +7,7 @@ import socket
 
 from . import compat, http
 from .loop import POLLHUP_ERR, POLLIN, POLLOUT, log_exception
-from .wire import AnswerWriter, Drain, RequestBody
+from .wire import AnswerWriter, Drain, RequestBody, send_continue
 
 # Bounds, each small enough for the camera's MicroPython heap.
 RECV_SIZE = 2048          # bytes read from a socket at a time
@@ -237,11 +237,7 @@ class Connection:
             self.crashed(exc)
 
     def crashed(self, exc):
-        """An unexpected error (out of memory, mostly) while this connection worked.
-
-        Before the answer has started the client gets a 503/500 and the
-        connection closes; mid-answer, the connection just closes.
-        """
+        """An unexpected error (out of memory, mostly): a 503/500 if no answer has started, then close."""
         log_exception('connection from %s' % self.peer, exc)
         if self.state in (WRITE, CLOSED):
             self.close()
@@ -315,10 +311,7 @@ class Connection:
             self.dispatch()
             return
         if req.headers.get('expect', '').lower() == '100-continue':
-            try:   # a small interim answer: the socket buffer always takes it
-                self.sock.send(b'HTTP/1.1 100 Continue\r\n\r\n')
-            except OSError:
-                pass
+            send_continue(self.sock)
         self.state = READ_BODY
 
     def dispatch(self):
@@ -411,7 +404,7 @@ class Connection:
             self.deadline = self.waiting_since + self.server.header_timeout
             # On the next loop turn, not from here: answering a burst of
             # pipelined requests by recursion overflows MicroPython's stack.
-            self.loop.call_later(0, self.take_pipelined)
+            self.loop.call_later(0, self.guarded, self.process_input)
 
     def linger(self):
         """Close a refused request's connection once the client stopped sending: what
@@ -423,11 +416,6 @@ class Connection:
         self.drain = Drain()
         self.deadline = self.drain.dropped(0)
         self.loop.modify(self.fd, POLLIN)
-
-    def take_pipelined(self):
-        """Requests that arrived behind the one just answered."""
-        if self.state == READ_HEAD and self.inbuf:
-            self.guarded(self.process_input)
 
     def release(self):
         """Give back what the request and its answer hold: body memory, spool file,

@@ -19,6 +19,14 @@ LINGER_IDLE = 0.5         # seconds of silence that show the client has stopped 
 WAIT = object()
 
 
+def send_continue(sock):
+    """The interim 100 Continue a client that sent Expect waits for before its body."""
+    try:   # small: a socket's buffer always takes it
+        sock.send(b'HTTP/1.1 100 Continue\r\n\r\n')
+    except OSError:
+        pass
+
+
 class RequestBody:
     """A body of a known length arriving in pieces: joined in memory, or
     written to a spool file (spool_path) when it is too large for the heap."""

@@ -20,6 +20,7 @@ GRABBER_POLL = 0.05        # how often a running grabber is checked
 MAX_GRABBERS = 2           # grabbers at once: each holds a frame in the camera's RAM
 JPEG_START = b'\xff\xd8'
 FALLBACK_NAME = 'snapshot-fallback.jpg'
+FIRMWARE_FALLBACK = 'fallback.jpg'   # in yi-hack/etc, where the firmware keeps its own
 RESOLUTIONS = ('high', 'low')
 BASE64_LINE = 57           # bytes a base64 line of 76 characters holds (busybox's width)
 BASE64_LINES_AT_ONCE = 64  # lines encoded per piece sent
@@ -48,11 +49,12 @@ def fallback_image(app, reason):
     """The fallback image as (open file, size), saying why in the log."""
     if app.log:
         app.log('snapshot: fallback image (%s)' % reason)
-    path = app.www + '/' + FALLBACK_NAME
-    st = files.stat(path)
-    if st is None:
-        raise HttpError(503, 'no snapshot: %s, and %s is missing' % (reason, path))
-    return open(path, 'rb'), files.stat_size(st)
+    # Ours beside the page; with the firmware's page in www/, the firmware's own.
+    for path in (app.www + '/' + FALLBACK_NAME, app.sd.conf_path(FIRMWARE_FALLBACK)):
+        st = files.stat(path)
+        if st is not None:
+            return open(path, 'rb'), files.stat_size(st)
+    raise HttpError(503, 'no snapshot: %s, and no fallback image in %s' % (reason, app.www))
 
 
 def base64_lines(f, size):
