@@ -24,7 +24,7 @@ CONF_LIMIT = 65536    # a conf file read larger than this is refused
 LOADED = 'Upload completed successfully, restart your camera\r\n'   # the firmware's load.sh answer
 MEMBER_LIMIT = 65536
 KILL_ROUNDS = 12           # server processes SIGKILLed while writing, per runtime
-KILL_AFTER = (0.05, 0.4)   # seconds of writing before each kill
+KILL_AFTER = (0.05, 0.4)   # seconds of writing before each kill (three times longer under qemu-arm)
 
 
 def post_json(server, conf, obj, headers=None):
@@ -486,7 +486,7 @@ def conf_with(text, key, value):
     return re.sub(r'(?m)^%s=.*$' % key, '%s=%s' % (key, value), text)
 
 
-def test_a_killed_writer_leaves_the_old_or_the_new_file(start_server, sd):
+def test_a_killed_writer_leaves_the_old_or_the_new_file(start_server, sd, runtime):
     """SIGKILL the server at random moments while it serves many set_configs."""
     padding = ''.join('# padding line %05d so that a write takes a while\n' % i
                       for i in range(1000))
@@ -519,7 +519,7 @@ def test_a_killed_writer_leaves_the_old_or_the_new_file(start_server, sd):
 
         writer = threading.Thread(target=hammer)
         writer.start()
-        time.sleep(rng.uniform(*KILL_AFTER))
+        time.sleep(rng.uniform(*KILL_AFTER) * (3 if runtime == 'armhf' else 1))
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait()
         stop.set()
@@ -757,6 +757,11 @@ def test_hostile_archives_are_refused_whole_and_etc_is_unchanged(server, sd):
     before = sd.snapshot()
     for what, archive in hostile_archives(sd):
         status, body = upload(server, archive)
+        if status == 503 and 'memory' in body['message']:
+            # Seen once in CI on MicroPython (512K heap): the answer for a heap
+            # too broken up at that moment, with Retry-After. A client tries again.
+            time.sleep(1)
+            status, body = upload(server, archive)
         assert status == 400, (what, body)
         assert body['error'] == 'true', what
         assert sd.snapshot() == before, what
