@@ -29,7 +29,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q -r requirements-dev.txt
 
-tools/build-micropython.sh >/dev/null
+micropython_dir=$(tools/build-micropython.sh)
+# The camera's interpreter as `micropython` in the venv (on PATH below, and for
+# a developer who activates .venv): a small script, so it follows a rebuild.
+printf '#!/bin/sh\nexec %s/bin/micropython "$@"\n' "$micropython_dir" > .venv/bin/micropython
+chmod +x .venv/bin/micropython
 
 export PATH="$PWD/.venv/bin:$PATH"
 exec .venv/bin/python -m pytest "$@"
