@@ -130,6 +130,16 @@ def test_allow_host_adds_names(named, start_server):
     assert host_get(anyone, '/cgi-bin/save.sh', 'evil.example')[0] == 200
 
 
+def test_the_machines_own_hostname_names_the_camera(sd, start_server):
+    """The kernel's hostname (/proc/sys/kernel/hostname: a file whose size reads as 0)."""
+    kernel = socket.gethostname().lower()
+    sd.write('yi-hack/etc/hostname', 'not-' + kernel + '\n')   # only the kernel's name can match
+    server = start_server()
+    for _ in range(2):   # and again, once what was read could be kept
+        assert host_get(server, '/cgi-bin/save.sh', kernel)[0] == 200, kernel
+        assert host_get(server, '/cgi-bin/save.sh', kernel + '.lan')[0] == 200, kernel
+
+
 def test_a_new_hostname_is_taken_at_once(named, server):
     assert host_get(server, '/cgi-bin/save.sh', 'renamed.lan')[0] == 403
     named.write('yi-hack/etc/hostname', 'renamed\n')

@@ -37,13 +37,14 @@ MTIME_GRAIN = 2   # seconds of mtime resolution on FAT, the SD card's file syste
 
 
 def settled_stamp(st):
-    """(inode, mtime, size) of a stat, or None while it is younger than MTIME_GRAIN.
+    """(inode, mtime, size) of a stat, or None while it is younger than MTIME_GRAIN,
+    or when its size is 0 (an empty file, or a /proc file, which changes unseen).
 
     Equal stamps mean an unchanged file only once its mtime is older than
     FAT's tick: a write within the same tick leaves the mtime as it was.
     """
     mtime = stat_mtime(st)
-    if time.time() - mtime < MTIME_GRAIN:
+    if time.time() - mtime < MTIME_GRAIN or (stat_size(st) == 0 and st[0] & S_IFMT != S_IFDIR):
         return None
     return st[1], mtime, stat_size(st)
 

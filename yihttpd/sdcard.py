@@ -8,6 +8,7 @@ from .http import HttpError
 
 HOUR_DIR_LEN = 14        # YYYYYMMMDDDHHH, e.g. 2020Y01M01D01H
 RECORDING_NAME = 'tmp.mp4.tmp'   # the video the firmware is writing now
+PSEUDO_FILE_READ = 256   # bytes read of a file whose size reads as 0 (/proc: a hostname, a pid)
 SMALL_TEXT_MAX = 4096    # the small text files read whole (hostname, version, a pid) are far shorter
 MODEL_MAX = 32           # characters of a model name (yi-hack/model_suffix)
 SHOWN_MAX = 40           # characters of a refused client value repeated in an error message
@@ -203,7 +204,9 @@ class SdCard:
             with open(path, 'rb') as f:
                 # Only the file's size: MicroPython's read(n) takes n bytes of
                 # heap up front, and a crowded 256K heap may lack 4 KiB in one piece.
-                text = f.read(min(files.stat_size(st), SMALL_TEXT_MAX)).decode().strip()
+                # A /proc file's size reads as 0: a short read, as its texts are.
+                size = files.stat_size(st) or PSEUDO_FILE_READ
+                text = f.read(min(size, SMALL_TEXT_MAX)).decode().strip()
         except (OSError, UnicodeError):
             return default
         self.texts[path] = (stamp, text)
