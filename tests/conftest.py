@@ -8,6 +8,7 @@ the run; it is never skipped.
 """
 import os
 import sys
+import zlib
 
 import pytest
 
@@ -18,6 +19,15 @@ from mqtt_harness import Bridge, Broker, EventSource, Subscriber  # noqa: E402
 
 
 RUNTIMES = ('cpython', 'micropython')
+RAM_DISK = '/dev/shm'   # test SD roots live in RAM, as the camera's /tmp does: no disk waits
+
+
+def pytest_configure(config):
+    """Put the tests' temp folders on the RAM disk when there is one (xdist's workers
+    get their own folder below it from the controller)."""
+    if config.option.basetemp is None and os.path.isdir(RAM_DISK) and os.access(RAM_DISK, os.W_OK):
+        config.option.basetemp = os.path.join(RAM_DISK, 'yihttpd-tests-%d-%d' % (
+            os.getuid(), zlib.crc32(os.path.dirname(os.path.abspath(__file__)).encode())))
 
 
 def pytest_generate_tests(metafunc):
