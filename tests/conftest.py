@@ -31,13 +31,92 @@ def pytest_configure(config):
 
 
 def pytest_generate_tests(metafunc):
+    # Module scope: a module's tests run runtime by runtime, so its tables share servers.
     if 'runtime' in metafunc.fixturenames:
         armhf = ('armhf',) if metafunc.definition.get_closest_marker('armhf') else ()
-        metafunc.parametrize('runtime', RUNTIMES + armhf)
+        metafunc.parametrize('runtime', RUNTIMES + armhf, scope='module')
+
+
+def is_table_row(request):
+    """A row of a table (marker `table`): it shares the module's card and servers."""
+    return request.node.get_closest_marker('table') is not None
+
+
+class Table:
+    """The SD root, server and camera link that the rows of a module's tables share,
+    one set per runtime. Every row proves that it changed nothing on the card, so
+    a row that did would show, and a later row starts from the same card."""
+
+    def __init__(self, runtime, base):
+        self.runtime = runtime
+        self.base = base
+        self.sd = SdRoot(base / 'sd')
+        self.servers = []
+        self.plain = None
+        self.link = None
+        self.prepared = []
+        self.made = {}
+
+    def prepare(self, setup):
+        """setup(sd) once for this card, however many rows ask."""
+        if setup not in self.prepared:
+            setup(self.sd)
+            self.prepared.append(setup)
+
+    def start(self, *args):
+        server = ServerProcess(self.runtime, self.sd.path, args)
+        self.servers.append(server)
+        return server
+
+    def server(self):
+        if self.plain is None:
+            self.plain = self.start()
+        return self.plain
+
+    def camera(self):
+        if self.link is None:
+            self.link = CameraLink(self.runtime, self.start)
+        self.link.sent()   # what an earlier row left is not this row's
+        return self.link
+
+    def close(self):
+        for server in self.servers:
+            server.stop()
+        if self.link is not None:
+            self.link.close()
+
+
+@pytest.fixture(scope='module')
+def table(runtime, tmp_path_factory):
+    shared = Table(runtime, tmp_path_factory.mktemp('table-' + runtime))
+    yield shared
+    shared.close()
+
+
+def prepared(request, sd, setup):
+    """sd with setup(sd) done: once per shared card for a table's rows, else now."""
+    if is_table_row(request):
+        request.getfixturevalue('table').prepare(setup)
+    else:
+        setup(sd)
+    return sd
+
+
+def shared(request, make):
+    """make(sd, folder, start_server) for this test alone, or made once for a table's
+    rows with the table's card, folder and server starter (a server with options)."""
+    if not is_table_row(request):
+        return make(*[request.getfixturevalue(name) for name in ('sd', 'tmp_path', 'start_server')])
+    table = request.getfixturevalue('table')
+    if make not in table.made:
+        table.made[make] = make(table.sd, table.base, table.start)
+    return table.made[make]
 
 
 @pytest.fixture
-def sd(tmp_path):
+def sd(request, tmp_path):
+    if is_table_row(request):
+        return request.getfixturevalue('table').sd
     return SdRoot(tmp_path / 'sd')
 
 
@@ -57,7 +136,9 @@ def start_server(runtime, sd):
 
 
 @pytest.fixture
-def server(start_server):
+def server(request, start_server):
+    if is_table_row(request):
+        return request.getfixturevalue('table').server()
     return start_server()
 
 
@@ -125,7 +206,10 @@ class CameraLink:
 
 
 @pytest.fixture
-def camera(runtime, start_server):
+def camera(request, runtime, start_server):
+    if is_table_row(request):
+        yield request.getfixturevalue('table').camera()
+        return
     link = CameraLink(runtime, start_server)
     yield link
     link.close()

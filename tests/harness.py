@@ -306,9 +306,9 @@ class ServerProcess:
     def get(self, path, headers=None, timeout=10):
         return self.request('GET', path, headers=headers, timeout=timeout)
 
-    def get_json(self, path, headers=None):
+    def get_json(self, path, headers=None, timeout=10):
         import json
-        status, _headers, body = self.get(path, headers)
+        status, _headers, body = self.get(path, headers, timeout)
         return status, json.loads(body)
 
     def raw(self, data, timeout=5):
