@@ -114,6 +114,14 @@ def shared(request, make):
 
 
 @pytest.fixture
+def folder(request, tmp_path):
+    """A folder for a test's own files: the table's for its rows, else tmp_path."""
+    if is_table_row(request):
+        return request.getfixturevalue('table').base
+    return tmp_path
+
+
+@pytest.fixture
 def sd(request, tmp_path):
     if is_table_row(request):
         return request.getfixturevalue('table').sd
