@@ -42,6 +42,17 @@ def is_table_row(request):
     return request.node.get_closest_marker('table') is not None
 
 
+def row_table(request):
+    """The Table a row shares: the module's, or its own card when the marker names one
+    (`table('auth')`: tables whose cards must differ, e.g. one with a password set)."""
+    marker = request.node.get_closest_marker('table')
+    name = marker.args[0] if marker.args else ''
+    tables = request.getfixturevalue('tables')
+    if name not in tables:
+        tables[name] = Table(tables.runtime, tables.base / (name or 'table'))
+    return tables[name]
+
+
 class Table:
     """The SD root, server and camera link that the rows of a module's tables share,
     one set per runtime. Every row proves that it changed nothing on the card, so
@@ -50,6 +61,7 @@ class Table:
     def __init__(self, runtime, base):
         self.runtime = runtime
         self.base = base
+        base.mkdir()
         self.sd = SdRoot(base / 'sd')
         self.servers = []
         self.plain = None
@@ -86,17 +98,27 @@ class Table:
             self.link.close()
 
 
+class Tables(dict):
+    """A module's tables for one runtime, by name."""
+
+    def __init__(self, runtime, base):
+        super().__init__()
+        self.runtime = runtime
+        self.base = base
+
+
 @pytest.fixture(scope='module')
-def table(runtime, tmp_path_factory):
-    shared = Table(runtime, tmp_path_factory.mktemp('table-' + runtime))
+def tables(runtime, tmp_path_factory):
+    shared = Tables(runtime, tmp_path_factory.mktemp('tables-' + runtime))
     yield shared
-    shared.close()
+    for table in shared.values():
+        table.close()
 
 
 def prepared(request, sd, setup):
     """sd with setup(sd) done: once per shared card for a table's rows, else now."""
     if is_table_row(request):
-        request.getfixturevalue('table').prepare(setup)
+        row_table(request).prepare(setup)
     else:
         setup(sd)
     return sd
@@ -107,7 +129,7 @@ def shared(request, make):
     rows with the table's card, folder and server starter (a server with options)."""
     if not is_table_row(request):
         return make(*[request.getfixturevalue(name) for name in ('sd', 'tmp_path', 'start_server')])
-    table = request.getfixturevalue('table')
+    table = row_table(request)
     if make not in table.made:
         table.made[make] = make(table.sd, table.base, table.start)
     return table.made[make]
@@ -117,14 +139,14 @@ def shared(request, make):
 def folder(request, tmp_path):
     """A folder for a test's own files: the table's for its rows, else tmp_path."""
     if is_table_row(request):
-        return request.getfixturevalue('table').base
+        return row_table(request).base
     return tmp_path
 
 
 @pytest.fixture
 def sd(request, tmp_path):
     if is_table_row(request):
-        return request.getfixturevalue('table').sd
+        return row_table(request).sd
     return SdRoot(tmp_path / 'sd')
 
 
@@ -146,7 +168,7 @@ def start_server(runtime, sd):
 @pytest.fixture
 def server(request, start_server):
     if is_table_row(request):
-        return request.getfixturevalue('table').server()
+        return row_table(request).server()
     return start_server()
 
 
@@ -216,7 +238,7 @@ class CameraLink:
 @pytest.fixture
 def camera(request, runtime, start_server):
     if is_table_row(request):
-        yield request.getfixturevalue('table').camera()
+        yield row_table(request).camera()
         return
     link = CameraLink(runtime, start_server)
     yield link
