@@ -146,6 +146,21 @@ def lost_port_race(log):
     return 'EADDRINUSE' in log or 'Address already in use' in log or 'Errno 98' in log
 
 
+WAIT = 10.0          # seconds a test waits for a state before it fails
+WAIT_STEP = 0.01     # seconds between looks at it
+
+
+def wait_until(predicate, timeout=WAIT, step=WAIT_STEP):
+    """Look at predicate() until it is true or the time is up; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
 def read_until_closed(sock):
     """Everything a socket receives until the server closes it (or the socket times out)."""
     chunks = []
@@ -286,6 +301,25 @@ class ServerProcess:
             except OSError:
                 time.sleep(READY_POLL)
         raise RuntimeError('server did not listen in time:\n' + self.log())
+
+    def fds(self):
+        """The descriptors the server process holds, as their link targets."""
+        path = '/proc/%d/fd' % self.proc.pid
+        found = []
+        for name in os.listdir(path):
+            try:
+                found.append(os.readlink(os.path.join(path, name)))
+            except OSError:
+                pass   # closed meanwhile
+        return found
+
+    def sockets(self):
+        """How many sockets the server holds: its listening one and its clients."""
+        return sum(1 for target in self.fds() if target.startswith('socket:'))
+
+    def holds(self, clients):
+        """Wait until the server holds exactly this many client connections."""
+        return wait_until(lambda: self.sockets() == 1 + clients)
 
     def log(self):
         self.log_file.flush()
