@@ -161,6 +161,30 @@ def wait_until(predicate, timeout=WAIT, step=WAIT_STEP):
     return predicate()
 
 
+def unread_by_server(sock):
+    """Bytes sent on sock that the server process has not read yet (the kernel's receive
+    queue of its end, from /proc/net/tcp); None while the server has not accepted it."""
+    host, port = sock.getsockname()
+    peer_host, peer_port = sock.getpeername()
+    server_end = '%s %s' % (tcp_address(peer_host, peer_port), tcp_address(host, port))
+    with open('/proc/net/tcp') as f:
+        for line in f:
+            fields = line.split()
+            if ' '.join(fields[1:3]) == server_end:
+                return int(fields[4].partition(':')[2], 16)
+    return None
+
+
+def tcp_address(host, port):
+    """An IPv4 address as /proc/net/tcp writes it: the address's bytes reversed, in hex."""
+    return '%s:%04X' % (''.join('%02X' % int(part) for part in reversed(host.split('.'))), port)
+
+
+def read_by_server(sock):
+    """Wait until the server process has read everything sent on sock so far."""
+    return wait_until(lambda: unread_by_server(sock) == 0)
+
+
 def read_until_closed(sock):
     """Everything a socket receives until the server closes it (or the socket times out)."""
     chunks = []
@@ -301,6 +325,13 @@ class ServerProcess:
             except OSError:
                 time.sleep(READY_POLL)
         raise RuntimeError('server did not listen in time:\n' + self.log())
+
+    def handled(self, sock):
+        """Wait until the server has read all that was sent on sock and acted on it: one
+        loop handles a read in the callback that made it, so a request answered after
+        the read comes after all it did."""
+        assert read_by_server(sock)
+        return self.get('/cgi-bin/hostname.js')[0] == 200
 
     def fds(self):
         """The descriptors the server process holds, as their link targets."""
