@@ -161,6 +161,20 @@ def wait_until(predicate, timeout=WAIT, step=WAIT_STEP):
     return predicate()
 
 
+def running(word):
+    """Pids of the processes whose command line holds word (a program's path, say)."""
+    found = []
+    for pid in os.listdir('/proc'):
+        if pid.isdigit():
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    if word.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass   # ended meanwhile
+    return found
+
+
 def unread_by_server(sock):
     """Bytes sent on sock that the server process has not read yet (the kernel's receive
     queue of its end, from /proc/net/tcp); None while the server has not accepted it."""
