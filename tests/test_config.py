@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import shared
+from harness import wait_until
 
 from yihttpd import ipc
 
@@ -699,12 +700,8 @@ def test_load_reapplies_camera_settings(runtime, camera, sd):
     camera.sent()
     status, body = upload(camera.server, archive)
     assert status == 200, body
-    deadline = time.time() + 3
-    sent = b''
-    while ipc.switch(False) not in sent and time.time() < deadline:
-        time.sleep(0.05)
-        sent += camera.sent()
-    assert ipc.switch(False) in sent
+    sent = []
+    assert wait_until(lambda: sent.append(camera.sent()) or ipc.switch(False) in b''.join(sent))
 
 
 def without_end(tar):

@@ -5,13 +5,12 @@ browser sends no Fetch metadata and no Origin)."""
 import os
 import shutil
 import tempfile
-import time
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from harness import SdRoot
+from harness import SdRoot, wait_until
 
 CHROMIUM = '/usr/bin/chromium'
 CHROMEDRIVER = '/usr/bin/chromedriver'
@@ -44,12 +43,8 @@ def browser():
 
 
 def wait_for_log(server, text, count):
-    deadline = time.time() + WAIT
-    while time.time() < deadline:
-        if server.log().count(text) >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError('%d x %r not in the log:\n%s' % (count, text, server.log()))
+    assert wait_until(lambda: server.log().count(text) >= count, WAIT), (
+        '%d x %r not in the log:\n%s' % (count, text, server.log()))
 
 
 def test_another_sites_images_cannot_delete_a_recording_but_the_cameras_page_can(

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from harness import wait_until
 from yihttpd import compat, ipc, mqueue
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
@@ -156,16 +157,12 @@ def stand_in_ipc_cmd(sd, out_path):
     return path
 
 
-def wait_for_bytes(path, count, timeout=5):
-    deadline = time.monotonic() + timeout
-    data = b''
-    while time.monotonic() < deadline:
-        if os.path.exists(path):
-            data = open(path, 'rb').read()
-            if len(data) >= count:
-                break
-        time.sleep(0.02)
-    return data
+def wait_for_bytes(path, count):
+    """What the stand-in ipc_cmd wrote, once it holds count bytes (what it has after the wait)."""
+    def written():
+        return open(path, 'rb').read() if os.path.exists(path) else b''
+    wait_until(lambda: len(written()) >= count)
+    return written()
 
 
 def test_auto_falls_back_to_ipc_cmd_with_the_message_in_a_file(start_server, sd, tmp_path):
@@ -178,8 +175,7 @@ def test_auto_falls_back_to_ipc_cmd_with_the_message_in_a_file(start_server, sd,
     assert server.get_json('/cgi-bin/ptz.sh?dir=up&time=0.1')[0] == 200
     expected = ipc.go_preset(5) + ipc.ptz_move('up') + ipc.ptz_stop()
     assert wait_for_bytes(out, len(expected)) == expected
-    time.sleep(0.2)
-    assert not [n for n in os.listdir(str(tmp_path)) if n.startswith('yihttpd-ipc-')]
+    assert wait_until(lambda: not [n for n in os.listdir(str(tmp_path)) if n.startswith('yihttpd-ipc-')])
 
 
 def test_without_queue_or_ipc_cmd_the_server_serves_the_rest_and_camera_services_say_why(

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import prepared
-from harness import SdRoot, read_until_closed
+from harness import SdRoot, read_until_closed, wait_until
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
@@ -186,9 +186,7 @@ def test_eventsdirdel_all_lets_another_delete_in_between_its_batches(tmp_path, s
     deleter = threading.Thread(target=lambda: results.update(
         all=server.get_json('/cgi-bin/eventsdirdel.sh?dir=all', timeout=DELETE_WAIT)))
     deleter.start()
-    deadline = time.monotonic() + 10
-    while len(os.listdir(sd.record)) == 72 and time.monotonic() < deadline:
-        time.sleep(0.001)
+    wait_until(lambda: len(os.listdir(sd.record)) < 72, step=0.001)   # the delete is under way
     one = server.get_json('/cgi-bin/eventsdirdel.sh?dir=' + oldest)   # the last one 'all' reaches
     left_then = len(os.listdir(sd.record))
     deleter.join()

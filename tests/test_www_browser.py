@@ -298,7 +298,10 @@ def test_long_lists_page_hours_and_load_thumbnails_lazily(browser, start_server,
     assert not page.find('#events-more').is_displayed()
     open_hour(page, full)
     assert len(page.texts('#events-files li', 'data-file')) == VIDEOS_PER_HOUR
-    time.sleep(1)
+    # The thumbnails in view have loaded: a page that loaded every one would be fetching them all by now.
+    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
+        'return [...document.querySelectorAll("#events-files img")].filter(i => '
+        'i.getBoundingClientRect().top < innerHeight).every(i => i.complete && i.naturalWidth)'))
     fetched = browser.execute_script(
         "return performance.getEntriesByType('resource').filter(e => e.name.endsWith('.jpg')).length")
     assert 0 < fetched < VIDEOS_PER_HOUR
