@@ -81,6 +81,9 @@ def test_head_refusals():
     refused(400, http.parse_head, head_of('GET / HTTP/1.1'))
     refused(400, http.parse_head, head_of('GET / HTTP/1.1', 'Host: a', 'Host: b'))
     refused(400, http.parse_head, head_of('GET / HTTP/1.1', 'Host: a', 'no colon'))
+    for fold in (' ', '\t'):   # obsolete line folding, which would be taken as a header of its own
+        refused(400, http.parse_head, head_of('GET / HTTP/1.1', 'Host: a', 'X: 1', fold + 'Range: bytes=0-1'))
+        refused(400, http.parse_head, head_of('GET / HTTP/1.1', fold + 'Host: a'))
     refused(400, http.parse_head, b'GET /\xc0\xae HTTP/1.0')
     refused(414, http.parse_head, b'GET /' + b'a' * http.MAX_REQUEST_LINE + b' HTTP/1.0')
     refused(431, http.parse_head, head_of('GET / HTTP/1.0', 'X: ' + 'a' * http.MAX_HEADERS))

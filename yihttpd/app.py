@@ -166,7 +166,7 @@ class App:
         self.upgrading = False      # a firmware upgrade runs: one at a time (system)
         self.fetch_count = 0        # release checks made, for unique temp names (system)
         self.video_watch = None     # the long-poll's watch for a new recording (records)
-        self.cgi_runs = 0           # CGI answers under way (cgi)
+        self.cgi_runs = []          # the client address of each CGI answer under way (cgi)
         self.cgi_count = 0          # CGI runs started, for unique temp names (cgi)
 
     def admit(self, req):

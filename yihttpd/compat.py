@@ -139,24 +139,29 @@ LIBC_NAMES = ('libc.so.6', 'libc.so.0', 'libc.so')   # glibc, uClibc, musl
 _libc = {}
 
 
-def libc_function(name, result, args):
-    """libc's function through ffi (MicroPython), with ffi's type letters; loaded once.
+def libc():
+    """libc through ffi (MicroPython), opened once.
 
     Raises ImportError without ffi, OSError without a libc.
     """
+    if 'lib' not in _libc:
+        import ffi
+        for library in LIBC_NAMES:
+            try:
+                _libc['lib'] = ffi.open(library)
+                break
+            except OSError:
+                continue
+        else:
+            raise OSError('no libc')
+    return _libc['lib']
+
+
+def libc_function(name, result, args):
+    """libc's function through ffi (MicroPython), with ffi's type letters; looked up once."""
     key = name + args
     if key not in _libc:
-        if 'lib' not in _libc:
-            import ffi
-            for library in LIBC_NAMES:
-                try:
-                    _libc['lib'] = ffi.open(library)
-                    break
-                except OSError:
-                    continue
-            else:
-                raise OSError('no libc to call %s' % name)
-        _libc[key] = _libc['lib'].func(result, name, args)
+        _libc[key] = libc().func(result, name, args)
     return _libc[key]
 
 
