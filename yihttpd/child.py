@@ -8,7 +8,7 @@ MicroPython's unix port has no subprocess and no fork: there a background
 subshell runs the program and records its exit status in a file. It is
 started by libc's posix_spawn through ffi, as a new process group, which
 os.system cannot make (without ffi os.system starts it, and a program
-then cannot be ended before its own end).
+then cannot be ended before its own end, nor its status file removed).
 """
 import os
 
@@ -21,11 +21,11 @@ from .compat import libc, libc_function, monotonic
 from .files import S_IFMT, S_IFREG, create_new, remove_if_there, stat, stat_size, temp_path
 
 CHILD_POLL = 0.1          # seconds between checks whether a background program has ended
-TIDY_WAIT = 5.0           # seconds a killed group gets to leave before its files are removed anyway
+TIDY_DELAY = 0.5          # seconds from a kill to removing what the killed group left: SIGKILL
+                          # lets a process end only the system call it is in
 SIGKILL = 9
 POSIX_SPAWN_SETPGROUP = 2   # Linux's flag (glibc and musl): the spawned process leads a new group
 SPAWN_ATTR_SIZE = 512     # bytes held for a posix_spawnattr_t (336 on glibc and musl)
-PID_SIZE = 4              # bytes of a pid_t
 
 
 def shell_quote(arg):
@@ -48,19 +48,14 @@ def spawn_group(script):
     libc_function('posix_spawnattr_setflags', 'i', 'ph')(attr, POSIX_SPAWN_SETPGROUP)
     args = (b'sh\0', b'-c\0', script.encode() + b'\0')
     argv = array('P', [uctypes.addressof(arg) for arg in args] + [0])
-    pid = bytearray(PID_SIZE)
+    pid = array('i', [0])   # a pid_t, and then the shell's exit status
     failed = libc_function('posix_spawn', 'i', 'pspppP')(
         pid, '/bin/sh', None, attr, argv, lib.var('P', 'environ').get())
     if failed:
         raise OSError(failed, 'posix_spawn /bin/sh')
-    group = int.from_bytes(pid, 'little')
-    libc_function('waitpid', 'i', 'ipi')(group, bytearray(PID_SIZE), 0)
+    group = pid[0]
+    libc_function('waitpid', 'i', 'ipi')(group, pid, 0)
     return group
-
-
-def signal_group(group, signal):
-    """kill(-group, signal) through libc; whether some process of the group was there."""
-    return libc_function('kill', 'i', 'ii')(-group, signal) == 0
 
 
 class Child:
@@ -154,23 +149,23 @@ class Child:
                 pass   # the group has already left
             self._popen.wait()
         elif self._group is not None:
-            signal_group(self._group, SIGKILL)
+            libc_function('kill', 'i', 'ii')(-self._group, SIGKILL)
 
-    def tidy(self, force=False):
-        """After kill(): whether the group has left, its files then removed (force:
-        removed now). Killed, the subshell leaves its status file or its .tmp, and an
-        empty output file when the program had not started."""
-        if self._status_path is None:
-            return True
-        if not force and (self.poll() is None if self._group is None
-                          else signal_group(self._group, 0)):
-            return False
-        for path in (self._status_path, self._status_path + '.tmp'):
-            remove_if_there(path)
-        st = stat(self._output) if self._output else None
-        if st is not None and st[0] & S_IFMT == S_IFREG and stat_size(st) == 0:
-            remove_if_there(self._output)
-        return True
+    def stop(self, loop):
+        """kill(), then, TIDY_DELAY later, remove what the killed subshell may have left
+        (MicroPython): its status file or that file's .tmp, and an empty output file
+        (the program had not started). Only these names wait on the loop."""
+        self.kill()
+        if self._status_path is not None:
+            loop.call_later(TIDY_DELAY, remove_leftovers, self._status_path, self._output)
+
+
+def remove_leftovers(status_path, output):
+    for path in (status_path, status_path + '.tmp'):
+        remove_if_there(path)
+    st = stat(output) if output else None
+    if st is not None and st[0] & S_IFMT == S_IFREG and stat_size(st) == 0:
+        remove_if_there(output)
 
 
 def run(argv):
@@ -204,20 +199,11 @@ class Background:
             self.timer = self.loop.call_later(self.interval, self.check)
             return
         if code is None:
-            self.stop()
+            self.child.stop(self.loop)
         self.on_exit(code)
 
     def cancel(self):
         """Stop waiting and end the program's group (whether or not the program has ended)."""
         self.timer.cancel()
-        self.stop()
+        self.child.stop(self.loop)
 
-    def stop(self):
-        self.child.kill()
-        self.tidy_until = monotonic() + TIDY_WAIT
-        self.tidy()
-
-    def tidy(self):
-        """What the killed group leaves is removed once it has left (checked every interval)."""
-        if not self.child.tidy(monotonic() >= self.tidy_until):
-            self.timer = self.loop.call_later(self.interval, self.tidy)
