@@ -141,7 +141,7 @@ class App:
         self.system_conf = conf.ConfFile(self.sd.conf_path('system.conf'))
         self.auth = Auth(self.system_conf)
         self.listings = Listings(self.sd.record)
-        self.host_check = guard.HostCheck(self.sd, (options.allow_host or '').split(','))
+        self.host_check = guard.HostCheck(self.sd, options.allow_host or '', self.system_conf)
         self.www = self.sd.yi_hack + '/www'
         if not files.is_dir(self.www):
             package_dir = __file__.rpartition('/')[0] or '.'
