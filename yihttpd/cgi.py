@@ -382,6 +382,8 @@ class CgiRun:
         whole (it may finish its work then; Background still holds it to
         the time limit). MAX_CGI_RUNS counts answers under way.
         """
+        if self.fifo is not None and self.fifo.fd is not None:
+            self.loop.unregister(self.fifo.fd)   # first: should what follows fail, no spinning
         if self.timer is not None:
             self.timer.cancel()
         if not self.ended or self.failure is not None:
@@ -389,8 +391,7 @@ class CgiRun:
         if self.counted:
             self.counted = False
             self.app.cgi_runs.remove(self.peer)
-        if self.fifo is not None and self.fifo.fd is not None:
-            self.loop.unregister(self.fifo.fd)
+        if self.fifo is not None:
             self.fifo.close()
         self.ended = True
         self.remove_stdin()
