@@ -43,7 +43,7 @@ def spawn_group(script):
     except ImportError:
         os.system(script)
         return None
-    attr = bytearray(SPAWN_ATTR_SIZE)
+    attr = bytearray(SPAWN_ATTR_SIZE)   # never destroyed: that frees nothing on glibc or musl
     libc_function('posix_spawnattr_init', 'i', 'p')(attr)   # the group to join: 0, a new one
     libc_function('posix_spawnattr_setflags', 'i', 'ph')(attr, POSIX_SPAWN_SETPGROUP)
     args = (b'sh\0', b'-c\0', script.encode() + b'\0')

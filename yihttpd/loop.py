@@ -2,7 +2,9 @@
 
 Whoever owns a file descriptor registers a callback for it; waits that a
 service needs (PTZ stop, long-poll, child programs, MQTT pings) are timers.
-The HTTP server (server.py) and the MQTT bridge both run on it.
+The HTTP server (server.py) and the MQTT bridge both run on it. What a
+callback or a timer raises is logged (log_exception, at a bounded rate)
+and the loop goes on.
 """
 import heapq
 import select
