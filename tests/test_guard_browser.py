@@ -79,9 +79,7 @@ def test_another_sites_images_cannot_delete_a_recording_but_the_cameras_page_can
 
 SCRIPT_PAGE = '''<!doctype html><title>who are you</title>
 <script src="http://%(camera)s/cgi-bin/hostname.js"></script>
-<script>window.read = [typeof hostname === 'string' ? hostname : null];</script>
-<script referrerpolicy="no-referrer" src="http://%(camera)s/cgi-bin/hostname.js"></script>
-<script>window.read.push(typeof hostname === 'string' ? hostname : null);</script>
+<script>window.read = typeof hostname === 'string' ? hostname : null;</script>
 '''
 OWN_SCRIPT_PAGE = '''<!doctype html><title>the firmware page's way</title>
 <script src="cgi-bin/hostname.js"></script>
@@ -99,8 +97,8 @@ def test_another_sites_script_cannot_read_the_hostname_but_the_cameras_page_can(
     attacker = start_server(root=attacker_sd.path)
 
     browser.get('http://%s:%d/index.html' % (ATTACKER_NAME, attacker.port))
-    wait_for_log(camera, 'GET /cgi-bin/hostname.js 403', 2)
-    assert browser.execute_script('return window.read') == [None, None]
+    wait_for_log(camera, 'GET /cgi-bin/hostname.js 403', 1)
+    assert browser.execute_script('return window.read') is None
 
     browser.get('http://%s/index.html' % camera_at)
     assert browser.execute_script('return hostname') == 'yi-cam'

@@ -42,16 +42,22 @@ def authority(url):
 
 
 def foreign_reason(req):
-    """Why a request to a service that changes things came from another site's page,
-    or is not a fetch or a navigation, or None."""
-    dest = req.headers.get('sec-fetch-dest')
+    """Why a request to a service that changes things may come from another site's page
+    (or is not a fetch or a navigation), or None."""
+    headers = req.headers
+    dest = headers.get('sec-fetch-dest')
     if dest is not None and dest.lower() not in OWN_DESTS:
         return 'a page may not run this service as a %s' % dest.lower()
-    return other_site_reason(req)
+    reason = other_site_reason(req)
+    if reason is None and 'sec-fetch-site' not in headers and 'origin' not in headers \
+            and 'referer' not in headers \
+            and headers.get('user-agent', '').lower().startswith(BROWSER_MARK):
+        reason = 'a browser must show the page it came from (Referer or Origin)'
+    return reason
 
 
 def other_site_reason(req):
-    """Why a request came from another site's page, as far as the browser shows it, or None."""
+    """Why a request came from another site's page, by what the browser says, or None."""
     headers = req.headers
     host = req.host().lower()
     site = headers.get('sec-fetch-site')
@@ -61,9 +67,6 @@ def other_site_reason(req):
         value = headers.get(name)
         if value is not None and authority(value) != host:
             return 'request came from another site (%s)' % shown_name
-    if site is None and 'origin' not in headers and 'referer' not in headers \
-            and headers.get('user-agent', '').lower().startswith(BROWSER_MARK):
-        return 'a browser must show the page it came from (Referer or Origin)'
     return None
 
 

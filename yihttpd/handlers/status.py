@@ -198,8 +198,10 @@ def status_json(req):
 
 
 def hostname_js(req):
-    """The firmware page's <script src>: refused to other sites' pages, which could read
-    it the same way (a name that tells this camera apart; the default ends with its MAC's)."""
+    """The firmware page's <script src>: refused to a request that says it came from
+    another site's page, which could read it the same way (a name that tells this
+    camera apart; the default ends with its MAC's). A browser that says nothing is
+    answered: one set to send no Referer would break the firmware's page."""
     reason = guard.other_site_reason(req)
     if reason is not None:
         raise HttpError(403, 'refused: ' + reason)
