@@ -33,6 +33,9 @@ def shell_quote(arg):
     return "'" + str(arg).replace("'", "'\\''") + "'"
 
 
+_spawn_attr = []   # the posix_spawnattr_t every program is started with
+
+
 def spawn_group(script):
     """Run `sh -c script` (which puts its work in the background) as the leader of
     a new process group and wait for that shell; the group's id, or None without ffi."""
@@ -43,9 +46,12 @@ def spawn_group(script):
     except ImportError:
         os.system(script)
         return None
-    attr = bytearray(SPAWN_ATTR_SIZE)   # never destroyed: that frees nothing on glibc or musl
-    libc_function('posix_spawnattr_init', 'i', 'p')(attr)   # the group to join: 0, a new one
-    libc_function('posix_spawnattr_setflags', 'i', 'ph')(attr, POSIX_SPAWN_SETPGROUP)
+    if not _spawn_attr:   # made once: a 512-byte block per program would fragment a small heap
+        attr = bytearray(SPAWN_ATTR_SIZE)
+        libc_function('posix_spawnattr_init', 'i', 'p')(attr)   # the group to join: 0, a new one
+        libc_function('posix_spawnattr_setflags', 'i', 'ph')(attr, POSIX_SPAWN_SETPGROUP)
+        _spawn_attr.append(attr)
+    attr = _spawn_attr[0]
     args = (b'sh\0', b'-c\0', script.encode() + b'\0')
     argv = array('P', [uctypes.addressof(arg) for arg in args] + [0])
     pid = array('i', [0])   # a pid_t, and then the shell's exit status
