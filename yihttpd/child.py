@@ -167,6 +167,7 @@ class Child:
 
 
 def remove_leftovers(status_path, output):
+    """A killed subshell's status file, that file's .tmp, and its output file if empty."""
     for path in (status_path, status_path + '.tmp'):
         remove_if_there(path)
     st = stat(output) if output else None
