@@ -7,7 +7,7 @@ test_units.py runs that and checks it.
 """
 import io
 
-from yihttpd import cgi, checks, http, multipart, tar, wire
+from yihttpd import cgi, checks, files, http, loop, multipart, tar, wire
 from yihttpd.app import same_secret
 from yihttpd.handlers.gzipped import accepts_gzip
 from yihttpd.sdcard import days_since_1970, hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_hour_dir, is_video
@@ -81,6 +81,9 @@ def test_head_refusals():
     refused(400, http.parse_head, head_of('GET / HTTP/1.1'))
     refused(400, http.parse_head, head_of('GET / HTTP/1.1', 'Host: a', 'Host: b'))
     refused(400, http.parse_head, head_of('GET / HTTP/1.1', 'Host: a', 'no colon'))
+    for fold in (' ', '\t'):   # obsolete line folding, which would be taken as a header of its own
+        refused(400, http.parse_head, head_of('GET / HTTP/1.1', 'Host: a', 'X: 1', fold + 'Range: bytes=0-1'))
+        refused(400, http.parse_head, head_of('GET / HTTP/1.1', fold + 'Host: a'))
     refused(400, http.parse_head, b'GET /\xc0\xae HTTP/1.0')
     refused(414, http.parse_head, b'GET /' + b'a' * http.MAX_REQUEST_LINE + b' HTTP/1.0')
     refused(431, http.parse_head, head_of('GET / HTTP/1.0', 'X: ' + 'a' * http.MAX_HEADERS))
@@ -373,6 +376,34 @@ def test_accept_encoding_takes_gzip_named_or_starred_without_q_0():
         assert accepts_gzip(header), header
     for header in ('', 'identity', 'br', 'gzip;q=0', 'gzip; q=0.000, *', '*;q=0', 'gzip;q=0.', 'deflate'):
         assert not accepts_gzip(header), header
+
+
+# -- the error log ---------------------------------------------------------------
+
+def test_error_limit_writes_each_kind_once_a_window_and_counts_the_rest():
+    limit = loop.ErrorLimit()
+    dropped = ('connection from 10.0.0.2', MemoryError)
+    assert limit.admit(dropped, 100.0) == 0
+    for n in range(50):   # the same failure, connection after connection
+        assert limit.admit(dropped, 100.0 + n * 0.1) is None
+    assert limit.admit(('timer', ValueError), 105.0) == 50   # another kind: written, with the count
+    for n in range(loop.LOG_KINDS - 2):
+        assert limit.admit(('place %d' % n, KeyError), 105.0) == 0
+    assert limit.admit(('one kind too many', KeyError), 105.0) is None
+    assert limit.admit(dropped, 100.0 + loop.LOG_WINDOW) == 1   # a new window
+
+
+# -- temp files ------------------------------------------------------------------
+
+def test_a_temp_names_owner_is_found_whatever_its_purpose():
+    assert files.temp_owner('yihttpd-upload-123-7') == 123
+    assert files.temp_owner('yihttpd-cgi-in-123-4') == 123
+    assert files.temp_owner('yihttpd-cgi-out-123-4') == 123
+    assert files.temp_owner('yihttpd-child-123-9.tmp') == 123
+    assert files.temp_owner('yihttpd-save-123') == 123
+    for other in ('yihttpd.pid', 'yihttpd-watchdog.pid', 'yihttpd-mqtt.pid', 'yihttpd-cgi-in',
+                  'someone-else-123', 'yihttpd-123'):
+        assert files.temp_owner(other) is None, other
 
 
 def run_all():

@@ -87,6 +87,19 @@ def test_config_flow_and_setup_read_what_they_need(camera):
     assert [key for key in MQTT_KEYS if not isinstance(mqtt.get(key), str)] == []
 
 
+def test_set_up_with_a_dns_name_of_the_owners_once_the_page_adds_it(camera):
+    """The integration's "Unable to get configuration": get_configs.sh refused to a Host
+    the camera does not know, until the owner's settings (HTTPD_ALLOW_HOST) name it."""
+    name = {'Host': 'cam.example.org:%d' % camera.port}
+    status, _ctype, data = call(camera, 'GET', '/cgi-bin/get_configs.sh?conf=system', headers=name)
+    assert status == 403 and b'HTTPD_ALLOW_HOST' in data
+    assert call_json(camera, 'POST', '/cgi-bin/set_configs.sh?conf=system',
+                     b'{"HTTPD_ALLOW_HOST":"cam.example.org"}')['error'] == 'false'
+    system = call_json(camera, 'GET', '/cgi-bin/get_configs.sh?conf=system', headers=name)
+    assert system['HTTPD_ALLOW_HOST'] == 'cam.example.org' and system['RTSP_PORT'].isdigit()
+    assert call_json(camera, 'GET', '/cgi-bin/ptz.sh?dir=left&time=0.3', headers=name)['error'] == 'false'
+
+
 def test_the_camera_entity_gets_its_stream_and_snapshot_and_moves(camera):
     links = call_json(camera, 'GET', '/cgi-bin/links.sh')
     stream = links.get('high_res_stream') or links.get('low_res_stream')

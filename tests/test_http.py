@@ -314,6 +314,14 @@ def test_two_host_or_length_headers_are_400(server):
         assert reply.startswith(b'HTTP/1.1 400 '), extra
 
 
+def test_a_folded_header_line_is_400(server):
+    """Obsolete line folding (RFC 9112 5.2): the folded line was read as a header of its own."""
+    for fold in (b' ', b'\t'):
+        reply = server.raw(b'GET /cgi-bin/hostname.js HTTP/1.1\r\nHost: cam\r\nX-Note: a\r\n' + fold +
+                           b'Host: evil.example\r\n\r\n')
+        assert reply.startswith(b'HTTP/1.1 400 ') and b'folding' in reply, reply
+
+
 def test_a_parameter_or_path_that_is_not_utf8_is_400(server):
     # %c0%ae is an overlong '.', which a lax decoder turns into a dot
     for path in ('/cgi-bin/eventsfile.sh?dirname=%c0%ae%c0%ae', '/record/%c0%ae%c0%ae/x.mp4',

@@ -164,6 +164,17 @@ def temp_path(directory, purpose, key=None):
     return path if key is None else '%s-%s' % (path, key)
 
 
+def temp_owner(name):
+    """The process id in a temp_path name (its PURPOSE may hold '-': cgi-in), or None."""
+    parts = name.split('-')
+    if parts[0] + '-' != TEMP_PREFIX:
+        return None
+    for part in parts[2:]:   # the PURPOSE takes parts[1] at least
+        if part.isdigit():
+            return int(part)
+    return None
+
+
 def remove_stale_temp(directory, proc='/proc'):
     """Remove what temp_path named for a process that is no longer running.
 
@@ -173,7 +184,7 @@ def remove_stale_temp(directory, proc='/proc'):
     if not is_dir(proc + '/self'):
         return 0
     removed = 0
-    own = '%d' % getpid()
+    own = getpid()
     try:
         # Only ours are kept: the camera's /tmp holds many other files, and a list of
         # them all would break up MicroPython's heap before the first request.
@@ -182,10 +193,8 @@ def remove_stale_temp(directory, proc='/proc'):
     except OSError:
         return 0
     for name, kind in entries:
-        parts = name.split('-')
-        if len(parts) < 3 or not parts[2].isdigit() or parts[2] == own:
-            continue
-        if is_dir(proc + '/' + parts[2]):
+        pid = temp_owner(name)
+        if pid is None or pid == own or is_dir('%s/%d' % (proc, pid)):
             continue
         try:
             if kind == 'dir':

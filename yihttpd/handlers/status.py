@@ -8,8 +8,8 @@ import json
 import os
 import time
 
-from .. import files
-from ..http import Response
+from .. import files, guard
+from ..http import HttpError, Response
 
 NA = 'N/A'
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
@@ -198,5 +198,12 @@ def status_json(req):
 
 
 def hostname_js(req):
+    """The firmware page's <script src>: refused to a request that says it came from
+    another site's page, which could read it the same way (a name that tells this
+    camera apart; the default ends with its MAC's). A browser that says nothing is
+    answered: one set to send no Referer would break the firmware's page."""
+    reason = guard.other_site_reason(req)
+    if reason is not None:
+        raise HttpError(403, 'refused: ' + reason)
     body = 'hostname=%s;' % json.dumps(hostname(req.app.sd))
     return Response(body.encode(), 200, 'text/javascript')
