@@ -79,12 +79,12 @@ def tar_header(name, size, mtime):
     return bytes(block)
 
 
-def write_archive(out, members, kind):
-    """Write a compressed tar of members, a list of (name, path), to the stream out.
+def write_archive(out, members):
+    """Write a bzip2 tar of members, a list of (name, path), to the stream out.
 
     Each file is read whole (they are at most SETTINGS.member_size bytes).
     """
-    packer = compress.compressor(kind)
+    packer = compress.bz2_compressor()
     for name, path in members:
         data = read_small(path, SETTINGS.member_size)
         st = files.stat(path)
@@ -104,8 +104,6 @@ def open_compressed(section):
     if magic.startswith(compress.GZIP_MAGIC):
         return compress.gzip_reader(section, section.length)
     if magic == compress.BZIP2_MAGIC:
-        if not compress.HAS_BZ2:
-            raise ArchiveError('this runtime cannot read bzip2: upload a gzip archive')
         return compress.bz2_reader(section)
     raise ArchiveError('not a bzip2 or gzip archive')
 

@@ -14,7 +14,7 @@ import io
 import json
 import os
 
-from .. import checks, child, compress, conf, files, tar
+from .. import checks, child, conf, files, tar
 from ..http import HttpError, Response, ok, text_response
 from ..multipart import multipart_file
 from ..sdcard import shown
@@ -34,7 +34,8 @@ STORED_LINE_BREAK = '\\n'    # a value's line break is stored as these two chara
 NAME_WORD = 'NAME'           # replaced by the new hostname in --hostname-cmd
 WLAN_MAC_PATH = '/sys/class/net/wlan0/address'   # the default hostname comes from this MAC
 LOADED = 'Upload completed successfully, restart your camera\r\n'   # the firmware's load.sh text, as its page shows it
-ARCHIVE_TYPES = {'bz2': 'application/x-bzip2', 'gz': 'application/gzip'}
+ARCHIVE_NAME = 'config.tar.bz2'              # what the firmware's page saves the answer as
+ARCHIVE_TYPE = 'application/x-bzip2'
 
 # Values the firmware's set_configs.sh checks (it skips others and says saved; we refuse them)
 TIMELAPSE_STEPS = ('1', '2', '3', '4', '5', '6', '10', '15', '20', '30', '60', '120', '180',
@@ -280,20 +281,19 @@ def settings_files(sd):
 
 
 def save(req):
-    """The settings archive as an attachment, built in a temp file and streamed."""
+    """The settings archive (tar.bz2, as the firmware's) as an attachment,
+    built in a temp file and streamed."""
     app = req.app
-    kind = compress.preferred_kind()
     path = files.temp_path(app.tmp_dir, 'save')
     try:
         with files.create_new(path) as out:
-            tar.write_archive(out, settings_files(app.sd), kind)
+            tar.write_archive(out, settings_files(app.sd))
         size = files.stat_size(files.stat(path))
         f = open(path, 'rb')
     finally:
         files.remove_if_there(path)   # the open file stays readable until it is closed
-    filename = 'config.tar.' + kind
-    return Response.file_part(f, 0, size, 200, ARCHIVE_TYPES[kind], [
-        ('Content-Disposition', 'attachment; filename="%s"' % filename),
+    return Response.file_part(f, 0, size, 200, ARCHIVE_TYPE, [
+        ('Content-Disposition', 'attachment; filename="%s"' % ARCHIVE_NAME),
         ('Cache-Control', 'no-store')])
 
 
