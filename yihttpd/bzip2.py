@@ -105,9 +105,8 @@ class HuffmanTable:
 class Reader:
     """read(n) of the bytes a bzip2 stream in the file f holds (concatenated streams too)."""
 
-    def __init__(self, f, block_max=BLOCK_MAX):
+    def __init__(self, f):
         self.f = f
-        self.block_max = block_max
         self.data = b''     # compressed bytes read, and where the next one is
         self.at = 0
         self.bits = 0       # bits taken from data and not used yet: their value and count
@@ -215,8 +214,10 @@ class Reader:
         if not MIN_TABLES <= count <= MAX_TABLES:
             raise Bzip2Error('a bzip2 block has %d Huffman tables' % count)
         selectors = self._bits(15)
-        if not 0 < selectors <= SELECTORS_MAX:
-            raise Bzip2Error('a bzip2 block has %d selectors' % selectors)
+        if not selectors:
+            raise Bzip2Error('a bzip2 block has no selector')
+        if selectors > SELECTORS_MAX:
+            raise Bzip2Error('a bzip2 block longer than %d bytes (%d selectors)' % (BLOCK_MAX, selectors))
         order = bytearray(range(count))
         chosen = bytearray(selectors)
         for s in range(selectors):
@@ -251,7 +252,7 @@ class Reader:
         counts = [0] * 256
         n = 0
         end = len(front) + 1         # the end-of-block symbol
-        most = self.block_max
+        most = BLOCK_MAX
         run = 0                      # a run of the front byte being spelled, and its next digit
         digit = 1
         data = self.data
