@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from harness import REPO
 from yihttpd import ipc
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
@@ -25,6 +26,9 @@ LOADED = 'Upload completed successfully, restart your camera\r\n'   # the firmwa
 MEMBER_LIMIT = 65536
 KILL_ROUNDS = 12           # server processes SIGKILLed while writing, per runtime
 KILL_AFTER = (0.05, 0.4)   # seconds of writing before each kill (three times longer under qemu-arm)
+FIRMWARE_WEB = os.path.join(os.path.dirname(REPO), 'shared', 'firmware', 'yi-hack-Allwinner-v2-web.tar.xz')
+FIRMWARE_LOAD_LIMIT = 10000   # the firmware's load.sh does nothing with a larger upload (CONTENT_LENGTH)
+BROWSER_BOUNDARY = '----WebKitFormBoundary7MA4YWxkTrZu0gW'   # as long as Chromium's
 
 
 def post_json(server, conf, obj, headers=None):
@@ -599,6 +603,66 @@ def test_backup_made_by_tar_cjf_loads_on_both_runtimes(server, sd, tmp_path):
     assert sd.snapshot() == restored
 
 
+def firmware_script(tmp_path, name, sd):
+    """Today's firmware's cgi-bin/NAME as a file, its fixed paths moved into the test:
+    /tmp/sd to the test card, its scratch files under tmp_path."""
+    with tarfile.open(FIRMWARE_WEB) as t:
+        text = t.extractfile('./src/www/httpd/cgi-bin/' + name).read().decode()
+    for fixed, moved in (('/tmp/sd/yi-hack', sd.path + '/yi-hack'),
+                         ('/tmp/yi-temp-save', str(tmp_path / 'yi-temp-save')),
+                         ('/tmp/config.tar.bz2.dl', str(tmp_path / 'config.tar.bz2.dl')),
+                         ('/tmp/workdir.tmp', str(tmp_path / 'workdir.tmp'))):
+        text = text.replace(fixed, moved)
+    assert '/tmp/' not in text.replace(str(tmp_path), '').replace(sd.path, ''), 'a path left unmoved'
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def run_firmware_script(tmp_path, script, body=b'', env=None):
+    """The script run as its busybox httpd runs a CGI (bash for its [[ ]]); its stdout.
+    ipc_cmd is a stand-in that only records its arguments."""
+    tools = tmp_path / 'firmware-tools'
+    tools.mkdir(exist_ok=True)
+    (tools / 'ipc_cmd').write_text('#!/bin/sh\necho "$@" >> %s\n' % (tools / 'ipc_cmd.log'))
+    (tools / 'ipc_cmd').chmod(0o755)
+    environ = dict(os.environ, PATH='%s:%s' % (tools, os.environ['PATH']), **(env or {}))
+    done = subprocess.run(['bash', script], input=body, stdout=subprocess.PIPE, env=environ,
+                          cwd=str(tmp_path), timeout=60)
+    return done.stdout
+
+
+def test_the_firmware_load_sh_takes_what_save_sh_answers_within_its_limit(server, sd, tmp_path):
+    sd.set_conf('camera.conf', 'LED', 'no')
+    sd.write('yi-hack/etc/hostname', 'yi-saved\n')
+    status, _h, saved = server.get('/cgi-bin/save.sh')
+    assert status == 200
+    expected = sd.snapshot()
+    sd.set_conf('camera.conf', 'LED', 'yes')
+    sd.write('yi-hack/etc/hostname', 'other\n')
+    body, ctype = multipart([('files[]', 'config.tar.bz2', saved)], BROWSER_BOUNDARY)
+    assert len(body) <= FIRMWARE_LOAD_LIMIT, len(body)
+    script = firmware_script(tmp_path, 'load.sh', sd)
+    out = run_firmware_script(tmp_path, script, body, {
+        'REQUEST_METHOD': 'POST', 'CONTENT_LENGTH': str(len(body)), 'CONTENT_TYPE': ctype})
+    assert b'Upload completed successfully' in out, out
+    assert sd.snapshot() == expected
+
+
+def test_a_backup_made_by_the_firmware_save_sh_loads(server, sd, tmp_path):
+    sd.set_conf('system.conf', 'RTSP', 'no')
+    sd.write('yi-hack/etc/hostname', 'yi-firmware\n')
+    out = run_firmware_script(tmp_path, firmware_script(tmp_path, 'save.sh', sd))
+    head = b'Content-type: application/octet-stream\r\n\r\n'
+    assert out.startswith(head + b'BZh'), out[:80]
+    restored = sd.snapshot()
+    sd.set_conf('system.conf', 'RTSP', 'yes')
+    sd.write('yi-hack/etc/hostname', 'other\n')
+    status, body = upload(server, out[len(head):], field='files[]', filename='config.tar.bz2')
+    assert (status, body) == (200, LOADED)
+    assert sd.snapshot() == restored
+
+
 def test_a_backup_whose_hostname_has_an_underscore_loads_as_on_the_firmware(
         start_server, sd, tmp_path, hostname_recorder):
     script, record = hostname_recorder
@@ -732,6 +796,7 @@ def hostile_archives(sd):
     archives = [(what, make_tar(members)) for what, members in cases]
     plain = make_tar(good_members(sd), None)
     whole = make_tar(good_members(sd))
+    packed = make_tar(good_members(sd), 'bz2')
     archives += [
         ('not compressed', plain),
         ('not a tar', gzip.compress(b'just some text, no tar here\n' * 40)),
@@ -743,6 +808,10 @@ def hostile_archives(sd):
         ('bad header checksum', gzip.compress(plain[:148] + b'0000000\0' + plain[156:])),
         ('gzip with a wrong CRC', whole[:-8] + bytes(4) + whole[-4:]),
         ('stored gzip with a changed byte', stored_gzip_with_a_changed_byte(plain)),
+        ('bzip2 with a wrong block CRC', packed[:10] + bytes(b ^ 0xff for b in packed[10:14]) + packed[14:]),
+        ('truncated bzip2', packed[:len(packed) // 2]),
+        ('bzip2 without its end', packed[:-10]),
+        ('bzip2 with garbage after it', packed + b'garbage'),
     ]
     return archives
 
@@ -777,6 +846,42 @@ def test_gzip_bombs_are_refused_in_bounded_time(server, sd, gzip_bomb):
         status, body = upload(server, gzip_bomb(head, BOMB_MIB))
         assert time.monotonic() - started < BOMB_SECONDS
         assert status == 400 and body['error'] == 'true'
+        assert sd.snapshot() == before
+    assert server.get('/cgi-bin/status.json')[0] == 200
+
+
+BZIP2_BOMB_MIB = 64       # zeros behind a tar header, in 900k blocks (Debian's bzip2 -9)
+SMALL_BLOCK_BOMB_MIB = 4  # zeros in blocks within the reader's bound (the package's writer)
+MIB = 1 << 20
+
+
+def packed_by_our_writer(head, mib):
+    from yihttpd import bzip2_writer
+    writer = bzip2_writer.Writer()
+    return writer.compress(head) + b''.join(writer.compress(bytes(MIB)) for _ in range(mib)) + writer.flush()
+
+
+@pytest.fixture(scope='module')
+def bzip2_bombs():
+    import bz2
+    huge = tarfile.TarInfo('system.conf')
+    huge.size = 1 << 30
+    head = huge.tobuf(format=tarfile.GNU_FORMAT)
+    packer = bz2.BZ2Compressor(9)
+    big_blocks = packer.compress(head) + b''.join(
+        packer.compress(bytes(MIB)) for _ in range(BZIP2_BOMB_MIB)) + packer.flush()
+    return [('900k blocks behind a huge header', big_blocks),
+            ('small blocks behind a huge header', packed_by_our_writer(head, SMALL_BLOCK_BOMB_MIB)),
+            ('small blocks of zeros only', packed_by_our_writer(b'', SMALL_BLOCK_BOMB_MIB))]
+
+
+def test_bzip2_bombs_are_refused_in_bounded_time(server, sd, bzip2_bombs):
+    before = sd.snapshot()
+    for what, bomb in bzip2_bombs:
+        started = time.monotonic()
+        status, body = upload(server, bomb, filename='config.tar.bz2')
+        assert time.monotonic() - started < BOMB_SECONDS, what
+        assert status == 400 and body['error'] == 'true', (what, body)
         assert sd.snapshot() == before
     assert server.get('/cgi-bin/status.json')[0] == 200
 
