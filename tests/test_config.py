@@ -304,8 +304,9 @@ BAD_BODIES = [
     b'{"SWITCH-ON": "no"}',
     b'{"SWITCH_ON=LED": "no"}',
     b'{"": "no"}',
-    b'{"SWITCH_ON": 1}',
     b'{"SWITCH_ON": null}',
+    b'{"SWITCH_ON": {"on": "no"}}',
+    b'{"SWITCH_ON": 1e400}',
     b'{"SWITCH_ON": "no", "LED": ["no"]}',
     b'\xff\xfe{}',
 ]
@@ -317,6 +318,44 @@ def test_set_configs_refuses_bad_bodies_and_changes_nothing(server, sd):
         status, _h, answer = post_json(server, 'camera', body)
         assert status == 400, body
         assert json.loads(answer)['error'] == 'true'
+    assert sd.snapshot() == before
+
+
+# Numbers and booleans as scripts send them; the firmware stores the text its jq prints.
+NUMBERS = {'MQTT_PORT': 1883, 'MQTT_KEEPALIVE': 120.0, 'MQTT_QOS': 1e0, 'MQTT_RETAIN_MOTION': True,
+           'MQTT_RETAIN_SOUND_DETECTION': False, 'MQTT_RETAIN_BABY_CRYING': -0.25,
+           'MQTT_RETAIN_BIRTH_WILL': 1e-5, 'MQTT_TLS': 12345678901234567, 'MQTT_RETAIN_AI_HUMAN_DETECTION': 3e17}
+
+
+def jq_stored(body):
+    """{key: text} as the firmware's set_configs.sh has jq print each KEY=VALUE row."""
+    rows = subprocess.run(['jq', '-r', '. | keys[] as $k | "\\($k)=\\(.[$k])"'], input=body,
+                          stdout=subprocess.PIPE, check=True).stdout.decode().splitlines()
+    return dict(row.split('=', 1) for row in rows)
+
+
+def test_numbers_and_booleans_are_stored_as_the_firmware_stores_them(server, sd):
+    body = json.dumps(NUMBERS).encode()
+    expected = jq_stored(body)
+    assert expected['MQTT_RETAIN_MOTION'] == 'true' and expected['MQTT_KEEPALIVE'] == '120'
+    status, _h, answer = post_json(server, 'mqtt', body)
+    assert (status, json.loads(answer)) == (200, {'error': 'false'})
+    stored = dict(line.split('=', 1) for line in sd.read('yi-hack/etc/mqttv4.conf').decode().splitlines()
+                  if '=' in line and not line.startswith('#'))
+    assert {key: stored[key] for key in NUMBERS} == expected
+    status, body = server.get_json('/cgi-bin/get_configs.sh?conf=mqtt')
+    assert body['MQTT_PORT'] == '1883' and body['MQTT_RETAIN_SOUND_DETECTION'] == 'false'
+
+
+def test_a_number_where_the_firmware_checks_the_value_is_checked_as_its_text(server, sd):
+    sd.write('yi-hack/etc/camera.conf', sd.read('yi-hack/etc/camera.conf') + b'MOTION_IMAGE_DELAY=1\n')
+    assert post_json(server, 'camera', {'MOTION_IMAGE_DELAY': 0.5})[0] == 200
+    assert b'MOTION_IMAGE_DELAY=0.5\n' in sd.read('yi-hack/etc/camera.conf')
+    assert post_json(server, 'system', {'TIMELAPSE_DT': 1440})[0] == 200
+    assert b'TIMELAPSE_DT=1440\n' in sd.read('yi-hack/etc/system.conf')
+    before = sd.snapshot()
+    assert post_json(server, 'system', {'TIMELAPSE_DT': 7})[0] == 400
+    assert post_json(server, 'camera', {'MOTION_IMAGE_DELAY': 5.5})[0] == 400
     assert sd.snapshot() == before
 
 
