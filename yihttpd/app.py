@@ -158,6 +158,7 @@ class App:
         self.record_stop = None     # the timer that ends record.sh's motion event (recorder)
         self.outputs_read = 0       # program outputs read back, for unique temp names (network)
         self.inflater = None        # the page files' shared inflater, made at the first (gzipped)
+        self.essid_watch = None     # the Wi-Fi name, read again when the link reconnects (status)
         self.settings_sending = 0   # camera setting sequences being sent (camera)
         self.grabbers = 0           # snapshot grabbers running (snapshot)
         self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)
