@@ -660,11 +660,14 @@ def firmware_script(tmp_path, name, sd):
 
 def run_firmware_script(tmp_path, script, body=b'', env=None):
     """The script run as its busybox httpd runs a CGI (bash for its [[ ]]); its stdout.
-    ipc_cmd is a stand-in that only records its arguments."""
+    tar and bzip2 are busybox's, as on the camera; ipc_cmd is a stand-in that only
+    records its arguments."""
     tools = tmp_path / 'firmware-tools'
     tools.mkdir(exist_ok=True)
-    (tools / 'ipc_cmd').write_text('#!/bin/sh\necho "$@" >> %s\n' % (tools / 'ipc_cmd.log'))
-    (tools / 'ipc_cmd').chmod(0o755)
+    for name, body_text in (('ipc_cmd', 'echo "$@" >> %s' % (tools / 'ipc_cmd.log')),
+                            ('tar', 'exec busybox tar "$@"'), ('bzip2', 'exec busybox bzip2 "$@"')):
+        (tools / name).write_text('#!/bin/sh\n%s\n' % body_text)
+        (tools / name).chmod(0o755)
     environ = dict(os.environ, PATH='%s:%s' % (tools, os.environ['PATH']), **(env or {}))
     done = subprocess.run(['bash', script], input=body, stdout=subprocess.PIPE, env=environ,
                           cwd=str(tmp_path), timeout=60)

@@ -14,11 +14,12 @@ import binascii
 from .bzip2 import (BLOCK_MAGIC, END_MAGIC, GROUP_SIZE, MAX_TABLES, REVERSED, RUN_LENGTH, RUNA,
                     RUNB, STREAM_MAGIC, combine, reverse32)
 
-# Bytes of one block after the first run-length stage: a settings tar's
-# text in one or two blocks, and the sort's list of 8192 small ints (a rank
-# and a position packed below 2**30, 32-bit MicroPython's small int) within
-# a 256K heap.
-BLOCK_SIZE = 8192
+# Bytes of one block after the first run-length stage. The sort's arrays
+# (8 KiB each) and list of small ints (a rank and a position packed below
+# 2**30, 32-bit MicroPython's small int) are then to be had on a 256K heap
+# already in use; 8 KiB blocks failed there. The payload's settings pack
+# to 2.25 KB (Debian's bzip2 -9: 2.06 KB).
+BLOCK_SIZE = 4096
 LEVEL = b'1'            # the header's block size class: 100k, which every block here is below
 LONGEST_RUN = 255       # bytes one run of the first stage holds (4 written, then a count)
 CODE_LENGTH_LIMIT = 17  # longest code written (bzip2's own limit)
