@@ -64,7 +64,7 @@ def unpack():
     with open(folder + '/settings.tar.bz2', 'rb') as f:
         return drain(bzip2.Reader(f), 4096)
 
-inflater = inflate.Inflater(1024)
+inflater = inflate.Inflater(1024, folder)
 
 def inflate_page():
     with open(folder + '/page.js.gz', 'rb') as f:

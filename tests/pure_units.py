@@ -435,7 +435,7 @@ def test_bzip2_refuses_damage_with_bzip2error():
 
 
 def test_inflater_reads_gzip_in_any_piece_size_one_stream_after_another():
-    inflater = inflate.Inflater(1024)
+    inflater = inflate.Inflater(1024, '/tmp')
     for data, expected, size in ((SAMPLE_GZ, SAMPLE, 1024), (SETTINGS_GZ, SETTINGS_TEXT, 7),
                                  (SAMPLE_GZ, SAMPLE, 1), (SETTINGS_GZ, SETTINGS_TEXT, 1024)):
         inflater.start(io.BytesIO(data))

@@ -197,11 +197,12 @@ def remove_stale_temp(directory, proc='/proc'):
 NEW_FILE_MODE = 'xb' if hasattr(os, 'open') else 'wb'
 
 
-def create_new(path):
-    """Open a new file to write at a predictable temp name, never through a link
-    or into a file someone else placed there: what is at the name is removed first."""
+def create_new(path, readable=False):
+    """Open a new file to write (and read back, if readable) at a predictable temp name,
+    never through a link or into a file someone else placed there: what is at the name
+    is removed first."""
     remove_if_there(path)
-    return open(path, NEW_FILE_MODE)
+    return open(path, NEW_FILE_MODE + ('+' if readable else ''))
 
 
 def remove_if_there(path):

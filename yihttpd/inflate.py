@@ -1,26 +1,28 @@
-"""gzip inflated by hand into buffers allocated once, for page files sent to
-a client that does not take gzip.
+"""gzip inflated by hand with its window in a file, for page files sent to a
+client that does not take gzip.
 
-MicroPython's deflate.DeflateIO takes a fresh 32 KiB window for every
-stream. On a small heap no such block is free (at 256K, none right after
-start; after a page load the largest free block measured 896 bytes), and
-an answer whose length was already promised was cut. An Inflater holds its
-window (in 1 KiB pieces), input, output and code tables for good and
-inflates one stream after another in them: a read allocates nothing larger
-than a few words. Pure
-Python, one code path on both runtimes; the firmware's page files are
-small (the largest, jQuery, 87 KB). The gzip trailer (CRC-32 and length)
-is checked.
+MicroPython's deflate.DeflateIO takes a fresh 32 KiB window from the heap
+for every stream. On a small heap no such block is free (at 256K, none
+right after start; after a page load the largest free block measured 896
+bytes), and an answer whose length was already promised was cut; even a
+32 KiB window kept for good leaves a 256K heap too little to serve the
+page. Here the window is a scratch file in --tmp-dir (RAM on the camera,
+but not the heap), written as the output goes and read back for each copy
+from further back than the output buffer. An Inflater holds its small
+buffers and code tables for good and inflates one stream after another in
+them: a read allocates nothing larger than a few words. Pure Python, one
+code path on both runtimes; the firmware's page files are small (the
+largest, jQuery, 87 KB). The gzip trailer (CRC-32 and length) is checked.
 """
 import array
 import binascii
 
-WINDOW = 32768             # deflate refers back at most this far
-PIECE_BITS = 10            # the window is held in 1 KiB pieces: small heaps have no 32 KiB block
-PIECE = 1 << PIECE_BITS
+from . import files
+
+WINDOW = 32768             # deflate refers back at most this far: the window file's size
 MAX_BITS = 15              # deflate's longest code
 FAST_BITS = 9              # codes up to this long are found with one table look-up
-INPUT_CHUNK = 1024         # compressed bytes read at a time
+INPUT_CHUNK = 512          # compressed bytes read at a time
 LONGEST_MATCH = 258        # a copy may run this far past what a read asked for
 END_OF_BLOCK = 256
 LITERAL_CODES = 288
@@ -112,11 +114,13 @@ class Code:
 
 
 class Inflater:
-    """Inflates one gzip file at a time (start, then read) in buffers it holds for good."""
+    """Inflates one gzip file at a time (start, then read, then release) in buffers it
+    holds for good, with the stream's window in a scratch file of tmp_dir."""
 
-    def __init__(self, chunk):
+    def __init__(self, chunk, tmp_dir):
         """chunk: the most a read gives."""
-        self.window = [memoryview(bytearray(PIECE)) for _ in range(WINDOW // PIECE)]
+        self.tmp_dir = tmp_dir
+        self.window = None
         self.input = bytearray(INPUT_CHUNK)
         self.input_view = memoryview(self.input)
         self.output = bytearray(chunk + LONGEST_MATCH)
@@ -130,6 +134,9 @@ class Inflater:
 
     def start(self, f):
         """Inflate the gzip file f from here on."""
+        path = files.temp_path(self.tmp_dir, 'inflate')
+        self.window = files.create_new(path, True)
+        files.remove_if_there(path)   # open, it stays usable; nothing is left behind
         self.f = f
         self.size = 0            # input bytes held, and the next one
         self.at = 0
@@ -149,6 +156,9 @@ class Inflater:
 
     def release(self):
         self.f = None
+        if self.window is not None:
+            self.window.close()
+            self.window = None
 
     # bits in
 
@@ -320,10 +330,11 @@ class Inflater:
                 n = min(length, k - at)
                 view[k:k + n] = view[at:at + n]
             else:
-                piece = self.window[(source % WINDOW) >> PIECE_BITS]
-                at = source & (PIECE - 1)
-                n = min(length, self.total - source, PIECE - at)
-                view[k:k + n] = piece[at:at + n]
+                at = source % WINDOW
+                n = min(length, self.total - source, WINDOW - at)
+                self.window.seek(at)
+                if self.window.readinto(view[k:k + n]) != n:
+                    raise OSError('the inflate window file is short')
             k += n
             source += n
             length -= n
@@ -355,10 +366,10 @@ class Inflater:
         self.crc = binascii.crc32(made, self.crc)
         done = 0
         while done < k:
-            piece = self.window[(self.total % WINDOW) >> PIECE_BITS]
-            at = self.total & (PIECE - 1)
-            n = min(PIECE - at, k - done)
-            piece[at:at + n] = made[done:done + n]
+            at = self.total % WINDOW
+            n = min(WINDOW - at, k - done)
+            self.window.seek(at)
+            self.window.write(made[done:done + n])
             done += n
             self.total += n
 

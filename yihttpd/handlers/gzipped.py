@@ -7,13 +7,13 @@ not (busybox has no answer for it); either way with X's Content-Type.
 As every www file (static.py), it is sent whole: a Range header gets the
 whole 200 answer, never a part of the compressed or of the inflated bytes.
 
-Inflating is one shared inflate.Inflater (App.inflater): its 32 KiB window
-and buffers are made at the first page-file request, while the heap still
-has room, and kept, so a length once promised is delivered even on a small,
-long-used heap, where no fresh 32 KiB block is to be had. It inflates one
-answer at a time; another client without gzip meanwhile (or, should it
-never have been made, any) gets 503 with Retry-After before anything of
-its answer is sent.
+Inflating is one shared inflate.Inflater (App.inflater): its small buffers
+are made at the first page-file request, while the heap still has room,
+and kept, and its 32 KiB window is a scratch file, so a length once
+promised is delivered even on a small, long-used heap, where no fresh
+32 KiB block is to be had. It inflates one answer at a time; another client
+without gzip meanwhile (or, should it never have been made, any) gets 503
+with Retry-After before anything of its answer is sent.
 """
 from .. import compat, inflate
 from ..http import HttpError
@@ -58,7 +58,7 @@ def shared_inflater(app):
     """App.inflater, made now if it is not yet; None when there is no room for it."""
     if app.inflater is None:
         try:
-            app.inflater = inflate.Inflater(INFLATE_CHUNK)
+            app.inflater = inflate.Inflater(INFLATE_CHUNK, app.tmp_dir)
         except MemoryError:
             pass
     return app.inflater

@@ -267,8 +267,8 @@ def status_json(req):
     essid = app.essid_watch.fresh()
     if essid is not None:
         return status_response(app, essid)
-    deferred = Deferred()
-    app.essid_watch.read(lambda essid: deferred.resolve(status_response(app, essid)))
+    deferred = Deferred(req)
+    app.essid_watch.read(deferred.step(lambda essid: deferred.resolve(status_response(app, essid))))
     return deferred
 
 
