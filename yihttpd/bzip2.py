@@ -5,8 +5,8 @@ Made for settings archives, a few tens of KB, not for bzip2 at large. A block
 may hold at most BLOCK_MAX symbols before its first run-length stage is undone
 (a settings tar takes about its text's size, 10-60 KB); whatever level 1-9 the
 header declares, a larger block is refused as soon as it passes that bound.
-A block costs 2 bytes a symbol, held in 4 KiB pieces (no large contiguous
-allocation, which a long-running 512K heap may not have), and its
+A block costs 2 bytes a symbol, held in 1 KiB pieces (no large contiguous
+allocation, which a long-running small heap may not have), and its
 output is produced as it is read, so memory stays bounded whatever the input
 expands to. Every block CRC and the stream CRC are checked: read raises
 Bzip2Error (a ValueError) for a corrupt stream, at the latest when it
@@ -20,7 +20,7 @@ LEVELS = b'123456789'
 BLOCK_MAGIC = (0x314159, 0x265359)   # the 48-bit block and end markers, as 24-bit halves
 END_MAGIC = (0x177245, 0x385090)
 BLOCK_MAX = 65536        # symbols of one block: room for settings; indexes fit 16 bits
-PIECE_BITS = 11          # a block is held in pieces of 2,048 entries
+PIECE_BITS = 9           # a block is held in pieces of 512 entries (1 KiB)
 PIECE = 1 << PIECE_BITS
 PIECE_MASK = PIECE - 1
 COARSE_BITS = 6          # one byte per 64 places of the sorted column says where to look
@@ -32,7 +32,7 @@ FAST_BITS = 10           # codes up to this long are found with one table look-u
 SELECTORS_MAX = BLOCK_MAX // GROUP_SIZE + 2   # a block of BLOCK_MAX symbols needs no more
 RUNA = 0                 # the two symbols that spell a run of the front byte in base 2
 RUNB = 1
-INPUT_CHUNK = 4096       # compressed bytes read at a time
+INPUT_CHUNK = 1024       # compressed bytes read at a time, into one buffer
 RUN_LENGTH = 4           # equal bytes after which the next byte counts more of them
 
 # Each byte's bits reversed: bzip2's CRC is CRC-32 taken most significant bit
@@ -107,7 +107,8 @@ class Reader:
 
     def __init__(self, f):
         self.f = f
-        self.data = b''     # compressed bytes read, and where the next one is
+        self.data = bytearray(INPUT_CHUNK)   # compressed bytes read: size of them, the next at
+        self.size = 0
         self.at = 0
         self.bits = 0       # bits taken from data and not used yet: their value and count
         self.count = 0
@@ -120,12 +121,15 @@ class Reader:
 
     # bits in
 
+    def _read_input(self):
+        """Read more compressed bytes; False at the end of the input."""
+        self.size = self.f.readinto(self.data) or 0
+        self.at = 0
+        return self.size > 0
+
     def _byte(self):
-        if self.at == len(self.data):
-            self.data = self.f.read(INPUT_CHUNK)
-            self.at = 0
-            if not self.data:
-                raise Bzip2Error('the bzip2 stream is cut short')
+        if self.at == self.size and not self._read_input():
+            raise Bzip2Error('the bzip2 stream is cut short')
         self.at += 1
         return self.data[self.at - 1]
 
@@ -150,10 +154,7 @@ class Reader:
     def _at_end_of_input(self):
         if self.count:
             return False
-        if self.at == len(self.data):
-            self.data = self.f.read(INPUT_CHUNK)
-            self.at = 0
-        return not self.data
+        return self.at == self.size and not self._read_input()
 
     # stream and blocks
 
@@ -256,6 +257,7 @@ class Reader:
         run = 0                      # a run of the front byte being spelled, and its next digit
         digit = 1
         data = self.data
+        size = self.size
         at = self.at
         bits = self.bits
         count = self.count
@@ -271,11 +273,11 @@ class Reader:
                 left = GROUP_SIZE
             left -= 1
             while count < MAX_CODE_LENGTH:
-                if at == len(data):
-                    data = self.f.read(INPUT_CHUNK)
-                    at = 0
-                    if not data:
+                if at == size:
+                    if not self._read_input():
                         raise Bzip2Error('the bzip2 stream is cut short')
+                    size = self.size
+                    at = 0
                 bits = (bits & ((1 << count) - 1)) << 8 | data[at]
                 at += 1
                 count += 8
@@ -312,7 +314,6 @@ class Reader:
             block[-1][n & PIECE_MASK] = c
             counts[c] += 1
             n += 1
-        self.data = data
         self.at = at
         self.count = count
         self.bits = bits & ((1 << count) - 1)
@@ -445,10 +446,14 @@ class Reader:
             got += len(chunk)
         return b''.join(out)
 
+    def close(self):
+        """Let go of the block held (the input file is the caller's)."""
+        self.block = None
+        self.ends = None
+        self.coarse = None
+
     def _end_block(self):
         if reverse32(self.crc) != self.expected_crc:
             raise Bzip2Error('a bzip2 block CRC does not match')
         self.stream_crc = combine(self.stream_crc, self.expected_crc)
-        self.block = None
-        self.ends = None
-        self.coarse = None
+        self.close()

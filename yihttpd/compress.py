@@ -2,8 +2,11 @@
 
 bzip2, the firmware's format for settings, is this package's own on both
 runtimes (bzip2.py reads, bzip2_writer.py writes): MicroPython has no bz2,
-and one code path behaves the same everywhere. gzip is read with CPython's
-zlib and gzip, and with `deflate` on MicroPython (GzipInflater).
+and one code path behaves the same everywhere. A settings archive in gzip
+is read by inflate.py on both (its window a scratch file: no 32 KiB block
+of heap, which a used heap may not have); a firmware archive, tens of MB,
+by CPython's zlib and gzip, and by `deflate` in C on MicroPython
+(GzipInflater).
 """
 import binascii
 
@@ -31,8 +34,27 @@ def bz2_reader(f):
     return Reader(f)
 
 
+SMALL_GZIP_CHUNK = 1024   # bytes a read of a settings gzip gives at most
+
+
+class SmallGzip:
+    """read(n) of the gzip stream in f, by inflate.py with its window a scratch file in
+    tmp_dir; close() gives the file back."""
+
+    def __init__(self, f, tmp_dir):
+        from .inflate import Inflater
+        self.inflater = Inflater(SMALL_GZIP_CHUNK, tmp_dir)
+        self.inflater.start(f)
+
+    def read(self, n):
+        return bytes(self.inflater.read(min(n, SMALL_GZIP_CHUNK)))
+
+    def close(self):
+        self.inflater.release()
+
+
 def gzip_reader(f, size):
-    """A reader of the gzip stream that fills the seekable f (size bytes).
+    """A reader of the gzip stream that fills the seekable f (size bytes): a firmware archive.
 
     CPython's gzip module; MicroPython's deflate through GzipInflater.
     """

@@ -97,12 +97,13 @@ def write_archive(out, members):
 
 # Reading
 
-def open_compressed(section):
-    """A reader of the tar inside section, a bzip2 or gzip stream (by its magic bytes)."""
+def open_compressed(section, tmp_dir):
+    """A reader of the (small) tar inside section, a bzip2 or gzip stream (by its magic
+    bytes), with read(n) and close(); a gzip's window goes in a scratch file in tmp_dir."""
     magic = section.read(len(compress.BZIP2_MAGIC))
     section.seek(0)
     if magic.startswith(compress.GZIP_MAGIC):
-        return compress.gzip_reader(section, section.length)
+        return compress.SmallGzip(section, tmp_dir)
     if magic == compress.BZIP2_MAGIC:
         return compress.bz2_reader(section)
     raise ArchiveError('not a bzip2 or gzip archive')

@@ -365,7 +365,7 @@ def load(req):
     os.mkdir(scratch)
     try:
         section = multipart_file(stream, size, req.headers.get('content-type', ''))
-        names = unpack_checked(section, scratch)
+        names = unpack_checked(section, scratch, app.tmp_dir)
         hostname = install(app.sd, scratch, names)
     finally:
         stream.close()
@@ -390,12 +390,17 @@ def unpack_settings(stream, scratch):
     return names
 
 
-def unpack_checked(section, scratch):
+def unpack_checked(section, scratch, tmp_dir):
     """Unpack an uploaded archive into scratch and check it whole; 400 at the first thing refused."""
+    stream = None
     try:
-        return unpack_settings(tar.open_compressed(section), scratch)
+        stream = tar.open_compressed(section, tmp_dir)
+        return unpack_settings(stream, scratch)
     except tar.ArchiveError as err:
         raise HttpError(400, 'settings archive refused: ' + err.message)
+    finally:
+        if stream is not None:
+            stream.close()
 
 
 def check_member_text(scratch, name):
