@@ -4,7 +4,8 @@ Values come from /proc, /sys and the SD card; anything the host does not
 have is "N/A", so the answer always carries every field (Home Assistant
 needs mac_addr and serial_number to be present). The Wi-Fi network's name
 is iwconfig's, as the firmware reads it, but run again only when the link
-went down or up since (EssidWatch), not once per request.
+went down or up since (EssidWatch), not once per request, and no answer
+waits for it.
 """
 import json
 import os
@@ -13,7 +14,7 @@ import time
 from .. import conf, files
 from ..child import Background
 from ..compat import monotonic
-from ..http import Deferred, Response
+from ..http import Response
 
 NA = 'N/A'
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
@@ -182,34 +183,33 @@ def zone_name(tz, summer):
 
 
 class EssidWatch:
-    """wlan_essid without a program run per request: `iwconfig wlan0` runs again only
-    when the link went down or up since the last run (the kernel's carrier_changes
-    count, --wlan-carrier, moved), or after ESSID_MAX_AGE where there is no such count.
-    Requests that come while it runs wait for the same run."""
+    """wlan_essid without a program run per request: the name `iwconfig wlan0` gave
+    last, read again beside the loop when the link went down or up since (the
+    kernel's carrier_changes count, --wlan-carrier, moved), or after ESSID_MAX_AGE
+    where there is no such count. No answer waits for it: until a read has
+    ended, answers give the name before (N/A right after start)."""
 
     def __init__(self, app):
         self.app = app
         self.essid = NA
         self.seen = None        # the carrier count (or age slot) the ESSID was read at
-        self.waiting = None     # callbacks for the run under way
+        self.reading = False
 
     def mark(self):
         count = read_first_line(self.app.options.wlan_carrier)
         return count if count is not None else int(monotonic() // ESSID_MAX_AGE)
 
-    def fresh(self):
-        """The ESSID, or None when it must be read again."""
-        return self.essid if self.mark() == self.seen else None
-
-    def read(self, on_essid):
-        """Run iwconfig beside the loop; on_essid(ESSID) once it has answered."""
-        if self.waiting is not None:
-            self.waiting.append(on_essid)
-            return
-        self.waiting = [on_essid]
-        app = self.app
+    def current(self):
+        """The ESSID last read; a new read starts when the link changed since."""
         mark = self.mark()
+        if mark != self.seen and not self.reading:
+            self.read(mark)
+        return self.essid
+
+    def read(self, mark):
+        app = self.app
         out = files.temp_path(app.tmp_dir, 'essid')
+        self.reading = True
 
         def ended(status):
             try:
@@ -219,9 +219,7 @@ class EssidWatch:
             files.remove_if_there(out)
             self.essid = essid_of(text)
             self.seen = mark
-            waiting, self.waiting = self.waiting, None
-            for callback in waiting:
-                callback(self.essid)
+            self.reading = False
         Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path()] + list(IWCONFIG),
                    ESSID_TIMEOUT, ended, app.tmp_dir, out)
 
@@ -264,15 +262,7 @@ def status_json(req):
     app = req.app
     if app.essid_watch is None:
         app.essid_watch = EssidWatch(app)
-    essid = app.essid_watch.fresh()
-    if essid is not None:
-        return status_response(app, essid)
-    deferred = Deferred(req)
-    app.essid_watch.read(deferred.step(lambda essid: deferred.resolve(status_response(app, essid))))
-    return deferred
-
-
-def status_response(app, essid):
+    essid = app.essid_watch.current()
     sd = app.sd
     model = sd.model_suffix() or NA
     uptime = read_first_line('/proc/uptime')
