@@ -118,6 +118,10 @@ def serve(req, gz_path, name):
         f = response.file
         response.file = None
         length = inflated_size(f, response.length)
-        response.body = Inflated(inflater, f, length)
+        try:
+            response.body = Inflated(inflater, f, length)
+        except OSError:      # no file to spare for the window now (EMFILE, a full /tmp)
+            f.close()
+            raise HttpError(503, 'no room to inflate a page file now: try again', [('Retry-After', '1')])
         response.length = length
     return response

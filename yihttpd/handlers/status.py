@@ -220,8 +220,12 @@ class EssidWatch:
             self.essid = essid_of(text)
             self.seen = mark
             self.reading = False
-        Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path()] + list(IWCONFIG),
-                   ESSID_TIMEOUT, ended, app.tmp_dir, out)
+        try:
+            Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path()] + list(IWCONFIG),
+                       ESSID_TIMEOUT, ended, app.tmp_dir, out)
+        except OSError:   # no file or process to spare now (EMFILE): tried again next time
+            files.remove_if_there(out)
+            self.reading = False
 
 
 def essid_of(text):
