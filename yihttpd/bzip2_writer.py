@@ -1,7 +1,7 @@
 """bzip2 streams written by hand, for the settings backup (save.sh) on both runtimes.
 
 The full bzip2 pipeline, kept small: the first run-length stage, the
-Burrows-Wheeler sort of blocks of at most BLOCK_SIZE bytes, move-to-front
+Burrows-Wheeler sort of blocks of at most BLOCK_SIZES bytes, move-to-front
 with runs of the front byte spelled in base 2, then two to six Huffman
 tables, as bzip2 itself chooses them. Every bzip2 reads the result (tested
 against Debian's bzip2 -d and the firmware's busybox tar). Small blocks keep
@@ -14,12 +14,13 @@ import binascii
 from .bzip2 import (BLOCK_MAGIC, END_MAGIC, GROUP_SIZE, MAX_TABLES, REVERSED, RUN_LENGTH, RUNA,
                     RUNB, STREAM_MAGIC, combine, reverse32)
 
-# Bytes of one block after the first run-length stage. The sort's arrays
-# (8 KiB each) and list of small ints (a rank and a position packed below
-# 2**30, 32-bit MicroPython's small int) are then to be had on a 256K heap
-# already in use; 8 KiB blocks failed there. The payload's settings pack
-# to 2.25 KB (Debian's bzip2 -9: 2.06 KB).
-BLOCK_SIZE = 4096
+# Bytes of one block after the first run-length stage, largest first: the
+# sort's arrays take 2 bytes a byte, each contiguous, and a long-used heap
+# (512K too) may not have an 8 KiB block free; a MemoryError is met with the
+# next size (compress.write_bzip2). The payload's settings pack to 2.27 KB
+# in 4 KiB blocks, 2.66 in 2 KiB, 3.13 in 1 KiB, 3.80 in 512 B blocks
+# (Debian's bzip2 -9: 2.06 KB): all far within the firmware's 10,000 bytes.
+BLOCK_SIZES = (4096, 2048, 1024, 512)
 LEVEL = b'1'            # the header's block size class: 100k, which every block here is below
 LONGEST_RUN = 255       # bytes one run of the first stage holds (4 written, then a count)
 CODE_LENGTH_LIMIT = 17  # longest code written (bzip2's own limit)
@@ -196,7 +197,7 @@ def _regroup(packed, order, rank, start, n, tied):
 class Writer:
     """compress(bytes) and flush() (zlib's compressobj interface) writing one bzip2 stream."""
 
-    def __init__(self, block_size=BLOCK_SIZE):
+    def __init__(self, block_size=BLOCK_SIZES[0]):
         self.block_size = block_size
         self.out = bytearray()
         self.acc = 0            # bits not yet written out, and their count

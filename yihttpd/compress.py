@@ -22,10 +22,20 @@ except ImportError:
 DECOMPRESS_ERRORS = (OSError, EOFError, ValueError) + ((zlib.error,) if zlib else ())
 
 
-def bz2_compressor():
-    """An object with compress(bytes) and flush() writing one bzip2 stream."""
-    from .bzip2_writer import Writer
-    return Writer()
+def write_bzip2(path, write):
+    """Make the file path (new, at a temp name) and write(packer) a bzip2 stream into it:
+    packer takes compress(bytes) and flush(). Out of memory, it starts again with
+    smaller blocks (bzip2_writer.BLOCK_SIZES): a used heap may have no larger block free."""
+    from .bzip2_writer import BLOCK_SIZES, Writer
+    from .files import create_new
+    for block_size in BLOCK_SIZES:
+        try:
+            with create_new(path) as out:
+                write(out, Writer(block_size))
+            return
+        except MemoryError:
+            if block_size == BLOCK_SIZES[-1]:
+                raise
 
 
 def bz2_reader(f):

@@ -79,12 +79,15 @@ def tar_header(name, size, mtime):
     return bytes(block)
 
 
-def write_archive(out, members):
-    """Write a bzip2 tar of members, a list of (name, path), to the stream out.
+def write_archive(path, members):
+    """Write a bzip2 tar of members, a list of (name, path), to a new file at path.
 
     Each file is read whole (they are at most SETTINGS.member_size bytes).
     """
-    packer = compress.bz2_compressor()
+    compress.write_bzip2(path, lambda out, packer: _write_members(out, packer, members))
+
+
+def _write_members(out, packer, members):
     for name, path in members:
         data = read_small(path, SETTINGS.member_size)
         st = files.stat(path)

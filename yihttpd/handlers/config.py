@@ -335,8 +335,7 @@ def save(req):
     app = req.app
     path = files.temp_path(app.tmp_dir, 'save')
     try:
-        with files.create_new(path) as out:
-            tar.write_archive(out, settings_files(app.sd))
+        tar.write_archive(path, settings_files(app.sd))
         size = files.stat_size(files.stat(path))
         f = open(path, 'rb')
     finally:
