@@ -214,15 +214,19 @@ def test_a_flood_of_commands_through_ipc_cmd_is_bounded(start_server, sd, tmp_pa
     # Before: every command queued a temp file and an ipc_cmd run (4000 ptz requests, 6000 files).
     out = str(tmp_path / 'ipc_cmd-got.bin')
     tool = stand_in_ipc_cmd(sd, out)
-    with open(tool, 'a') as f:
-        f.write('sleep 1\n')   # a camera slow to take commands
+    release = tmp_path / 'release'
+    with open(tool, 'a') as f:   # a camera that takes no command until the test lets it
+        f.write('while [ ! -e %s ]; do sleep 0.05; done\n' % release)
     tmp_dir = tmp_path / 'tmp'
     tmp_dir.mkdir()
     server = start_server('--ipc', 'ipc_cmd', '--tmp-dir', str(tmp_dir))
     statuses = [server.get('/cgi-bin/preset.sh?num=1')[0] for _ in range(TOOL_BACKLOG + 8)]
-    assert statuses.count(503) >= 7 and statuses.count(200) <= TOOL_BACKLOG + 1
+    # One ipc_cmd runs, TOOL_BACKLOG commands wait for it, the rest are refused.
+    assert statuses.count(200) == TOOL_BACKLOG + 1 and statuses.count(503) == 7
     assert len([n for n in os.listdir(str(tmp_dir)) if n.startswith('yihttpd-ipc-')]) <= TOOL_BACKLOG + 1
     assert server.get('/cgi-bin/status.json')[0] == 200
+    release.write_text('go')
+    assert wait_for_bytes(out, (TOOL_BACKLOG + 1) * len(ipc.go_preset(1))) == ipc.go_preset(1) * (TOOL_BACKLOG + 1)
 
 
 def test_a_ptz_stop_the_camera_cannot_take_is_sent_again(start_server, sd, tmp_path):

@@ -157,9 +157,9 @@ def test_fw_info_gives_installed_latest_and_local_firmware(start_server, tmp_pat
     release.files['/latest'] = RELEASE_JSON
     server = run(start_server, tmp_path, '--release-url', release.url + '/latest')
     assert server.get_json('/cgi-bin/fw_upgrade.sh?get=info') == (200, {
-        'error': 'false', 'fw_version': '0.4.1', 'latest_fw': NEW_VERSION, 'local_fw': 'false'})
+        'error': 'false', 'fw_version': '0.4.1', 'latest_fw': NEW_VERSION, 'local_fw': False})
     sd.write(LOCAL_ARCHIVE, tgz(FIRMWARE))
-    assert server.get_json('/cgi-bin/fw_upgrade.sh?get=info')[1]['local_fw'] == 'true'
+    assert server.get_json('/cgi-bin/fw_upgrade.sh?get=info')[1]['local_fw'] is True
 
 
 def test_fw_info_answers_without_latest_when_the_release_url_fails(start_server, tmp_path, release):

@@ -830,7 +830,7 @@ async function loadFirmware() {
   fillFields($('firmware-fields'), [
     ['Installed', String(info.fw_version)],
     ['Latest release', info.latest_fw ? String(info.latest_fw) : 'unknown (no internet?)'],
-    ['Archive on the SD card', info.local_fw === 'true' ? 'yes' : 'no'],
+    ['Archive on the SD card', info.local_fw === true ? 'yes' : 'no'],
   ]);
 }
 

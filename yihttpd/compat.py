@@ -8,8 +8,8 @@ belong to one subject sit at the top of the module about it:
   ffi, exit status in a file);
 - mqueue.py: POSIX queues through ctypes (CPython) or ffi (MicroPython), none
   in builds without ffi;
-- compress.py: no bz2, zlib or gzip (gzip read through `deflate`, written
-  with stored blocks);
+- compress.py: no bz2, zlib or gzip (gzip read through `deflate`; bzip2 is
+  the package's own on both runtimes);
 - checks.py: MicroPython's decode takes overlong and surrogate UTF-8.
 
 Here: no os.sendfile (files are copied through one shared buffer), no

@@ -41,10 +41,14 @@ def settled_stamp(st):
     or when its size is 0 (an empty file, or a /proc file, which changes unseen).
 
     Equal stamps mean an unchanged file only once its mtime is older than
-    FAT's tick: a write within the same tick leaves the mtime as it was.
+    FAT's tick: a write within the same tick leaves the mtime as it was. A
+    directory's size is left out: what it means differs by filesystem (FAT:
+    whole clusters, tmpfs: its entries), its mtime is what tells a change.
     """
     mtime = stat_mtime(st)
-    if time.time() - mtime < MTIME_GRAIN or (stat_size(st) == 0 and st[0] & S_IFMT != S_IFDIR):
+    if st[0] & S_IFMT == S_IFDIR:
+        return None if time.time() - mtime < MTIME_GRAIN else (st[1], mtime)
+    if time.time() - mtime < MTIME_GRAIN or stat_size(st) == 0:
         return None
     return st[1], mtime, stat_size(st)
 
@@ -212,11 +216,12 @@ def remove_stale_temp(directory, proc='/proc'):
 NEW_FILE_MODE = 'xb' if hasattr(os, 'open') else 'wb'
 
 
-def create_new(path):
-    """Open a new file to write at a predictable temp name, never through a link
-    or into a file someone else placed there: what is at the name is removed first."""
+def create_new(path, readable=False):
+    """Open a new file to write (and read back, if readable) at a predictable temp name,
+    never through a link or into a file someone else placed there: what is at the name
+    is removed first."""
     remove_if_there(path)
-    return open(path, NEW_FILE_MODE)
+    return open(path, NEW_FILE_MODE + ('+' if readable else ''))
 
 
 def remove_if_there(path):
