@@ -62,11 +62,22 @@ def gain(req, default_db):
     return '-g', volume(req, 'vol', '1')
 
 
+class SpeakerState:
+    """What the speaker services keep: whether a sound plays (one at a time)."""
+
+    def __init__(self, _app):
+        self.playing = False
+
+
+def speaker_state(app):
+    return app.state(__name__, SpeakerState)
+
+
 def check_ready(app):
     """The FIFO (audio input on) and no other sound playing; 503 otherwise."""
     if files.entry_kind(app.options.audio_fifo) != 'other':
         raise Refused(503, 'Audio input disabled')
-    if app.playing:
+    if speaker_state(app).playing:
         raise Refused(503, 'Speaker busy')
 
 
@@ -76,14 +87,14 @@ def play(req, script, args, remove, description, wait):
     deferred = Deferred(req) if wait else None
 
     def ended(status):
-        app.playing = False
+        speaker_state(app).playing = False
         for made in remove:
             files.remove_if_there(made)
         if deferred is not None:
             if status != 0:
                 raise Refused(503, 'Playing failed')
             deferred.resolve(answer(False, description))
-    app.playing = True
+    speaker_state(app).playing = True
     try:
         Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path(), 'sh', '-c', script] + args,
                    PLAY_TIMEOUT, deferred.step(ended) if wait else ended, app.tmp_dir)

@@ -228,8 +228,7 @@ def add_preset(req, path):
     name = preset_name(req)
     number = req.number('num', 0, PRESET_SLOTS - 1) if req.param('num') is not None else -1
     place_preset(read_presets(path), number, name, '0,0')   # refuse early what cannot fit
-    app.position_asks += 1
-    out = files.temp_path(app.tmp_dir, 'position', app.position_asks)
+    out = files.unique_temp_path(app.tmp_dir, 'position')
     deferred = Deferred(req)
 
     def ended(status):
