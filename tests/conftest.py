@@ -2,9 +2,9 @@
 
 Every test that takes `server` (or `start_server`, or `runtime`) runs on
 CPython and on the camera's MicroPython 1.26.1 with ffi (x86-64, heap
-capped at 512K); modules marked `pytest.mark.armhf` run a third time on
-the 32-bit ARM musl build under qemu-arm. A runtime that is missing fails
-the run; it is never skipped.
+capped at 512K); modules marked `pytest.mark.arch` run again on the 32-bit
+musl builds for ARM (under qemu-arm) and little-endian MIPS (under
+qemu-mipsel). A runtime that is missing fails the run; it is never skipped.
 """
 import os
 import sys
@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import MICROPYTHON_HEAP, SdRoot, ServerProcess  # noqa: E402
+from harness import ARCH_RUNTIMES, MICROPYTHON_HEAP, SdRoot, ServerProcess  # noqa: E402
 from mqtt_harness import Bridge, Broker, EventSource, Subscriber  # noqa: E402
 
 
@@ -22,8 +22,8 @@ RUNTIMES = ('cpython', 'micropython')
 
 def pytest_generate_tests(metafunc):
     if 'runtime' in metafunc.fixturenames:
-        armhf = ('armhf',) if metafunc.definition.get_closest_marker('armhf') else ()
-        metafunc.parametrize('runtime', RUNTIMES + armhf)
+        arch = ARCH_RUNTIMES if metafunc.definition.get_closest_marker('arch') else ()
+        metafunc.parametrize('runtime', RUNTIMES + arch)
 
 
 @pytest.fixture

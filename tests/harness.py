@@ -17,9 +17,12 @@ START_TIMEOUT = 10.0
 
 
 # The runtimes a server test runs on: CPython, and the camera's MicroPython
-# 1.26.1 with ffi built from ../shared/micropython (x86-64, and 32-bit ARM
-# musl under qemu-arm), each the name of its binary in the build's bin/.
-MICROPYTHONS = {'micropython': 'micropython', 'armhf': 'micropython-armhf'}
+# 1.26.1 with ffi built by tools/build-micropython.sh (x86-64, and the 32-bit
+# musl builds for ARM and little-endian MIPS under qemu), each the name of
+# its binary in the build's bin/.
+MICROPYTHONS = {'micropython': 'micropython', 'armhf': 'micropython-armhf',
+                'mipsel': 'micropython-mipsel'}
+ARCH_RUNTIMES = ('armhf', 'mipsel')   # the camera CPUs, emulated: where word size and byte order show
 BUILD_SCRIPT = os.path.join(REPO, 'tools', 'build-micropython.sh')
 _build = []
 

@@ -15,9 +15,11 @@ import time
 
 import pytest
 
+from harness import ARCH_RUNTIMES
+
 from yihttpd import ipc
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 JSON_LIMIT = 16384
 CONF_LIMIT = 65536    # a conf file read larger than this is refused
@@ -519,7 +521,7 @@ def test_a_killed_writer_leaves_the_old_or_the_new_file(start_server, sd, runtim
 
         writer = threading.Thread(target=hammer)
         writer.start()
-        time.sleep(rng.uniform(*KILL_AFTER) * (3 if runtime == 'armhf' else 1))
+        time.sleep(rng.uniform(*KILL_AFTER) * (3 if runtime in ARCH_RUNTIMES else 1))
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait()
         stop.set()

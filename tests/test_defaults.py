@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 DEFAULT_SYSTEM = b'HTTPD=yes\nHTTPD_PORT=8080\nRTSP=yes\n'
 DEFAULT_CAMERA = b'SWITCH_ON=yes\nLED=no\n'

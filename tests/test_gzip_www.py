@@ -12,7 +12,7 @@ import pytest
 
 from harness import REPO
 
-pytestmark = pytest.mark.armhf
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 FIRMWARE_WEB = os.path.join(os.path.dirname(REPO), 'shared', 'firmware',
                             'yi-hack-Allwinner-v2-web.tar.xz')

@@ -10,7 +10,7 @@ import pytest
 
 from harness import SdRoot
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 DIR = '2020Y01M01D01H'
 OLDER = '2020Y01M01D00H'

@@ -7,7 +7,7 @@ import pytest
 
 from harness import REPO
 
-pytestmark = pytest.mark.armhf
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 VIDEO = bytes(range(256)) * 40          # 10,240 bytes with a recognisable pattern
 SECRET = b'root:SECRET-OUTSIDE-THE-ROOT'

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 FIELDS = ('name', 'hostname', 'fw_version', 'home_version', 'model_suffix', 'ptz', 'go2rtc',
           'serial_number', 'local_time', 'uptime', 'load_avg', 'total_memory', 'free_memory',

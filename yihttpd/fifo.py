@@ -12,11 +12,11 @@ them: libc's are called through ffi (compat.libc_function; the camera's
 """
 import os
 
-from .compat import libc_function
+from .compat import libc_function, open_flag
 from .files import remove_if_there
 
 O_RDONLY = getattr(os, 'O_RDONLY', 0)
-O_NONBLOCK = getattr(os, 'O_NONBLOCK', 0o4000)   # Linux's values on ARM and x86
+O_NONBLOCK = open_flag('O_NONBLOCK')
 O_CLOEXEC = 0o2000000     # for ffi's open (CPython's os.open never lets a child inherit)
 FIFO_MODE = 0o600
 
