@@ -4,15 +4,22 @@ Every test that takes `server` (or `start_server`, or `runtime`) runs on
 CPython and on the camera's MicroPython 1.26.1 with ffi (x86-64, heap
 capped at 512K); modules marked `pytest.mark.arch` run again on the 32-bit
 musl builds for ARM (under qemu-arm) and little-endian MIPS (under
-qemu-mipsel). A runtime that is missing fails the run; it is never skipped.
+qemu-mipsel), from the precompiled .mpy payload as the camera runs it. In
+modules marked `pytest.mark.small_heap` (the foundation: HTTP, files,
+limits, auth, status) MicroPython x86-64 runs that payload at 256K, the
+heap it must keep fitting. A runtime that is missing fails the run; it is
+never skipped.
 """
 import os
 import sys
+import threading
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 from harness import ARCH_RUNTIMES, MICROPYTHON_HEAP, SdRoot, ServerProcess  # noqa: E402
 from mqtt_harness import Bridge, Broker, EventSource, Subscriber  # noqa: E402
 
@@ -32,12 +39,14 @@ def sd(tmp_path):
 
 
 @pytest.fixture
-def start_server(runtime, sd):
+def start_server(runtime, sd, request):
     """start_server(*args, root=None, heap=..., env=None) -> ServerProcess; stopped after the test."""
     started = []
+    small = runtime == 'micropython' and request.node.get_closest_marker('small_heap') is not None
 
-    def start(*args, root=None, heap=MICROPYTHON_HEAP, module='yihttpd', env=None):
-        server = ServerProcess(runtime, root or sd.path, args, heap, module, env)
+    def start(*args, root=None, heap=None, module='yihttpd', env=None):
+        heap = heap or (harness.SMALL_HEAP if small else MICROPYTHON_HEAP)   # bench/payload_heap.py sets it
+        server = ServerProcess(runtime, root or sd.path, args, heap, module, env, precompiled=small or None)
         started.append(server)
         return server
 
@@ -51,10 +60,38 @@ def server(start_server):
     return start_server()
 
 
+SWITCH_HELD_WAIT = 60.0   # s for a server to reach its held conf switch (qemu on a busy machine)
+
+
+@pytest.fixture
+def killed_mid_switch(start_server, sd):
+    """killed_mid_switch(point, send) -> the next server on the card.
+
+    Starts a server whose conf switch (load.sh, reset.sh) stops at point
+    (--test-hold-switch: 'staged' or 'switching'), runs send(server) beside
+    it, SIGKILLs it once its log says it holds there, and returns
+    (etc/ as the kill left it, a server started again on the same card).
+    """
+    def run(point, send):
+        held = start_server('--test-hold-switch', point)
+        thread = threading.Thread(target=send, args=(held,), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + SWITCH_HELD_WAIT
+        while 'conf switch held at ' + point not in held.log():
+            assert time.monotonic() < deadline and held.proc.poll() is None, held.log()
+            time.sleep(0.05)
+        held.proc.kill()
+        held.proc.wait()
+        thread.join(SWITCH_HELD_WAIT)
+        left = {name: sd.read('yi-hack/etc/' + name) for name in os.listdir(sd.etc)
+                if os.path.isfile(os.path.join(sd.etc, name))}
+        return left, start_server()
+    return run
+
+
 # --- camera commands read back (IPC) ---
 
 import select  # noqa: E402
-import time  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from yihttpd import mqueue as yihttpd_mqueue  # noqa: E402

@@ -2,17 +2,20 @@
 
 Plain Python (no pytest), so bench/ scripts use it too.
 """
+import atexit
 import http.client
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAYLOAD_ETC = os.path.join(REPO, 'sdcard_payload', 'yi-hack', 'etc')
 MICROPYTHON_HEAP = '512K'
+SMALL_HEAP = '256K'    # the heap the .mpy payload must also serve the foundation tests in
 START_TIMEOUT = 10.0
 
 
@@ -25,6 +28,7 @@ MICROPYTHONS = {'micropython': 'micropython', 'armhf': 'micropython-armhf',
 ARCH_RUNTIMES = ('armhf', 'mipsel')   # the camera CPUs, emulated: where word size and byte order show
 BUILD_SCRIPT = os.path.join(REPO, 'tools', 'build-micropython.sh')
 _build = []
+_precompiled = []
 
 
 def micropython_build():
@@ -43,20 +47,46 @@ def mpy_cross_path():
     return os.path.join(micropython_build(), 'mpy-cross')
 
 
+def precompiled_package():
+    """The folder holding the payload's yihttpd/ as .mpy and its www/, as the camera
+    runs them: built by build_payload.py with mpy-cross once per process."""
+    if not _precompiled:
+        sys.path.insert(0, REPO)
+        import build_payload
+        top = tempfile.mkdtemp(prefix='yihttpd-mpy-')
+        atexit.register(shutil.rmtree, top, True)
+        for rel, data in build_payload.payload_files(mpy_cross_path()):
+            path = os.path.join(top, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, 'wb') as f:
+                f.write(data)
+        _precompiled.append(os.path.join(top, 'yi-hack'))
+    return _precompiled[0]
+
+
+def package_root(runtime, precompiled=None):
+    """Where a runtime imports yihttpd from: the checkout, or the precompiled
+    package (the default under qemu, where compiling the sources at each start
+    cost more than running them)."""
+    if precompiled is None:
+        precompiled = runtime in ARCH_RUNTIMES
+    return precompiled_package() if precompiled else REPO
+
+
 def runtime_command(runtime, module='yihttpd', heap=MICROPYTHON_HEAP):
-    """The argv prefix that runs a module of the checkout under a runtime (None: the bare interpreter)."""
+    """The argv prefix that runs a module of yihttpd under a runtime (None: the bare interpreter)."""
     run_module = ['-m', module] if module else []
     if runtime == 'cpython':
         return [sys.executable] + run_module
     return [micropython_path(runtime), '-X', 'heapsize=' + heap] + run_module
 
 
-def runtime_env(runtime):
+def runtime_env(runtime, precompiled=None):
     env = dict(os.environ, TZ='UTC0')   # event times are shown in TZ: the same on every machine
     if runtime == 'cpython':
         env['PYTHONPATH'] = REPO
     else:
-        env['MICROPYPATH'] = REPO
+        env['MICROPYPATH'] = package_root(runtime, precompiled)
     return env
 
 
@@ -161,7 +191,8 @@ class SdRoot:
 class ServerProcess:
     """The real yihttpd process on a free loopback port."""
 
-    def __init__(self, runtime, root, args=(), heap=MICROPYTHON_HEAP, module='yihttpd', env=None):
+    def __init__(self, runtime, root, args=(), heap=MICROPYTHON_HEAP, module='yihttpd', env=None,
+                 precompiled=None):
         self.runtime = runtime
         self.root = root
         self.port = free_port()
@@ -176,10 +207,15 @@ class ServerProcess:
                                        'ipc-%s-%d.bin' % (runtime, self.port))
         if module == 'yihttpd' and '--ipc' not in args:
             args += ['--ipc', 'record', '--ipc-record', self.ipc_record]
+        # Nor is this machine the camera: a loaded hostname goes to `true`,
+        # never to `hostname` (which renamed the test machine as root).
+        if module == 'yihttpd' and '--hostname-cmd' not in args:
+            args += ['--hostname-cmd', 'true']
         cmd = runtime_command(runtime, module, heap) + [
             '--root', root, '--port', str(self.port), '--bind', self.host] + args
         self.log_file = open(self.log_path, 'wb')
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=dict(runtime_env(runtime), **(env or {})),
+        cwd = REPO if runtime == 'cpython' else package_root(runtime, precompiled)
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=dict(runtime_env(runtime, precompiled), **(env or {})),
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
         self.wait_ready()
 

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
+# also on 32-bit ARM and MIPS (musl) under qemu; the foundation: the .mpy payload at 256K
+pytestmark = [pytest.mark.arch, pytest.mark.small_heap]
 
 
 def basic(user, password):

@@ -7,7 +7,8 @@ import pytest
 
 from harness import REPO
 
-pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
+# also on 32-bit ARM and MIPS (musl) under qemu; the foundation: the .mpy payload at 256K
+pytestmark = [pytest.mark.arch, pytest.mark.small_heap]
 
 VIDEO = bytes(range(256)) * 40          # 10,240 bytes with a recognisable pattern
 SECRET = b'root:SECRET-OUTSIDE-THE-ROOT'

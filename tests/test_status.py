@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
+# also on 32-bit ARM and MIPS (musl) under qemu; the foundation: the .mpy payload at 256K
+pytestmark = [pytest.mark.arch, pytest.mark.small_heap]
 
 FIELDS = ('name', 'hostname', 'fw_version', 'home_version', 'model_suffix', 'ptz', 'go2rtc',
           'serial_number', 'local_time', 'uptime', 'load_avg', 'total_memory', 'free_memory',

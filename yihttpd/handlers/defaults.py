@@ -28,20 +28,10 @@ def checked_names(plain, scratch):
 
 def restore(sd, plain, scratch):
     """Put the defaults in place: the archive's members replace the confs,
-    the other RESET_FILES are removed, as after the firmware's reset."""
+    the other RESET_FILES are removed, as after the firmware's reset; all in
+    one step, so a kill leaves the old settings or the defaults."""
     names = checked_names(plain, scratch)
-    install(sd, scratch, names)
-    for name in RESET_FILES:
-        if name not in names:
-            files.remove_if_there(sd.etc + '/' + name)
-
-
-def clear(scratch):
-    """Remove a scratch folder (or whatever a killed reset left at its name)."""
-    if files.entry_kind(scratch) == 'dir':
-        files.remove_tree(scratch)
-    else:
-        files.remove_if_there(scratch)
+    install(sd, scratch, names, [name for name in RESET_FILES if name not in names])
 
 
 def reset(req):
@@ -54,7 +44,7 @@ def reset(req):
         raise HttpError(503, 'a reset is under way')
     scratch = files.temp_path(app.tmp_dir, 'reset')
     plain = scratch + '.tar'
-    clear(scratch)
+    files.remove_entry(scratch)   # or whatever a killed reset left at its name
     deferred = Deferred()
 
     def ended(status):
@@ -71,7 +61,7 @@ def reset(req):
             answer = HttpError(500, 'reset not finished: %s' % err).response()
         finally:
             files.remove_if_there(plain)
-            clear(scratch)
+            files.remove_entry(scratch)
         deferred.resolve(answer)   # once the scratch files are gone
     app.resetting = True
     Background(app.loop, ['sh', '-c', DECOMPRESS, archive, str(DECOMPRESSED_MAX)], UNPACK_TIMEOUT,
