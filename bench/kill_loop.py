@@ -5,11 +5,14 @@
 Each round starts a server on one SD root, sends one writing request
 (set_configs.sh, load.sh of a settings archive, or eventsdirdel.sh of an
 hour directory), kills the server with SIGKILL after a random delay of
-0-15 ms, and then checks the card: system.conf and camera.conf are byte for
-byte the old or the new text; every video left is whole. Then the card is
-put back for the next round. Prints the rounds of each kind, the outcomes
-seen (old, new, partly deleted...), torn files found and leftovers in the
-temp folder. Figures, not a pass/fail test.
+0-15 ms, starts it again (it finishes or undoes a conf switch the kill cut
+short, before it listens) and then checks the card: system.conf and
+camera.conf are byte for byte the old or the new text, and both from the
+same set (a load.sh changes both: one old and one new is a mixed set);
+every video left is whole. Then the card is put back for the next round.
+Prints the rounds of each kind, the outcomes seen (old, new, partly
+deleted...), torn files and mixed sets found and leftovers in the temp
+folder. Figures, not a pass/fail test.
 """
 import argparse
 import json
@@ -133,6 +136,7 @@ def kill_loop(runtime, kills, seed):
             server.proc.wait()
             sender.join()
             server.stop()
+            card.start().stop()   # the next start, as on the camera: it listens once etc/ is settled
             seen, torn = card.outcome()
             torn_total += torn
             key = '%-12s %s' % (kind, ', '.join(s for s in seen if 'torn' in s or kind != 'eventsdirdel'
@@ -142,8 +146,10 @@ def kill_loop(runtime, kills, seed):
         for key in sorted(counts):
             print('  %4d  %s' % (counts[key], key))
         torn_confs = sum(n for key, n in counts.items() if 'torn' in key)
-        print('  torn confs: %d, torn videos: %d, left in the temp folder: %d %s' % (
-            torn_confs, torn_total, len(os.listdir(card.tmp_dir)), sorted(os.listdir(card.tmp_dir))[:4]),
+        mixed = sum(n for key, n in counts.items()
+                    if key.startswith('load.sh') and 'old' in key and 'new' in key)
+        print('  torn confs: %d, mixed sets: %d, torn videos: %d, left in the temp folder: %d %s' % (
+            torn_confs, mixed, torn_total, len(os.listdir(card.tmp_dir)), sorted(os.listdir(card.tmp_dir))[:4]),
             flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
