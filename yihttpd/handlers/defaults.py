@@ -34,6 +34,11 @@ def restore(sd, plain, scratch):
     install(sd, scratch, names, [name for name in RESET_FILES if name not in names])
 
 
+def clear(scratch):
+    """Remove a scratch folder (or whatever a killed reset left at its name)."""
+    files.remove_entry(scratch)
+
+
 def reset(req):
     """GET reset.sh: {"error":"false"} once etc/defaults.tar.bz2 replaced the settings."""
     app = req.app
@@ -44,7 +49,7 @@ def reset(req):
         raise HttpError(503, 'a reset is under way')
     scratch = files.temp_path(app.tmp_dir, 'reset')
     plain = scratch + '.tar'
-    files.remove_entry(scratch)   # or whatever a killed reset left at its name
+    clear(scratch)
     deferred = Deferred()
 
     def ended(status):
@@ -61,7 +66,7 @@ def reset(req):
             answer = HttpError(500, 'reset not finished: %s' % err).response()
         finally:
             files.remove_if_there(plain)
-            files.remove_entry(scratch)
+            clear(scratch)
         deferred.resolve(answer)   # once the scratch files are gone
     app.resetting = True
     Background(app.loop, ['sh', '-c', DECOMPRESS, archive, str(DECOMPRESSED_MAX)], UNPACK_TIMEOUT,
