@@ -4,8 +4,9 @@
 
 Each round starts a server on one SD root, sends one writing request
 (set_configs.sh, load.sh of a settings archive, or eventsdirdel.sh of an
-hour directory), kills the server with SIGKILL after a random delay of
-0-15 ms, starts it again (it finishes or undoes a conf switch the kill cut
+hour directory), kills the server with SIGKILL after a random delay
+within the time that kind of request takes unkilled (timed first, once
+per kind), starts it again (it finishes or undoes a conf switch the kill cut
 short, before it listens) and then checks the card: system.conf and
 camera.conf are byte for byte the old or the new text, and both from the
 same set (a load.sh changes both: one old and one new is a mixed set);
@@ -33,7 +34,6 @@ from harness import SdRoot, ServerProcess  # noqa: E402
 HOUR = '2020Y01M01D01H'
 VIDEOS = 40                  # in the hour directory a delete removes
 VIDEO_BYTES = 4096
-LONGEST_DELAY = 0.015        # seconds before the kill: the writes take a few ms on loopback
 CONFS = ('system.conf', 'camera.conf')
 
 
@@ -49,7 +49,7 @@ def send(server, data):
 
 
 def request(method, path, body=b'', ctype='application/json'):
-    return ('%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: %s\r\n'
+    return ('%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: %s\r\n'
             'Content-Length: %d\r\n\r\n' % (method, path, ctype, len(body))).encode() + body
 
 
@@ -117,12 +117,24 @@ def writers(card):
     }
 
 
+def duration(card, data):
+    """Seconds a request takes, unkilled, on a server just started (the card is put back first)."""
+    card.reset()
+    server = card.start()
+    began = time.monotonic()
+    send(server, data)
+    took = time.monotonic() - began
+    server.stop()
+    return took
+
+
 def kill_loop(runtime, kills, seed):
     base = tempfile.mkdtemp(prefix='yihttpd-kill-')
     rng = random.Random(seed)
     try:
         card = Card(base, runtime)
         kinds = writers(card)
+        spans = {kind: duration(card, data) for kind, data in kinds.items()}
         counts = {}
         torn_total = 0
         for _ in range(kills):
@@ -131,7 +143,7 @@ def kill_loop(runtime, kills, seed):
             server = card.start()
             sender = threading.Thread(target=send, args=(server, kinds[kind]))
             sender.start()
-            time.sleep(rng.uniform(0, LONGEST_DELAY))
+            time.sleep(rng.uniform(0, spans[kind]))
             os.kill(server.proc.pid, signal.SIGKILL)
             server.proc.wait()
             sender.join()
@@ -142,7 +154,8 @@ def kill_loop(runtime, kills, seed):
             key = '%-12s %s' % (kind, ', '.join(s for s in seen if 'torn' in s or kind != 'eventsdirdel'
                                                  or s.startswith('videos')))
             counts[key] = counts.get(key, 0) + 1
-        print('%s: %d kills' % (runtime, kills))
+        print('%s: %d kills, each within the time its request takes (%s)' % (
+            runtime, kills, ', '.join('%s %.0f ms' % (kind, spans[kind] * 1000) for kind in sorted(spans))))
         for key in sorted(counts):
             print('  %4d  %s' % (counts[key], key))
         torn_confs = sum(n for key, n in counts.items() if 'torn' in key)
