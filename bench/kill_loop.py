@@ -1,6 +1,6 @@
 """kill -9 at random moments while the server writes: is every file old or new, never torn?
 
-    .venv/bin/python bench/kill_loop.py [--kills 200] [--runtime cpython|micropython]
+    .venv/bin/python bench/kill_loop.py [--kills 400] [--runtime cpython|micropython]
 
 Each round starts a server on one SD root, sends one writing request
 (set_configs.sh, load.sh of a settings archive, or eventsdirdel.sh of an
@@ -137,6 +137,7 @@ def kill_loop(runtime, kills, seed):
         spans = {kind: duration(card, data) for kind, data in kinds.items()}
         counts = {}
         torn_total = 0
+        cut_short = {'finished': 0, 'removed': 0}   # conf switches the restart completed or undid
         for _ in range(kills):
             card.reset()
             kind = rng.choice(sorted(kinds))
@@ -148,7 +149,10 @@ def kill_loop(runtime, kills, seed):
             server.proc.wait()
             sender.join()
             server.stop()
-            card.start().stop()   # the next start, as on the camera: it listens once etc/ is settled
+            again = card.start()   # the next start, as on the camera: it listens once etc/ is settled
+            for outcome in cut_short:
+                cut_short[outcome] += ('%s a conf switch' % outcome) in again.log()
+            again.stop()
             seen, torn = card.outcome()
             torn_total += torn
             key = '%-12s %s' % (kind, ', '.join(s for s in seen if 'torn' in s or kind != 'eventsdirdel'
@@ -161,16 +165,17 @@ def kill_loop(runtime, kills, seed):
         torn_confs = sum(n for key, n in counts.items() if 'torn' in key)
         mixed = sum(n for key, n in counts.items()
                     if key.startswith('load.sh') and 'old' in key and 'new' in key)
-        print('  torn confs: %d, mixed sets: %d, torn videos: %d, left in the temp folder: %d %s' % (
-            torn_confs, mixed, torn_total, len(os.listdir(card.tmp_dir)), sorted(os.listdir(card.tmp_dir))[:4]),
-            flush=True)
+        print('  torn confs: %d, mixed sets: %d (conf switches cut short: %d finished, %d removed at the '
+              'next start), torn videos: %d, left in the temp folder: %d %s' % (
+                  torn_confs, mixed, cut_short['finished'], cut_short['removed'], torn_total,
+                  len(os.listdir(card.tmp_dir)), sorted(os.listdir(card.tmp_dir))[:4]), flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--kills', type=int, default=200)
+    parser.add_argument('--kills', type=int, default=400)
     parser.add_argument('--runtime', choices=('cpython', 'micropython'), action='append')
     args = parser.parse_args()
     for runtime in args.runtime or ('cpython', 'micropython'):

@@ -65,12 +65,12 @@ SWITCH_HELD_WAIT = 60.0   # s for a server to reach its held conf switch (qemu o
 
 @pytest.fixture
 def killed_mid_switch(start_server, sd):
-    """killed_mid_switch(point, send) -> the next server on the card.
+    """killed_mid_switch(point, send) -> (etc/'s files as the kill left them, the next server).
 
     Starts a server whose conf switch (load.sh, reset.sh) stops at point
     (--test-hold-switch: 'staged' or 'switching'), runs send(server) beside
-    it, SIGKILLs it once its log says it holds there, and returns
-    (etc/ as the kill left it, a server started again on the same card).
+    it, SIGKILLs it once its log says it holds there, then starts a server
+    again on the same card.
     """
     def run(point, send):
         held = start_server('--test-hold-switch', point)
