@@ -8,7 +8,6 @@ the camera takes its settings.
 """
 from .. import conf, ipc
 from ..http import Deferred, HttpError, unquote, ok
-from ..transports import IpcUnavailable
 
 # The firmware's own camera_settings.sh spaces its keys 0.5 s;
 # the vendor program is known to take them at that pace.
@@ -86,38 +85,31 @@ def check_not_busy(app):
 def send_timed(app, steps, on_done):
     """Send [(seconds to wait first, message)] in order on the loop's timer.
 
-    on_done(None) once the last is sent, or on_done(IpcUnavailable) at the
-    first one the camera does not take (the rest are dropped). Counted in
-    app.settings_sending until then.
+    on_done(None) once the last is sent, or on_done(error) at the first one
+    that fails (IpcUnavailable: the camera does not take it; anything else
+    the transport raised); the rest are dropped. Counted in
+    app.settings_sending until then, whatever on_done does.
     """
     steps = list(steps)
     app.settings_sending += 1
 
-    def finish(err):
+    def step():
+        err = None
+        try:
+            while steps:
+                app.ipc.send(steps.pop(0)[1])
+                if steps and steps[0][0] > 0:
+                    app.loop.call_later(steps[0][0], step)
+                    return
+        except Exception as exc:
+            err = exc
         app.settings_sending -= 1
         on_done(err)
-
-    def step():
-        while steps:
-            try:
-                app.ipc.send(steps.pop(0)[1])
-            except IpcUnavailable as err:
-                finish(err)
-                return
-            if steps and steps[0][0] > 0:
-                app.loop.call_later(steps[0][0], step)
-                return
-        finish(None)
 
     if steps and steps[0][0] > 0:
         app.loop.call_later(steps[0][0], step)
     else:
         step()
-
-
-def send_spaced(app, messages, spacing, on_done):
-    """Send messages in order, spacing seconds apart (send_timed)."""
-    send_timed(app, [(spacing if i else 0, m) for i, m in enumerate(messages)], on_done)
 
 
 def home_version(app):
@@ -153,14 +145,16 @@ def timed_steps(chosen, tail):
     return steps
 
 
-def answer_when_sent(app, steps):
+def answer_when_sent(req, steps):
     """A Deferred that answers ok once every setting is sent, 503 if one is refused."""
-    deferred = Deferred()
+    deferred = Deferred(req)
 
-    def done(err):
-        deferred.resolve(err.response() if err else ok())
+    def sent(err):
+        if err is not None:
+            raise err
+        deferred.resolve(ok())
 
-    send_timed(app, steps, done)
+    send_timed(req.app, steps, deferred.step(sent))
     return deferred
 
 
@@ -213,13 +207,13 @@ def camera_settings(req):
     tail = []
     if [name for name, _ in chosen if name in AI_KEYS]:
         tail = ai_messages(home_version(app), conf.read_conf(path))
-    return answer_when_sent(app, timed_steps(chosen, tail))
+    return answer_when_sent(req, timed_steps(chosen, tail))
 
 
 def apply_camera_settings(app, on_done=None):
     """Send the settings camera.conf holds (after load.sh replaced the confs), then the AI rules.
 
-    Values that are not valid are skipped. on_done(None or IpcUnavailable)
+    Values that are not valid are skipped. on_done(None or the error)
     runs when the last command is sent; returns the number of commands.
     """
     values = conf.read_conf(app.sd.conf_path(CAMERA_CONF))
@@ -229,7 +223,7 @@ def apply_camera_settings(app, on_done=None):
 
     def done(err):
         if err is not None and app.log:
-            app.log('camera settings not applied: %s' % err.message)
+            app.log('camera settings not applied: %s' % err)
         if on_done is not None:
             on_done(err)
 

@@ -8,10 +8,10 @@ with fixed arguments.
 """
 from .. import checks, conf, files, ipc
 from ..child import Background
-from ..http import Deferred, HttpError, failure_response, json_response, ok
+from ..http import Deferred, HttpError, json_response, ok
 from ..sdcard import shown
 from ..transports import IpcUnavailable
-from .camera import send_spaced
+from .camera import answer_when_sent
 
 PTZ_DEFAULT_TIME = '0.3'
 PTZ_MAX_TIME = 10.0        # seconds of movement at most (API.md)
@@ -75,12 +75,12 @@ class PtzMove:
     cancel the stop: the camera must never be left moving.
     """
 
-    def __init__(self, app, directions, seconds, model):
-        self.app = app
+    def __init__(self, req, directions, seconds, model):
+        self.app = req.app
         self.left = list(directions)
         self.seconds = seconds
         self.model = model
-        self.deferred = Deferred()
+        self.deferred = Deferred(req)
         self.timer = None
 
     def start(self):
@@ -91,10 +91,10 @@ class PtzMove:
     def next_move(self):
         try:
             self.app.ipc.send(ipc.ptz_move(self.left.pop(0), self.model))
-        except IpcUnavailable as err:
-            self.finish(err.response())
+        except Exception as err:
+            self.finish(err)
             return
-        self.timer = self.app.loop.call_later(self.seconds, self.stop)
+        self.timer = self.deferred.later(self.seconds, self.stop)
 
     def stop(self, interrupted=False):
         """Send the stop (now, if a newer move interrupts this one), then the next direction."""
@@ -102,7 +102,7 @@ class PtzMove:
         try:
             self.app.ipc.send(ipc.ptz_stop())
         except Exception as err:
-            self.finish(err.response() if isinstance(err, HttpError) else failure_response(err))
+            self.finish(err)
             self.app.loop.call_later(PTZ_STOP_RETRY, self.send_stop_again, PTZ_STOP_TRIES - 1)
             return
         if self.left and not interrupted:
@@ -124,10 +124,14 @@ class PtzMove:
             elif self.app.log is not None:
                 self.app.log('ptz: the stop could not be sent: %r' % err)
 
-    def finish(self, response):
+    def finish(self, outcome):
+        """The move is over: answer with outcome, a Response or the error that ended it."""
         if self.app.ptz_move is self:
             self.app.ptz_move = None
-        self.deferred.resolve(response)
+        if isinstance(outcome, Exception):
+            self.deferred.fail(outcome)
+        else:
+            self.deferred.resolve(outcome)
 
 
 def stop_running_move(app):
@@ -136,14 +140,15 @@ def stop_running_move(app):
         running.stop(interrupted=True)
 
 
-def answer_when_ended(app, args):
+def answer_when_ended(req, args):
     """Run ipc_cmd ARGS; answer ok when it ends well, 503 otherwise."""
-    deferred = Deferred()
+    deferred = Deferred(req)
 
     def ended(status):
-        deferred.resolve(ok() if status == 0 else
-                         HttpError(503, 'ipc_cmd %s failed' % args[0]).response())
-    ipc_tool(app, args, ended)
+        if status != 0:
+            raise HttpError(503, 'ipc_cmd %s failed' % args[0])
+        deferred.resolve(ok())
+    ipc_tool(req.app, args, deferred.step(ended))
     return deferred
 
 
@@ -161,7 +166,7 @@ def ptz(req):
                             % (xs[0], xs[1], ys[0], ys[1]))
         stop_running_move(app)
         if action == 'abs':   # needs the position the motor driver reports: ipc_cmd reads it
-            return answer_when_ended(app, ['-j', '%s,%s' % (req.param('x'), req.param('y'))])
+            return answer_when_ended(req, ['-j', '%s,%s' % (req.param('x'), req.param('y'))])
         app.ipc.send(ipc.ptz_jump_relative(x, y, model))
         return ok()
     if action == 'cont':
@@ -174,7 +179,7 @@ def ptz(req):
     if seconds is None:
         raise HttpError(400, 'time must be a number of seconds, more than 0, at most %d' % PTZ_MAX_TIME)
     stop_running_move(app)
-    return PtzMove(app, DIAGONALS.get(direction, (direction,)), seconds, model).start()
+    return PtzMove(req, DIAGONALS.get(direction, (direction,)), seconds, model).start()
 
 
 # --- presets ---
@@ -225,7 +230,7 @@ def add_preset(req, path):
     place_preset(read_presets(path), number, name, '0,0')   # refuse early what cannot fit
     app.position_asks += 1
     out = files.temp_path(app.tmp_dir, 'position', app.position_asks)
-    deferred = Deferred()
+    deferred = Deferred(req)
 
     def ended(status):
         try:
@@ -235,18 +240,13 @@ def add_preset(req, path):
         files.remove_if_there(out)
         position = parse_position(text)
         if position is None:
-            deferred.resolve(HttpError(503, 'Error getting PTZ position').response())
-            return
-        try:
-            slots = read_presets(path)
-            place_preset(slots, number, name, position)
-            write_presets(path, slots)
-            app.ipc.send(ipc.add_preset())
-        except HttpError as err:
-            deferred.resolve(err.response())
-            return
+            raise HttpError(503, 'Error getting PTZ position')
+        slots = read_presets(path)
+        place_preset(slots, number, name, position)
+        write_presets(path, slots)
+        app.ipc.send(ipc.add_preset())
         deferred.resolve(ok())
-    ipc_tool(app, ['-g'], ended, out)
+    ipc_tool(app, ['-g'], deferred.step(ended), out)
     return deferred
 
 
@@ -270,10 +270,7 @@ def set_home_position(req, path):
     except HttpError:
         pass   # a Home preset is already named (the firmware leaves it too)
     write_presets(path, slots)
-    deferred = Deferred()
-    send_spaced(req.app, [ipc.remove_preset(0), ipc.add_preset()], HOME_SPACING,
-                lambda err: deferred.resolve(err.response() if err else ok()))
-    return deferred
+    return answer_when_sent(req, [(0, ipc.remove_preset(0)), (HOME_SPACING, ipc.add_preset())])
 
 
 def preset(req):
