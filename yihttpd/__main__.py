@@ -4,7 +4,7 @@ Also runs as `micropython -m yihttpd ...` with MICROPYPATH at the checkout.
 """
 import sys
 
-from . import checks, cli, compat, conf, confset, files, transports
+from . import checks, cli, compat, conf, files, transports
 from .app import App
 from .loop import Loop
 from .server import HEADER_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, Server
@@ -42,8 +42,7 @@ OPTIONS = (
     ('--audio-fifo', str, '/tmp/audio_in_fifo', 'the FIFO the camera plays sound from (speak.sh)'),
     ('--no-cgi-fallback', cli.FLAG, False, "never run the firmware's cgi-bin scripts"),
     ('--cgi-timeout', float, None, 'seconds a CGI program may run (default 70)'),
-    ('--test-hold-switch', str, None, 'tests only: a conf switch waits to be killed at this point (%s)'
-     % ', '.join(confset.HOLD_POINTS)),
+    ('--test-hold-switch', str, None, 'tests only: a conf switch waits to be killed there (staged, switching)'),
 ) + transports.OPTIONS
 
 
@@ -59,9 +58,14 @@ def main(argv):
         demo.build_demo_root(options.root)
         log('demo SD root at %s' % options.root)
     options.root = options.root or DEFAULT_ROOT
-    # Before anything reads a conf: a load or reset a kill cut short is finished or undone.
-    confset.finish_cut_short(options.root + '/yi-hack/etc', log)
+    # Before anything reads a conf: a load or reset a kill cut short is finished
+    # or undone (confset.py, imported only then: its heap is not held for nothing).
+    etc = options.root + '/yi-hack/etc'
+    if files.entry_kind(etc + '/' + conf.SWITCH_STAGE) is not None:
+        from . import confset
+        confset.finish_cut_short(etc, log)
     if options.test_hold_switch is not None:
+        from . import confset
         if options.test_hold_switch not in confset.HOLD_POINTS:
             cli.fail('yihttpd', OPTIONS, '--test-hold-switch takes %s' % ', '.join(confset.HOLD_POINTS))
         confset.hold_at(options.test_hold_switch, log)

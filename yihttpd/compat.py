@@ -13,10 +13,10 @@ belong to one subject sit at the top of the module about it:
 
 Here: no os.sendfile (files are copied through one shared buffer), no
 socket.getsockname (--port 0 cannot report the chosen port), no EPIPE in
-errno (Linux's number is defined here), no O_* open flags in os (the
-kernel's numbers for this CPU are), no signal module (SIGTERM ends the MQTT
-bridge at once; the broker then publishes its will itself), and under `-m`
-no SIGINT handler (interrupt_on_sigint sets it up).
+errno (Linux's number is defined here), no signal module (SIGTERM ends
+the MQTT bridge at once; the broker then publishes its will itself), and
+under `-m` no SIGINT handler (interrupt_on_sigint sets it up). No O_* open
+flags in os either: openflags.py has the kernel's numbers for the CPU.
 """
 import errno
 import os
@@ -162,38 +162,6 @@ def libc_function(name, result, args):
                 raise OSError('no libc to call %s' % name)
         _libc[key] = _libc['lib'].func(result, name, args)
     return _libc[key]
-
-
-UTSNAME_FIELD = 65     # bytes of each of struct utsname's six fields on Linux
-UTSNAME_MACHINE = 4    # the field that names the CPU (uname -m)
-
-
-def machine():
-    """The kernel's name for the CPU (`uname -m`): os.uname's, else libc's through ffi, else ''."""
-    if hasattr(os, 'uname'):
-        return os.uname().machine
-    try:
-        buf = bytearray(UTSNAME_FIELD * 6)
-        if libc_function('uname', 'i', 'p')(buf) < 0:
-            return ''
-    except (ImportError, OSError):
-        return ''
-    field = buf[UTSNAME_FIELD * UTSNAME_MACHINE:UTSNAME_FIELD * (UTSNAME_MACHINE + 1)]
-    return bytes(field).split(b'\0', 1)[0].decode()
-
-
-# Linux open flags whose numbers differ by CPU: ARM and x86 share the
-# generic ones, MIPS has its own. O_RDONLY, O_WRONLY, O_RDWR (0, 1, 2) and
-# O_CLOEXEC (0o2000000) are the same on all of them.
-GENERIC_OPEN_FLAGS = {'O_CREAT': 0o100, 'O_EXCL': 0o200, 'O_NONBLOCK': 0o4000}
-MIPS_OPEN_FLAGS = {'O_CREAT': 0o400, 'O_EXCL': 0o2000, 'O_NONBLOCK': 0o200}
-
-
-def open_flag(name):
-    """The number of an O_* flag: os's (CPython), else the kernel's for this CPU (MicroPython's os names none)."""
-    if hasattr(os, name):
-        return getattr(os, name)
-    return (MIPS_OPEN_FLAGS if machine().startswith('mips') else GENERIC_OPEN_FLAGS)[name]
 
 
 F_SETFD = 2

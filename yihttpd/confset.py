@@ -2,10 +2,11 @@
 
 Each conf is written whole (temp file + rename), but a restore changes
 several, and a kill between two of them would leave confs from two
-backups. So the new files are first staged in etc/STAGE, then a plan
-naming what to put and what to drop is written there (atomically: its
-presence is the commit), then the files are switched one rename at a time
-and the stage removed. At the next start, before any conf is read,
+backups. So the new files are first staged in etc/.yihttpd-switch
+(conf.SWITCH_STAGE: in etc/, so a rename moves a file in one step), then
+a plan naming what to put and what to drop is written there (atomically:
+its presence is the commit), then the files are switched one rename at a
+time and the stage removed. At the next start, before any conf is read,
 finish_cut_short() completes a switch whose plan was written and removes a
 stage that has none: the set is all old or all new, never mixed.
 """
@@ -14,7 +15,6 @@ import time
 
 from . import conf, files
 
-STAGE = '.yihttpd-switch'   # in etc/ (same file system, so a rename moves a file in one step)
 PLAN = '.plan'              # in the stage; settings names never start with '.'
 PUT, DROP = 'put', 'drop'
 COPY_CHUNK = 4096           # bytes copied at a time into the stage (the heap may be 256K)
@@ -38,7 +38,7 @@ def _reached(point):
 
 def replace(etc, source, names, dropped=()):
     """etc/ gets the files `names` of folder source and loses the files `dropped`, in one step."""
-    stage = etc + '/' + STAGE
+    stage = etc + '/' + conf.SWITCH_STAGE
     files.remove_entry(stage)
     os.mkdir(stage)
     try:
@@ -56,7 +56,7 @@ def replace(etc, source, names, dropped=()):
 
 def finish_cut_short(etc, log):
     """At start: complete a switch whose plan was written, undo one that had none."""
-    stage = etc + '/' + STAGE
+    stage = etc + '/' + conf.SWITCH_STAGE
     kind = files.entry_kind(stage)
     if kind is None:
         return

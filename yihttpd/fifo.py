@@ -12,8 +12,9 @@ them: libc's are called through ffi (compat.libc_function; the camera's
 """
 import os
 
-from .compat import libc_function, open_flag
+from .compat import libc_function
 from .files import remove_if_there
+from .openflags import open_flag
 
 O_RDONLY = getattr(os, 'O_RDONLY', 0)
 O_NONBLOCK = open_flag('O_NONBLOCK')

@@ -7,7 +7,8 @@ MessageQueue raises there and has_mqueue() is False.
 import os
 import struct
 
-from .compat import ENOENT, open_flag
+from .compat import ENOENT
+from .openflags import open_flag
 
 O_RDONLY = getattr(os, 'O_RDONLY', 0)
 O_WRONLY = getattr(os, 'O_WRONLY', 1)
