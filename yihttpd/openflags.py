@@ -1,37 +1,27 @@
 """Linux open flags for the queue and FIFO calls made through libc (mqueue.py, fifo.py).
 
-CPython's os has them. MicroPython's os names none, and their numbers
-depend on the CPU: ARM and x86 share the generic ones, MIPS has its own
-(O_NONBLOCK 0x80 there, 0x800 elsewhere: with the wrong one a queue opens
-blocking). O_RDONLY, O_WRONLY, O_RDWR (0, 1, 2) and O_CLOEXEC (0o2000000)
-are the same on all of them. Imported only with those two modules.
+CPython's os has them. MicroPython's os names none, and MIPS numbers them
+its own way (O_NONBLOCK is 0x80 there, 0x800 on ARM and x86: with the
+wrong one a queue opens blocking). O_RDONLY, O_WRONLY, O_RDWR and
+O_CLOEXEC are the same on every CPU.
 """
 import os
 
-from .compat import libc_function
-
-GENERIC = {'O_CREAT': 0o100, 'O_EXCL': 0o200, 'O_NONBLOCK': 0o4000}
-MIPS = {'O_CREAT': 0o400, 'O_EXCL': 0o2000, 'O_NONBLOCK': 0o200}
-UTSNAME_FIELD = 65     # bytes of each of struct utsname's six fields on Linux
-UTSNAME_MACHINE = 4    # the field that names the CPU (uname -m)
+EM_MIPS = 8   # e_machine of a MIPS ELF file (a 16-bit field at offset 18, either byte order)
 
 
-def machine():
-    """The kernel's name for the CPU (`uname -m`): os.uname's, else libc's through ffi, else ''."""
-    if hasattr(os, 'uname'):
-        return os.uname().machine
+def _mips():
+    """True when this process runs MIPS code: its executable's ELF header says so."""
     try:
-        buf = bytearray(UTSNAME_FIELD * 6)
-        if libc_function('uname', 'i', 'p')(buf) < 0:
-            return ''
-    except (ImportError, OSError):
-        return ''
-    field = buf[UTSNAME_FIELD * UTSNAME_MACHINE:UTSNAME_FIELD * (UTSNAME_MACHINE + 1)]
-    return bytes(field).split(b'\0', 1)[0].decode()
+        with open('/proc/self/exe', 'rb') as f:
+            return EM_MIPS in f.read(20)[18:20]
+    except OSError:
+        return False
+
+
+_FLAGS = {'O_CREAT': (0o100, 0o400), 'O_EXCL': (0o200, 0o2000), 'O_NONBLOCK': (0o4000, 0o200)}
 
 
 def open_flag(name):
-    """The number of an O_* flag: os's, else the kernel's for this CPU."""
-    if hasattr(os, name):
-        return getattr(os, name)
-    return (MIPS if machine().startswith('mips') else GENERIC)[name]
+    """The number of an O_* flag: os's, else the kernel's for this CPU (generic, MIPS)."""
+    return getattr(os, name) if hasattr(os, name) else _FLAGS[name][_mips()]

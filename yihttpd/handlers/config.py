@@ -11,13 +11,12 @@ the firmware's set_configs.sh (HOSTNAME, MOTION_IMAGE_DELAY, TIMELAPSE_DT,
 PROXYCHAINS_SERVERS) follow it, except that a value it would silently skip
 is refused with 400 and nothing is written.
 """
-import io
 import json
 import os
 
 from .. import checks, child, compress, conf, confset, files, tar
 from ..http import HttpError, Response, ok, text_response
-from ..multipart import multipart_file
+from ..multipart import body_stream, multipart_file
 from ..sdcard import shown
 
 # ?conf= names the firmware's page uses, and their files in yi-hack/etc
@@ -298,17 +297,10 @@ def save(req):
         ('Cache-Control', 'no-store')])
 
 
-def upload_stream(req):
-    """(stream, size) of the request body, in memory or spooled to a file."""
-    if req.body_path:
-        return open(req.body_path, 'rb'), files.stat_size(files.stat(req.body_path))
-    return io.BytesIO(req.body), len(req.body)
-
-
 def load(req):
     app = req.app
     camera_control().check_not_busy(app)   # its settings are sent after the load
-    stream, size = upload_stream(req)
+    stream, size = body_stream(req)
     scratch = files.temp_path(app.tmp_dir, 'load')
     files.remove_entry(scratch)   # left by a killed load; a link is only removed
     os.mkdir(scratch)
