@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 # Test programs; the C toolchains, armhf and mipsel libffi and musl, and the
 # user-mode qemu that build and run MicroPython 1.26.1 like the camera's.
 FOREIGN_ARCHITECTURES="armhf mipsel"
-DEBIAN_PACKAGES="wget curl tar bzip2 mosquitto mosquitto-clients chromium chromium-driver busybox dash
+DEBIAN_PACKAGES="wget curl tar bzip2 jq mosquitto mosquitto-clients chromium chromium-driver busybox dash
   build-essential pkg-config libffi-dev
   gcc-arm-linux-gnueabihf libc6-dev-armhf-cross libffi-dev:armhf musl-dev:armhf
   gcc-mipsel-linux-gnu libc6-dev-mipsel-cross libffi-dev:mipsel musl-dev:mipsel qemu-user"

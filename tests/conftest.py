@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -25,16 +26,145 @@ from mqtt_harness import Bridge, Broker, EventSource, Subscriber  # noqa: E402
 
 
 RUNTIMES = ('cpython', 'micropython')
+RAM_DISK = '/dev/shm'   # test SD roots live in RAM, as the camera's /tmp does: no disk waits
+
+
+def pytest_configure(config):
+    """Put the tests' temp folders on the RAM disk when there is one (xdist's workers
+    get their own folder below it from the controller)."""
+    if config.option.basetemp is None and os.path.isdir(RAM_DISK) and os.access(RAM_DISK, os.W_OK):
+        config.option.basetemp = os.path.join(RAM_DISK, 'yihttpd-tests-%d-%d' % (
+            os.getuid(), zlib.crc32(os.path.dirname(os.path.abspath(__file__)).encode())))
 
 
 def pytest_generate_tests(metafunc):
+    # Module scope: a module's tests run runtime by runtime, so its tables share servers.
     if 'runtime' in metafunc.fixturenames:
         arch = ARCH_RUNTIMES if metafunc.definition.get_closest_marker('arch') else ()
-        metafunc.parametrize('runtime', RUNTIMES + arch)
+        metafunc.parametrize('runtime', RUNTIMES + arch, scope='module')
+
+
+def server_kind(runtime, node):
+    """(heap, precompiled) of the servers a test or a module's table starts: the .mpy
+    package at harness.SMALL_HEAP for MicroPython in modules marked small_heap
+    (bench/payload_heap.py sets another), else the runtime's default."""
+    if runtime == 'micropython' and node.get_closest_marker('small_heap') is not None:
+        return harness.SMALL_HEAP, True
+    return MICROPYTHON_HEAP, None
+
+
+def is_table_row(request):
+    """A row of a table (marker `table`): it shares the module's card and servers."""
+    return request.node.get_closest_marker('table') is not None
+
+
+def row_table(request):
+    """The Table a row shares: the module's, or its own card when the marker names one
+    (`table('auth')`: tables whose cards must differ, e.g. one with a password set)."""
+    marker = request.node.get_closest_marker('table')
+    name = marker.args[0] if marker.args else ''
+    tables = request.getfixturevalue('tables')
+    if name not in tables:
+        tables[name] = Table(tables.runtime, tables.base / (name or 'table'), tables.kind)
+    return tables[name]
+
+
+class Table:
+    """The SD root, server and camera link that the rows of a module's tables share,
+    one set per runtime. Every row proves that it changed nothing on the card, so
+    a row that did would show, and a later row starts from the same card."""
+
+    def __init__(self, runtime, base, kind):
+        self.runtime = runtime
+        self.base = base
+        self.kind = kind   # server_kind's (heap, precompiled)
+        base.mkdir()
+        self.sd = SdRoot(base / 'sd')
+        self.servers = []
+        self.plain = None
+        self.link = None
+        self.prepared = []
+        self.made = {}
+
+    def prepare(self, setup):
+        """setup(sd) once for this card, however many rows ask."""
+        if setup not in self.prepared:
+            setup(self.sd)
+            self.prepared.append(setup)
+
+    def start(self, *args):
+        server = ServerProcess(self.runtime, self.sd.path, args, self.kind[0], precompiled=self.kind[1])
+        self.servers.append(server)
+        return server
+
+    def server(self):
+        if self.plain is None:
+            self.plain = self.start()
+        return self.plain
+
+    def camera(self):
+        if self.link is None:
+            self.link = CameraLink(self.runtime, self.start)
+        self.link.sent()   # what an earlier row left is not this row's
+        return self.link
+
+    def close(self):
+        for server in self.servers:
+            server.stop()
+        if self.link is not None:
+            self.link.close()
+
+
+class Tables(dict):
+    """A module's tables for one runtime, by name."""
+
+    def __init__(self, runtime, base, kind):
+        super().__init__()
+        self.runtime = runtime
+        self.base = base
+        self.kind = kind
+
+
+@pytest.fixture(scope='module')
+def tables(runtime, tmp_path_factory, request):
+    shared = Tables(runtime, tmp_path_factory.mktemp('tables-' + runtime), server_kind(runtime, request.node))
+    yield shared
+    for table in shared.values():
+        table.close()
+
+
+def prepared(request, sd, setup):
+    """sd with setup(sd) done: once per shared card for a table's rows, else now."""
+    if is_table_row(request):
+        row_table(request).prepare(setup)
+    else:
+        setup(sd)
+    return sd
+
+
+def shared(request, make):
+    """make(sd, folder, start_server) for this test alone, or made once for a table's
+    rows with the table's card, folder and server starter (a server with options)."""
+    if not is_table_row(request):
+        return make(*[request.getfixturevalue(name) for name in ('sd', 'tmp_path', 'start_server')])
+    table = row_table(request)
+    if make not in table.made:
+        table.made[make] = make(table.sd, table.base, table.start)
+    return table.made[make]
 
 
 @pytest.fixture
-def sd(tmp_path):
+def folder(request, tmp_path):
+    """A folder for a test's own files: the table's for its rows, else tmp_path."""
+    if is_table_row(request):
+        return row_table(request).base
+    return tmp_path
+
+
+@pytest.fixture
+def sd(request, tmp_path):
+    if is_table_row(request):
+        return row_table(request).sd
     return SdRoot(tmp_path / 'sd')
 
 
@@ -42,11 +172,10 @@ def sd(tmp_path):
 def start_server(runtime, sd, request):
     """start_server(*args, root=None, heap=..., env=None) -> ServerProcess; stopped after the test."""
     started = []
-    small = runtime == 'micropython' and request.node.get_closest_marker('small_heap') is not None
+    kind_heap, precompiled = server_kind(runtime, request.node)
 
     def start(*args, root=None, heap=None, module='yihttpd', env=None):
-        heap = heap or (harness.SMALL_HEAP if small else MICROPYTHON_HEAP)   # bench/payload_heap.py sets it
-        server = ServerProcess(runtime, root or sd.path, args, heap, module, env, precompiled=small or None)
+        server = ServerProcess(runtime, root or sd.path, args, heap or kind_heap, module, env, precompiled)
         started.append(server)
         return server
 
@@ -56,7 +185,9 @@ def start_server(runtime, sd, request):
 
 
 @pytest.fixture
-def server(start_server):
+def server(request, start_server):
+    if is_table_row(request):
+        return row_table(request).server()
     return start_server()
 
 
@@ -152,7 +283,10 @@ class CameraLink:
 
 
 @pytest.fixture
-def camera(runtime, start_server):
+def camera(request, runtime, start_server):
+    if is_table_row(request):
+        yield row_table(request).camera()
+        return
     link = CameraLink(runtime, start_server)
     yield link
     link.close()
@@ -177,27 +311,35 @@ def test_queue():
 def meanwhile():
     """meanwhile(server, slow_path) -> (slow answer, its seconds, status.json's seconds).
 
-    Sends slow_path from a thread and, once it is under way, asks for
-    status.json from another client: proof that the loop serves others
-    while a slow service waits. The answers are server.get's triples.
+    Sends slow_path and, once the server has read and started it, asks for
+    status.json from another client: proof that the loop serves others while
+    a slow service waits. The slow answer is server.get's triple.
     """
+    import http.client
     import threading
     import time
 
-    def run(server, slow_path, under_way=0.5, timeout=30):
+    def run(server, slow_path, timeout=30):
         result = {}
-
-        def slow():
-            began = time.monotonic()
-            result['answer'] = server.get(slow_path, timeout=timeout)
-            result['took'] = time.monotonic() - began
-        thread = threading.Thread(target=slow)
-        thread.start()
-        time.sleep(under_way)
+        slow = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
         began = time.monotonic()
-        status = server.get('/cgi-bin/status.json')[0]
-        other = time.monotonic() - began
-        thread.join(timeout)
+        slow.request('GET', slow_path)
+
+        def read():
+            answer = slow.getresponse()
+            result['answer'] = (answer.status, {k.lower(): v for k, v in answer.getheaders()},
+                                answer.read())
+            result['took'] = time.monotonic() - began
+        thread = threading.Thread(target=read)
+        thread.start()
+        try:
+            assert server.handled(slow.sock)   # the slow service is under way
+            asked = time.monotonic()
+            status = server.get('/cgi-bin/status.json')[0]
+            other = time.monotonic() - asked
+            thread.join(timeout)
+        finally:
+            slow.close()
         assert status == 200
         return result['answer'], result['took'], other
     return run

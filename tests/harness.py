@@ -2,14 +2,13 @@
 
 Plain Python (no pytest), so bench/ scripts use it too.
 """
-import atexit
 import http.client
 import os
+import random
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,6 +16,12 @@ PAYLOAD_ETC = os.path.join(REPO, 'sdcard_payload', 'yi-hack', 'etc')
 MICROPYTHON_HEAP = '512K'
 SMALL_HEAP = '256K'    # the heap the .mpy payload must also serve the foundation tests in
 START_TIMEOUT = 10.0
+READY_POLL = 0.01   # seconds between tries to connect to a server starting up
+PORT_TRIES = 5      # a port taken between the check and the server's bind: another one
+
+
+class PortTaken(Exception):
+    """The port free_port found was taken before the server bound it."""
 
 
 # The runtimes a server test runs on: CPython, and the camera's MicroPython
@@ -28,7 +33,6 @@ MICROPYTHONS = {'micropython': 'micropython', 'armhf': 'micropython-armhf',
 ARCH_RUNTIMES = ('armhf', 'mipsel')   # the camera CPUs, emulated: where word size and byte order show
 BUILD_SCRIPT = os.path.join(REPO, 'tools', 'build-micropython.sh')
 _build = []
-_precompiled = []
 
 
 def micropython_build():
@@ -47,30 +51,58 @@ def mpy_cross_path():
     return os.path.join(micropython_build(), 'mpy-cross')
 
 
-def precompiled_package():
-    """The folder holding the payload's yihttpd/ as .mpy and its www/, as the camera
-    runs them: built by build_payload.py with mpy-cross once per process."""
-    if not _precompiled:
-        sys.path.insert(0, REPO)
-        import build_payload
-        top = tempfile.mkdtemp(prefix='yihttpd-mpy-')
-        atexit.register(shutil.rmtree, top, True)
-        for rel, data in build_payload.payload_files(mpy_cross_path()):
-            path = os.path.join(top, rel)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, 'wb') as f:
-                f.write(data)
-        _precompiled.append(os.path.join(top, 'yi-hack'))
-    return _precompiled[0]
+# The runtimes that load the package as the camera does: compiled to .mpy
+# (build_payload.py --mpy), which also spares the emulator the compiling.
+MPY_RUNTIMES = ARCH_RUNTIMES
+# What the package finds beside itself (the page, the demo's files, the payload's defaults).
+BESIDE_PACKAGE = ('www', 'demo', 'sdcard_payload')
+
+
+def source_key():
+    """A digest of the package's sources: a compiled tree is reused only for the same."""
+    import hashlib
+    digest = hashlib.sha256()
+    for base, dirs, names in sorted(os.walk(os.path.join(REPO, 'yihttpd'))):
+        dirs.sort()
+        for name in sorted(names):
+            if name.endswith('.py'):
+                path = os.path.join(base, name)
+                digest.update(os.path.relpath(path, REPO).encode() + b'\0')
+                with open(path, 'rb') as f:
+                    digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def mpy_tree():
+    """A folder holding the package compiled with mpy-cross 1.26.1, built once per source
+    state (any test process may build it: the first complete one is renamed into place)."""
+    cache = os.environ.get('YIHTTPD_CACHE', os.path.expanduser('~/.cache/yihttpd'))
+    tree = os.path.join(cache, 'mpy', source_key())
+    if os.path.isdir(tree):
+        return tree
+    scratch = '%s.%d.%d' % (tree, os.getpid(), random.randrange(1 << 30))
+    for base, _dirs, names in os.walk(os.path.join(REPO, 'yihttpd')):
+        target = os.path.join(scratch, os.path.relpath(base, REPO))
+        os.makedirs(target)
+        for name in names:
+            if name.endswith('.py'):
+                subprocess.run([mpy_cross_path(), '-o', os.path.join(target, name[:-3] + '.mpy'),
+                                os.path.join(base, name)], cwd=REPO, check=True)
+    for name in BESIDE_PACKAGE:
+        os.symlink(os.path.join(REPO, name), os.path.join(scratch, name))
+    try:
+        os.rename(scratch, tree)
+    except OSError:   # another process put its tree there first
+        shutil.rmtree(scratch)
+    return tree
 
 
 def package_root(runtime, precompiled=None):
-    """Where a runtime imports yihttpd from: the checkout, or the precompiled
-    package (the default under qemu, where compiling the sources at each start
-    cost more than running them)."""
+    """Where a MicroPython runtime imports yihttpd from: the checkout, or the .mpy
+    tree (by default under qemu)."""
     if precompiled is None:
-        precompiled = runtime in ARCH_RUNTIMES
-    return precompiled_package() if precompiled else REPO
+        precompiled = runtime in MPY_RUNTIMES
+    return mpy_tree() if precompiled else REPO
 
 
 def runtime_command(runtime, module='yihttpd', heap=MICROPYTHON_HEAP):
@@ -90,10 +122,93 @@ def runtime_env(runtime, precompiled=None):
     return env
 
 
+# Servers' ports are taken below Linux's ephemeral range (32768-60999), so a
+# client's own port never holds one; each pytest-xdist worker has a block of
+# its own, walked from a random start (other test runs may share the machine).
+PORT_BASE = 12000
+PORT_BLOCK = 2000
+_ports = []
+
+
+def worker_number():
+    """0 for the main pytest process or xdist's gw0, n for gwN."""
+    name = os.environ.get('PYTEST_XDIST_WORKER', 'gw0')
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on or holds now."""
+    if not _ports:
+        _ports.append(random.randrange(PORT_BLOCK))
+    block = PORT_BASE + (worker_number() % 10) * PORT_BLOCK
+    for _ in range(PORT_BLOCK):
+        _ports[0] = (_ports[0] + 1) % PORT_BLOCK
+        port = block + _ports[0]
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError('no free port in %d-%d' % (block, block + PORT_BLOCK))
+
+
+def lost_port_race(log):
+    """Whether a process's start-up log says its port was taken meanwhile."""
+    return 'EADDRINUSE' in log or 'Address already in use' in log or 'Errno 98' in log
+
+
+WAIT = 10.0          # seconds a test waits for a state before it fails
+WAIT_STEP = 0.01     # seconds between looks at it
+
+
+def wait_until(predicate, timeout=WAIT, step=WAIT_STEP):
+    """Look at predicate() until it is true or the time is up; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def running(word):
+    """Pids of the processes whose command line holds word (a program's path, say)."""
+    found = []
+    for pid in os.listdir('/proc'):
+        if pid.isdigit():
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    if word.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass   # ended meanwhile
+    return found
+
+
+def unread_by_server(sock):
+    """Bytes sent on sock that the server process has not read yet (the kernel's receive
+    queue of its end, from /proc/net/tcp); None while the server has not accepted it."""
+    host, port = sock.getsockname()
+    peer_host, peer_port = sock.getpeername()
+    server_end = '%s %s' % (tcp_address(peer_host, peer_port), tcp_address(host, port))
+    with open('/proc/net/tcp') as f:
+        for line in f:
+            fields = line.split()
+            if ' '.join(fields[1:3]) == server_end:
+                return int(fields[4].partition(':')[2], 16)
+    return None
+
+
+def tcp_address(host, port):
+    """An IPv4 address as /proc/net/tcp writes it: the address's bytes reversed, in hex."""
+    return '%s:%04X' % (''.join('%02X' % int(part) for part in reversed(host.split('.'))), port)
+
+
+def read_by_server(sock):
+    """Wait until the server process has read everything sent on sock so far."""
+    return wait_until(lambda: unread_by_server(sock) == 0)
 
 
 def read_until_closed(sock):
@@ -193,6 +308,15 @@ class ServerProcess:
 
     def __init__(self, runtime, root, args=(), heap=MICROPYTHON_HEAP, module='yihttpd', env=None,
                  precompiled=None):
+        for _ in range(PORT_TRIES):
+            try:
+                self.start(runtime, root, args, heap, module, env, precompiled)
+                return
+            except PortTaken:
+                self.log_file.close()
+        raise RuntimeError('%d ports in a row were taken before the server bound them' % PORT_TRIES)
+
+    def start(self, runtime, root, args, heap, module, env, precompiled):
         self.runtime = runtime
         self.root = root
         self.port = free_port()
@@ -214,6 +338,8 @@ class ServerProcess:
         cmd = runtime_command(runtime, module, heap) + [
             '--root', root, '--port', str(self.port), '--bind', self.host] + args
         self.log_file = open(self.log_path, 'wb')
+        # MicroPython looks in its working folder ('') before MICROPYPATH: started in
+        # the checkout it would load the sources, not the .mpy tree.
         cwd = REPO if runtime == 'cpython' else package_root(runtime, precompiled)
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=dict(runtime_env(runtime, precompiled), **(env or {})),
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
@@ -223,13 +349,42 @@ class ServerProcess:
         deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError('server exited at start:\n' + self.log())
+                log = self.log()
+                if lost_port_race(log):
+                    raise PortTaken()
+                raise RuntimeError('server exited at start:\n' + log)
             try:
                 socket.create_connection((self.host, self.port), timeout=0.5).close()
                 return
             except OSError:
-                time.sleep(0.05)
+                time.sleep(READY_POLL)
         raise RuntimeError('server did not listen in time:\n' + self.log())
+
+    def handled(self, sock):
+        """Wait until the server has read all that was sent on sock and acted on it: one
+        loop handles a read in the callback that made it, so a request answered after
+        the read comes after all it did."""
+        assert read_by_server(sock)
+        return self.get('/cgi-bin/hostname.js')[0] == 200
+
+    def fds(self):
+        """The descriptors the server process holds, as their link targets."""
+        path = '/proc/%d/fd' % self.proc.pid
+        found = []
+        for name in os.listdir(path):
+            try:
+                found.append(os.readlink(os.path.join(path, name)))
+            except OSError:
+                pass   # closed meanwhile
+        return found
+
+    def sockets(self):
+        """How many sockets the server holds: its listening one and its clients."""
+        return sum(1 for target in self.fds() if target.startswith('socket:'))
+
+    def holds(self, clients):
+        """Wait until the server holds exactly this many client connections."""
+        return wait_until(lambda: self.sockets() == 1 + clients)
 
     def log(self):
         self.log_file.flush()
@@ -250,9 +405,9 @@ class ServerProcess:
     def get(self, path, headers=None, timeout=10):
         return self.request('GET', path, headers=headers, timeout=timeout)
 
-    def get_json(self, path, headers=None):
+    def get_json(self, path, headers=None, timeout=10):
         import json
-        status, _headers, body = self.get(path, headers)
+        status, _headers, body = self.get(path, headers, timeout)
         return status, json.loads(body)
 
     def raw(self, data, timeout=5):

@@ -3,9 +3,11 @@ where the firmware puts them, same arguments) and its FIFO, read back here."""
 import json
 import os
 import threading
-import time
 
 import pytest
+
+from conftest import prepared, shared
+from harness import wait_until
 
 pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
@@ -51,17 +53,17 @@ class Audio:
         return status, json.loads(data)
 
     def log(self, wait_for=None):
-        deadline = time.time() + 10
-        while True:
-            text = open(self.log_path).read() if os.path.exists(self.log_path) else ''
-            if wait_for is None or wait_for in text or time.time() > deadline:
-                return text
-            time.sleep(0.05)
+        """What the stand-ins logged (once it holds wait_for, if given)."""
+        def text():
+            return open(self.log_path).read() if os.path.exists(self.log_path) else ''
+        if wait_for is not None:
+            wait_until(lambda: wait_for in text())
+        return text()
 
 
 @pytest.fixture
-def audio(sd, tmp_path, start_server):
-    return Audio(sd, tmp_path, start_server)
+def audio(request, runtime):
+    return shared(request, Audio)
 
 
 def test_speak_runs_nanotts_then_pcmvol_into_the_fifo(audio, sd):
@@ -99,10 +101,7 @@ def test_speaker_plays_a_form_upload_and_answers_at_once(audio, sd):
     audio.listen()
     assert audio.heard() == sound[4:]   # the firmware drops the 4 bytes 'RIFF'
     assert audio.log('speaker off') == 'speaker on\npcmvol -G -3\nspeaker off\n'
-    deadline = time.time() + 10
-    while sd.snapshot() != before and time.time() < deadline:
-        time.sleep(0.05)
-    assert sd.snapshot() == before
+    assert wait_until(lambda: sd.snapshot() == before)
 
 
 def test_speaker_plays_a_raw_body_with_the_default_volume(audio):
@@ -141,6 +140,12 @@ def test_one_sound_at_a_time_and_others_are_served_meanwhile(audio, sd):
     assert audio.heard() == b'PCM<hello\n>'
 
 
+def add_sounds(sd):
+    sd.write('audio/a.pcm', b'a')
+    os.symlink('/etc/passwd', sd.file('audio/outside.pcm'))
+
+
+@pytest.mark.table
 @pytest.mark.parametrize('path,body,status,description', [
     ('speaker_file.sh', b'../yi-hack/etc/system.conf', 400, None),
     ('speaker_file.sh', b'.hidden', 400, None),
@@ -158,9 +163,8 @@ def test_one_sound_at_a_time_and_others_are_served_meanwhile(audio, sd):
     ('speaker.sh', b'', 400, None),
     ('speaker.sh?vol=--1', b'abc', 400, 'Invalid volume'),
 ])
-def test_refusals_play_nothing_and_change_nothing(audio, sd, path, body, status, description):
-    sd.write('audio/a.pcm', b'a')
-    os.symlink('/etc/passwd', sd.file('audio/outside.pcm'))
+def test_refusals_play_nothing_and_change_nothing(request, audio, sd, path, body, status, description):
+    prepared(request, sd, add_sounds)
     before = sd.snapshot()
     got, answer = audio.post('/cgi-bin/' + path, body)
     assert got == status and answer['error'] == 'true'

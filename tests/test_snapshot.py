@@ -9,12 +9,15 @@ import time
 
 import pytest
 
-from harness import REPO
+from conftest import prepared, shared
+
+from harness import REPO, running, wait_until
 
 FRAME = bytes.fromhex('ffd8ffe000104a46494600') + b'frame' * 100 + bytes.fromhex('ffd9')
 FALLBACK = open(os.path.join(REPO, 'www', 'snapshot-fallback.jpg'), 'rb').read()
 GRABBER = 'yi-hack/bin/imggrabber'
 GRABBER_TIMEOUT = 5.0
+MEANWHILE = 1.0   # seconds another client's answer takes at most while a grabber runs (quiet: ms)
 
 
 def install_grabber(sd, body, rel=GRABBER):
@@ -36,6 +39,13 @@ def tmp_dir(tmp_path):
     path = tmp_path / 'tmp'
     path.mkdir()
     return path
+
+
+def server_with_tmp_dir(sd, folder, start):
+    """A server whose temp files go to a folder of their own, and that folder."""
+    tmp_dir = folder / 'tmp'
+    tmp_dir.mkdir()
+    return start('--tmp-dir', str(tmp_dir)), tmp_dir
 
 
 def snapshot_files(tmp_dir):
@@ -80,21 +90,23 @@ def test_missing_grabber_gives_the_fallback(server):
     assert 'imggrabber is missing' in server.log()
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('grabber', [
     'echo half > /dev/null\nexit 1\n',               # fails
     'printf "\\377\\330partial"\nexit 3\n',          # fails after part of a frame
     'echo "not an image"\n',                         # succeeds without a JPEG
     'exit 0\n',                                       # succeeds with nothing
 ])
-def test_failing_grabber_gives_the_fallback(start_server, sd, tmp_dir, grabber):
+def test_failing_grabber_gives_the_fallback(request, runtime, sd, grabber):
     install_grabber(sd, grabber)
-    server = start_server('--tmp-dir', str(tmp_dir))
+    server, tmp_dir = shared(request, server_with_tmp_dir)
     assert_fallback(server.get('/cgi-bin/snapshot.sh'))
     assert snapshot_files(tmp_dir) == []
 
 
 def test_silent_grabber_gives_the_fallback_after_5_s_while_others_are_served(start_server, sd):
-    install_grabber(sd, 'sleep 8\n')
+    mark = sd.file('grabbing')
+    install_grabber(sd, 'echo started > %s\nsleep 8\n' % mark)
     server = start_server()
     import threading
     result = {}
@@ -106,22 +118,22 @@ def test_silent_grabber_gives_the_fallback_after_5_s_while_others_are_served(sta
 
     thread = threading.Thread(target=grab)
     thread.start()
-    time.sleep(0.5)
+    assert wait_until(lambda: os.path.exists(mark) and open(mark).read() == 'started\n')
     started = time.monotonic()
     assert server.get('/cgi-bin/status.json')[0] == 200
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < MEANWHILE
     thread.join(15)
     assert_fallback(result['response'])
     assert GRABBER_TIMEOUT - 0.2 <= result['took'] <= GRABBER_TIMEOUT + 2
     assert 'silent' in server.log()
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('query', [
     'res=medium', 'res=HIGH', 'res=', 'watermark=1', 'watermark=on', 'res=low&watermark=',
     'res=low%3Brm'])
-def test_snapshot_refuses_invalid_values(start_server, sd, tmp_path, query):
-    args = good_grabber(sd, tmp_path)
-    server = start_server()
+def test_snapshot_refuses_invalid_values(server, sd, folder, query):
+    args = good_grabber(sd, folder)
     status, headers, _body = server.get('/cgi-bin/snapshot.sh?' + query)
     assert status == 400 and headers['content-type'] == 'application/json'
     assert not args.exists()
@@ -137,10 +149,12 @@ def test_clients_that_leave_at_once_leave_no_grabber_running_nor_files(start_ser
     for _ in range(40):
         with socket.create_connection((server.host, server.port)) as s:
             s.sendall(b'GET /cgi-bin/snapshot.sh HTTP/1.1\r\nHost: x\r\n\r\n')
-    time.sleep(3)   # a grabber that was not stopped has ended by now
-    assert 'start' in runs.read_text()
+    assert server.holds(0)   # every request was taken and its client is gone
+    assert wait_until(lambda: runs.exists() and 'start' in runs.read_text())
+    # Every grabber stopped: one left running would have written 'end' before it ended.
+    assert wait_until(lambda: not running(sd.file(GRABBER)))
     assert 'end' not in runs.read_text()
-    assert os.listdir(str(tmp_dir)) == []
+    assert wait_until(lambda: os.listdir(str(tmp_dir)) == [])
     assert server.get('/cgi-bin/status.json')[0] == 200
 
 
@@ -180,13 +194,17 @@ def test_file_saves_the_snapshot_in_the_record_folder(start_server, sd, tmp_path
     assert [n for n in os.listdir(sd.record) if n.endswith('.tmp')] == []
 
 
-@pytest.mark.parametrize('name', ['../yi-hack/etc/system.conf', '.hidden', 'a/b.jpg', '', 'tmp.mp4.tmp',
-                                  'x.tmp', 'link.jpg', '2020Y01M01D01H', 'a%0Ab'])
-def test_file_refuses_names_that_leave_or_spoof_the_record_folder(start_server, sd, tmp_path, name):
-    args = good_grabber(sd, tmp_path)
+def planted(sd):
     os.symlink('/etc/passwd', sd.file('record/link.jpg'))
     os.mkdir(sd.file('record/2020Y01M01D01H'))
-    server = start_server()
+
+
+@pytest.mark.table
+@pytest.mark.parametrize('name', ['../yi-hack/etc/system.conf', '.hidden', 'a/b.jpg', '', 'tmp.mp4.tmp',
+                                  'x.tmp', 'link.jpg', '2020Y01M01D01H', 'a%0Ab'])
+def test_file_refuses_names_that_leave_or_spoof_the_record_folder(request, server, sd, folder, name):
+    args = good_grabber(sd, folder)
+    prepared(request, sd, planted)
     before = sd.snapshot()
     status, body = server.get_json('/cgi-bin/snapshot.sh?file=' + name)
     assert status == 400 and body['error'] == 'true'

@@ -2,14 +2,19 @@
 
 Values come from /proc, /sys and the SD card; anything the host does not
 have is "N/A", so the answer always carries every field (Home Assistant
-needs mac_addr and serial_number to be present).
+needs mac_addr and serial_number to be present). The Wi-Fi network's name
+is iwconfig's, as the firmware reads it, but run again only when the link
+went down or up since (EssidWatch), not once per request, and no answer
+waits for it.
 """
 import json
 import os
 import time
 
-from .. import files
-from ..http import Response
+from .. import conf, files, guard
+from ..child import Background
+from ..compat import monotonic
+from ..http import HttpError, Response
 
 NA = 'N/A'
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
@@ -23,6 +28,12 @@ GO2RTC = '/bin/go2rtc'      # under yi-hack/: the firmware says go2rtc yes when 
 SERIAL_FILE = '/tmp/mmap.info'    # the vendor program's shared info block
 SERIAL_OFFSET = 656               # where it keeps the 20-character serial number
 SERIAL_LENGTH = 20
+IWCONFIG = ('iwconfig', 'wlan0')   # what the firmware's status.json reads the ESSID from
+ESSID_TIMEOUT = 3.0         # seconds iwconfig may take
+ESSID_MAX_AGE = 60.0        # seconds an ESSID is kept where the kernel counts no carrier changes
+ESSID_OUTPUT_MAX = 4096     # bytes of iwconfig's output read
+DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')    # localtime's weekday 0 is Monday
+MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 
 
 def read_first_line(path):
@@ -141,8 +152,89 @@ def serial_number():
 
 
 def local_time():
+    """Now as `date` prints it (the firmware's status.json runs it): Fri Dec  4 17:18:38 CET 2026."""
     t = time.localtime()
-    return '%04d-%02d-%02d %02d:%02d:%02d' % t[:6]
+    return '%s %s %2d %02d:%02d:%02d %s %d' % (DAYS[t[6]], MONTHS[t[1] - 1], t[2], t[3], t[4], t[5],
+                                               zone_name(os.getenv('TZ') or '', t[8] > 0), t[0])
+
+
+def zone_name(tz, summer):
+    """The zone's abbreviation in a POSIX TZ string (the camera's TIMEZONE, e.g.
+    CET-1CEST,M3.5.0,M10.5.0/3): the standard one, or in summer the daylight one.
+    UTC without a TZ, as date prints it."""
+    names = []
+    rest = tz.lstrip(':')
+    while rest and len(names) < 2:
+        if rest[0] == '<':                       # a quoted name: <+03>-3
+            name, _, rest = rest[1:].partition('>')
+        else:
+            n = 0
+            while n < len(rest) and rest[n].isalpha():
+                n += 1
+            name, rest = rest[:n], rest[n:]
+        if not name:
+            break
+        names.append(name)
+        while rest and rest[0] in '+-:0123456789':   # its offset
+            rest = rest[1:]
+    if not names:
+        return 'UTC'
+    return names[1] if summer and len(names) > 1 else names[0]
+
+
+class EssidWatch:
+    """wlan_essid without a program run per request: the name `iwconfig wlan0` gave
+    last, read again beside the loop when the link went down or up since (the
+    kernel's carrier_changes count, --wlan-carrier, moved), or after ESSID_MAX_AGE
+    where there is no such count. No answer waits for it: until a read has
+    ended, answers give the name before (N/A right after start)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.essid = NA
+        self.seen = None        # the carrier count (or age slot) the ESSID was read at
+        self.reading = False
+
+    def mark(self):
+        count = read_first_line(self.app.options.wlan_carrier)
+        return count if count is not None else int(monotonic() // ESSID_MAX_AGE)
+
+    def current(self):
+        """The ESSID last read; a new read starts when the link changed since."""
+        mark = self.mark()
+        if mark != self.seen and not self.reading:
+            self.read(mark)
+        return self.essid
+
+    def read(self, mark):
+        app = self.app
+        out = files.temp_path(app.tmp_dir, 'essid')
+        self.reading = True
+
+        def ended(status):
+            try:
+                text = conf.read_small(out, ESSID_OUTPUT_MAX).decode() if status == 0 else ''
+            except (OSError, ValueError, UnicodeError):
+                text = ''
+            files.remove_if_there(out)
+            self.essid = essid_of(text)
+            self.seen = mark
+            self.reading = False
+        try:
+            Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path()] + list(IWCONFIG),
+                       ESSID_TIMEOUT, ended, app.tmp_dir, out)
+        except OSError:   # no file or process to spare now (EMFILE): tried again next time
+            files.remove_if_there(out)
+            self.reading = False
+
+
+def essid_of(text):
+    """The quoted name after iwconfig's ESSID: (the firmware: grep ESSID | cut -d'"' -f2);
+    N/A when not associated (ESSID:off/any, where the firmware's cut takes the Nickname)."""
+    at = text.find('ESSID:"')
+    if at < 0:
+        return NA
+    return text[at + 7:].partition('"')[0]
 
 
 def hostname(sd):
@@ -172,6 +264,9 @@ def has_ptz(app, model):
 
 def status_json(req):
     app = req.app
+    if app.essid_watch is None:
+        app.essid_watch = EssidWatch(app)
+    essid = app.essid_watch.current()
     sd = app.sd
     model = sd.model_suffix() or NA
     uptime = read_first_line('/proc/uptime')
@@ -194,9 +289,17 @@ def status_json(req):
         'free_sd': free_sd(sd.root),
     }
     status.update(network_info())
+    status['wlan_essid'] = essid
     return Response(json.dumps(status).encode())
 
 
 def hostname_js(req):
+    """The firmware page's <script src>: refused to a request that says it came from
+    another site's page, which could read it the same way (a name that tells this
+    camera apart; the default ends with its MAC's). A browser that says nothing is
+    answered: one set to send no Referer would break the firmware's page."""
+    reason = guard.other_site_reason(req)
+    if reason is not None:
+        raise HttpError(403, 'refused: ' + reason)
     body = 'hostname=%s;' % json.dumps(hostname(req.app.sd))
     return Response(body.encode(), 200, 'text/javascript')
