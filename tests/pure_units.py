@@ -9,7 +9,7 @@ import io
 
 from yihttpd import bzip2, bzip2_writer, cgi, checks, files, http, inflate, loop, multipart, tar, wire
 from yihttpd.app import same_secret
-from yihttpd.handlers.gzipped import accepts_gzip
+from yihttpd.gzipped import accepts_gzip
 from yihttpd.sdcard import days_since_1970, hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_hour_dir, is_video
 
 

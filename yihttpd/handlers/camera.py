@@ -7,6 +7,7 @@ between commands are timers on the loop, so other clients are served while
 the camera takes its settings.
 """
 from .. import conf, ipc
+from ..device import homever
 from ..http import Deferred, HttpError, unquote, ok
 
 # The firmware's own camera_settings.sh spaces its keys 0.5 s;
@@ -114,8 +115,7 @@ def send_timed(app, steps, on_done):
 
 def home_version(app):
     """The first two characters of the vendor firmware's version (/home/homever), '' if none."""
-    from .status import homever
-    return homever(app)[:2]
+    return homever(app.options.homever)[:2]
 
 
 def ai_messages(hv, values):

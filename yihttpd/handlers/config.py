@@ -15,6 +15,7 @@ import json
 import os
 
 from .. import checks, child, conf, confset, files, tar
+from ..device import homever, network_info, read_first_line
 from ..http import HttpError, Response, ok, text_response
 from ..multipart import body_stream, multipart_file
 from ..sdcard import shown
@@ -84,8 +85,7 @@ def get_configs(req):
         values[HOSTNAME_KEY] = req.app.sd.read_text(req.app.sd.hostname_path, '')
     elif req.param('conf') == 'camera':
         # The firmware's page reads HOMEVER to pick the camera rows; it fails without it.
-        from .status import homever
-        values[HOMEVER_KEY] = homever(req.app)
+        values[HOMEVER_KEY] = homever(req.app.options.homever)
     return Response(json.dumps(values).encode())
 
 
@@ -296,7 +296,6 @@ def checked_hostname(name):
 
 def default_hostname():
     """yi- and the last 4 hex digits of the wlan MAC (the default route's MAC off the camera)."""
-    from .status import network_info, read_first_line
     mac = read_first_line(WLAN_MAC_PATH) or network_info()['mac_addr']
     digits = mac.replace(':', '').lower()
     if len(digits) != 12 or not checks.only(digits, checks.HEX_DIGITS, 12):

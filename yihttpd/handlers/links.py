@@ -5,8 +5,8 @@ builds them (system.conf, the camera's address, default ports left out).
 import json
 
 from .. import checks, conf
+from ..device import NA, network_info
 from ..http import Response
-from .status import NA, network_info
 
 DEFAULT_RTSP_PORT = '554'
 DEFAULT_HTTPD_PORT = '8080'

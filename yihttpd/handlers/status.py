@@ -9,21 +9,19 @@ waits for it.
 """
 import json
 import os
-import time
 
-from .. import conf, files, guard
+from .. import conf, dates, device, files, guard
 from ..child import Background
 from ..compat import monotonic
+from ..device import NA, read_first_line
 from ..http import HttpError, Response
 
-NA = 'N/A'
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
 # Models (yi-hack/model_suffix) whose camera can pan and tilt: today's
 # yi-hack-Allwinner-v2 status.json list, then the other families' PTZ models
 # (ipc_cmd's ptz.c); their suffixes do not overlap.
 PTZ_MODELS = ('r30gb', 'r35gb', 'r37gb', 'r40ga', 'h51ga', 'h52ga', 'h60ga', 'q321br_lsx', 'qg311r',
               'b091qp', 'h201c', 'h305r', 'h307', 'y30', 'y30qa')
-APP_VERSION = '/home/app/.appver'   # the firmware's status.json reads this for home_version
 GO2RTC = '/bin/go2rtc'      # under yi-hack/: the firmware says go2rtc yes when it is installed
 SERIAL_FILE = '/tmp/mmap.info'    # the vendor program's shared info block
 SERIAL_OFFSET = 656               # where it keeps the 20-character serial number
@@ -32,87 +30,6 @@ IWCONFIG = ('iwconfig', 'wlan0')   # what the firmware's status.json reads the E
 ESSID_TIMEOUT = 3.0         # seconds iwconfig may take
 ESSID_MAX_AGE = 60.0        # seconds an ESSID is kept where the kernel counts no carrier changes
 ESSID_OUTPUT_MAX = 4096     # bytes of iwconfig's output read
-DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')    # localtime's weekday 0 is Monday
-MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
-
-
-def read_first_line(path):
-    try:
-        with open(path) as f:
-            return f.readline().strip()
-    except (OSError, UnicodeError):
-        return None
-
-
-def hex_to_ip(word):
-    """An address as /proc/net/route writes it (little-endian hex) to dotted form."""
-    n = int(word, 16)
-    return '%d.%d.%d.%d' % (n & 255, (n >> 8) & 255, (n >> 16) & 255, n >> 24)
-
-
-def ip_to_int(ip):
-    a, b, c, d = [int(x) for x in ip.split('.')]
-    return a | (b << 8) | (c << 16) | (d << 24)
-
-
-def default_route():
-    """(interface, gateway, [(network, mask)] of that interface) or None."""
-    try:
-        with open('/proc/net/route') as f:
-            rows = [line.split() for line in f.readlines()[1:]]
-    except OSError:
-        return None
-    for row in rows:
-        if len(row) > 7 and row[1] == '00000000' and row[2] != '00000000':
-            iface = row[0]
-            networks = [(int(r[1], 16), int(r[7], 16)) for r in rows
-                        if r[0] == iface and r[2] == '00000000' and r[1] != '00000000']
-            return iface, hex_to_ip(row[2]), networks
-    return None
-
-
-def local_addresses():
-    """The host's own IPv4 addresses, from the kernel's routing trie."""
-    found = []
-    last = None
-    try:
-        with open('/proc/net/fib_trie') as f:
-            for line in f:
-                text = line.strip()
-                if text.startswith('|--'):
-                    last = text[3:].strip()
-                elif text.endswith('host LOCAL') and last and last not in found:
-                    found.append(last)
-    except OSError:
-        pass
-    return found
-
-
-def network_info():
-    info = {'local_ip': NA, 'netmask': NA, 'gateway': NA, 'mac_addr': NA,
-            'wlan_essid': NA, 'wlan_strength': NA}
-    route = default_route()
-    if route is None:
-        return info
-    iface, gateway, networks = route
-    info['gateway'] = gateway
-    for ip in local_addresses():
-        for network, mask in networks:
-            if ip_to_int(ip) & mask == network:
-                info['local_ip'] = ip
-                info['netmask'] = hex_to_ip('%08x' % mask)
-    mac = read_first_line('/sys/class/net/%s/address' % iface)
-    if mac:
-        info['mac_addr'] = mac.lower()
-    try:
-        with open('/proc/net/wireless') as f:
-            for line in f:
-                name, _, rest = line.partition(':')
-                if name.strip() == iface and rest.split():
-                    info['wlan_strength'] = rest.split()[1].rstrip('.')
-    except OSError:
-        pass
-    return info
 
 
 def memory_info():
@@ -149,37 +66,6 @@ def serial_number():
         return text or NA
     except (OSError, UnicodeError):
         return NA
-
-
-def local_time():
-    """Now as `date` prints it (the firmware's status.json runs it): Fri Dec  4 17:18:38 CET 2026."""
-    t = time.localtime()
-    return '%s %s %2d %02d:%02d:%02d %s %d' % (DAYS[t[6]], MONTHS[t[1] - 1], t[2], t[3], t[4], t[5],
-                                               zone_name(os.getenv('TZ') or '', t[8] > 0), t[0])
-
-
-def zone_name(tz, summer):
-    """The zone's abbreviation in a POSIX TZ string (the camera's TIMEZONE, e.g.
-    CET-1CEST,M3.5.0,M10.5.0/3): the standard one, or in summer the daylight one.
-    UTC without a TZ, as date prints it."""
-    names = []
-    rest = tz.lstrip(':')
-    while rest and len(names) < 2:
-        if rest[0] == '<':                       # a quoted name: <+03>-3
-            name, _, rest = rest[1:].partition('>')
-        else:
-            n = 0
-            while n < len(rest) and rest[n].isalpha():
-                n += 1
-            name, rest = rest[:n], rest[n:]
-        if not name:
-            break
-        names.append(name)
-        while rest and rest[0] in '+-:0123456789':   # its offset
-            rest = rest[1:]
-    if not names:
-        return 'UTC'
-    return names[1] if summer and len(names) > 1 else names[0]
 
 
 class EssidWatch:
@@ -241,20 +127,6 @@ def hostname(sd):
     return sd.read_text(sd.hostname_path) or read_first_line('/proc/sys/kernel/hostname') or NA
 
 
-def homever(app):
-    """The vendor firmware's version, /home/homever (--homever; e.g. 12.0.51.08_202208101411), or ''.
-
-    Read like /proc: the file is the camera's, not the SD card's, and on
-    MicroPython a link check lists the whole directory on each request.
-    """
-    return read_first_line(app.options.homever) or ''
-
-
-def home_version(app):
-    """status.json's home_version: the firmware's reads /home/app/.appver; else homever."""
-    return read_first_line(APP_VERSION) or homever(app) or NA
-
-
 def has_ptz(app, model):
     override = app.options.ptz
     if override in ('yes', 'no'):
@@ -276,19 +148,19 @@ def status_json(req):
         'name': app.options.family or DEFAULT_FAMILY,
         'hostname': hostname(sd),
         'fw_version': sd.read_text(sd.yi_hack + '/version') or NA,
-        'home_version': home_version(app),
+        'home_version': device.home_version(app.options.homever),
         'model_suffix': model,
         'ptz': has_ptz(app, model),
         'go2rtc': 'yes' if files.entry_kind(sd.yi_hack + GO2RTC) == 'file' else 'no',
         'serial_number': serial_number(),
-        'local_time': local_time(),
+        'local_time': dates.date_text(),
         'uptime': uptime.split()[0] if uptime else NA,
         'load_avg': ' '.join(load.split()[:3]) if load else NA,
         'total_memory': total_memory,
         'free_memory': free_memory,
         'free_sd': free_sd(sd.root),
     }
-    status.update(network_info())
+    status.update(device.network_info())
     status['wlan_essid'] = essid
     return Response(json.dumps(status).encode())
 

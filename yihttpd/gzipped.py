@@ -4,7 +4,7 @@ Its busybox (gzdef.patch) answers a request for X with X.gz. Here X.gz
 goes out as it is, with Content-Encoding: gzip, to a client whose
 Accept-Encoding takes gzip, and is inflated on the fly for one that does
 not (busybox has no answer for it); either way with X's Content-Type.
-As every www file (static.py), it is sent whole: a Range header gets the
+As every www file (handlers/static.py), it is sent whole: a Range header gets the
 whole 200 answer, never a part of the compressed or of the inflated bytes.
 
 Inflating is one shared inflate.Inflater (App.inflater): its small buffers
@@ -15,9 +15,9 @@ promised is delivered even on a small, long-used heap, where no fresh
 without gzip meanwhile (or, should it never have been made, any) gets 503
 with Retry-After before anything of its answer is sent.
 """
-from .. import compat, inflate
-from ..http import HttpError
-from . import static
+from . import compat, inflate
+from .fileanswers import content_type, file_response
+from .http import HttpError
 
 INFLATE_CHUNK = 1024   # inflated bytes sent at a time
 GZIP_TRAILER = 8       # CRC-32, then the inflated size modulo 2**32
@@ -106,10 +106,10 @@ def serve(req, gz_path, name):
     headers = [('Cache-Control', 'no-cache'), ('Vary', 'Accept-Encoding')]
     if gzip_ok:
         headers.append(('Content-Encoding', 'gzip'))
-    response = static.file_response(req, gz_path, headers, False, '' if gzip_ok else '-inflated')
+    response = file_response(req, gz_path, headers, False, '' if gzip_ok else '-inflated')
     if response.status != 200:
         return response
-    response.content_type = static.content_type(name)
+    response.content_type = content_type(name)
     if not gzip_ok:
         if inflater is None or inflater.busy():
             response.close()
