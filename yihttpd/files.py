@@ -132,6 +132,15 @@ def remove_tree(path):
     os.rmdir(path)
 
 
+def remove_entry(path):
+    """Remove what is at path, if anything: a directory with all it holds, a
+    file, or a link (never what the link points to)."""
+    if entry_kind(path) == 'dir':
+        remove_tree(path)
+    else:
+        remove_if_there(path)
+
+
 HAS_FSYNC = hasattr(os, 'fsync')
 
 

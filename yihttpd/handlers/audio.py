@@ -8,13 +8,12 @@ run beside the loop as one fixed shell script whose values are its
 arguments (never part of its text), so the server never waits on the FIFO;
 one sound plays at a time (503 while busy).
 """
-import io
 import json
 
 from .. import checks, files
 from ..child import Background
 from ..http import Deferred, HttpError, Response
-from ..multipart import multipart_file
+from ..multipart import body_stream, multipart_file
 
 AUDIO_DIR = 'audio'                 # speaker_file.sh plays files of ROOT/audio
 LANG_DIR = '/yi-hack/usr/share/pico/lang'
@@ -133,11 +132,7 @@ def speak(req):
 def copy_sound(req, pcm):
     """Write the sound of speaker.sh's body (a form's first file part, or the
     body itself) to pcm, less the 4 bytes 'RIFF' of a WAV file as the firmware does."""
-    if req.body_path:
-        stream = open(req.body_path, 'rb')
-        size = files.stat_size(files.stat(req.body_path))
-    else:
-        stream, size = io.BytesIO(req.body), len(req.body)
+    stream, size = body_stream(req)
     try:
         source = stream
         if req.headers.get('content-type', '').lower().startswith('multipart/'):
