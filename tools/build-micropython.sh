@@ -12,12 +12,14 @@
 # checkout (the team's machines); else the official v1.26.1 release tarball,
 # downloaded once into the cache and checked against its sha256
 # ($MICROPYTHON_URL names a mirror of that same file).
-# Prints the folder holding bin/. Needs the Debian packages run-tests.sh
-# installs. YIHTTPD_CACHE moves the cache (default ~/.cache/yihttpd).
+# Prints the folder holding bin/: micropython-1.26.1-KEY in the cache, KEY
+# naming the source and these build steps, so checkouts of other versions
+# keep builds of their own; a build is made in a scratch folder and renamed
+# into place once whole. Needs the Debian packages run-tests.sh installs.
+# YIHTTPD_CACHE moves the cache (default ~/.cache/yihttpd).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${YIHTTPD_CACHE:-$HOME/.cache/yihttpd}
-out=$cache/micropython-1.26.1
 release_url=https://github.com/micropython/micropython/releases/download/v1.26.1/micropython-1.26.1.tar.xz
 # The release's own tarball (lib/ submodules included: mbedtls, berkeley-db,
 # micropython-lib), as GitHub serves it for v1.26.1.
@@ -48,15 +50,18 @@ else
   fi
 fi
 
-# The cache is reused only for the same source and the same build steps.
-key=$(cat "$source_tar" "$0" | sha256sum | cut -d' ' -f1)
-if [ -f "$out/key" ] && [ "$(cat "$out/key")" = "$key" ]; then
-  echo "$out"
+# A build is reused only for the same source and the same build steps.
+key=$(cat "$source_tar" "$0" | sha256sum | cut -c1-16)
+done_dir=$cache/micropython-1.26.1-$key
+if [ -f "$done_dir/key" ]; then
+  echo "$done_dir"
   exit 0
 fi
 
 started=$(date +%s)
-rm -rf "$out"
+out=$cache/micropython-1.26.1-building-$$
+# A failed build leaves nothing but the end of its log on stderr.
+trap 'status=$?; [ $status = 0 ] || tail -n 40 "$out/build.log" >&2 2>/dev/null; rm -rf "$out"' EXIT
 mkdir -p "$out/unpacked" "$out/bin"
 tar -xJf "$source_tar" -C "$out/unpacked"
 # The release tarball holds micropython-1.26.1/, the team's cut the tree itself.
@@ -108,7 +113,8 @@ EOF
   cat > "$out/bin/micropython-$arch" <<EOF
 #!/bin/sh
 # MicroPython 1.26.1 for $arch (musl), under user-mode qemu.
-exec $qemu -L "$dir/root" "$dir/micropython" "\$@"
+build=\$(cd "\$(dirname "\$0")/.." && pwd)
+exec $qemu -L "\$build/$arch/root" "\$build/$arch/micropython" "\$@"
 EOF
   chmod +x "$out/bin/micropython-$arch"
   "$out/bin/micropython-$arch" -c "import ffi"
@@ -118,5 +124,7 @@ build_musl mipsel mipsel-linux-gnu mipsel-linux-musl-gcc mipsel-linux-gnu- qemu-
 
 rm -rf "$out/unpacked"
 echo "$key" > "$out/key"
+# Another run may have finished the same build meanwhile: its copy stays.
+mv -T "$out" "$done_dir" 2>/dev/null || true
 echo "build-micropython: built in $(( $(date +%s) - started )) s" >&2
-echo "$out"
+echo "$done_dir"
