@@ -4,36 +4,52 @@ version. Anything the host does not have is NA, as the firmware's scripts say.
 """
 NA = 'N/A'
 APP_VERSION = '/home/app/.appver'   # the firmware's status.json reads this for home_version
-READ_PIECE = 1024   # bytes a /proc or /sys file is read in: MicroPython's text files read their
-                    # lines a character per system call (meminfo: 2.6 ms a time, this: 0.1 ms)
+READ_PIECE = 512    # bytes a /proc or /sys file is read at a time: MicroPython's text files
+                    # read their lines a character per system call (meminfo: 2.6 ms a time)
+FIRST_LINE_MAX = 256   # bytes read of a file whose first line is wanted (a version, a count)
 LOCAL_HOST = '/32 host LOCAL'   # fib_trie's mark of an address of this host
-READ_MOST = 16384   # bytes of such a file read at most (meminfo ~1.5 KiB, a camera's fib_trie less)
+
+_piece = bytearray(READ_PIECE)   # the one buffer files are read into: the loop is single-threaded
 
 
-def read_text(path):
-    """A small /proc, /sys or vendor file's text, read a piece at a time, or None."""
+def read_head(path, size=FIRST_LINE_MAX):
+    """The first size bytes of a small /proc, /sys or vendor file, or None. (Bytes: on
+    MicroPython each find or slice of a str counts its UTF-8 characters from the start.)"""
     try:
-        pieces = []
         with open(path, 'rb') as f:
-            for _ in range(READ_MOST // READ_PIECE):
-                piece = f.read(READ_PIECE)
-                if not piece:
-                    break
-                pieces.append(piece)
-        return b''.join(pieces).decode()
-    except (OSError, UnicodeError):
+            return f.read(size)
+    except OSError:
         return None
 
 
 def read_lines(path):
-    """read_text's lines that are not empty ([] when the file cannot be read)."""
-    text = read_text(path)
-    return [line for line in text.split('\n') if line] if text else []
+    """A /proc or /sys file's lines that are not empty, read a piece at a time into one
+    buffer, so nothing but its short lines takes heap (a crowded 256K heap may have no
+    block of the file's size)."""
+    try:
+        with open(path, 'rb') as f:
+            rest = b''
+            while True:
+                n = f.readinto(_piece)
+                if not n:
+                    break
+                lines = (rest + _piece[:n]).split(b'\n')
+                rest = lines.pop()
+                for line in lines:
+                    if line:
+                        yield line.decode()
+            if rest:
+                yield rest.decode()
+    except (OSError, UnicodeError):
+        return
 
 
 def read_first_line(path):
-    text = read_text(path)
-    return None if text is None else text.partition('\n')[0].strip()
+    head = read_head(path)
+    try:
+        return None if head is None else head.partition(b'\n')[0].strip().decode()
+    except UnicodeError:
+        return None
 
 
 def hex_to_ip(word):
@@ -49,7 +65,7 @@ def ip_to_int(ip):
 
 def default_route():
     """(interface, gateway, [(network, mask)] of that interface) or None."""
-    rows = [line.split() for line in read_lines('/proc/net/route')[1:]]
+    rows = [line.split() for line in read_lines('/proc/net/route')][1:]   # after its title line
     for row in rows:
         if len(row) > 7 and row[1] == '00000000' and row[2] != '00000000':
             iface = row[0]
@@ -61,25 +77,24 @@ def default_route():
 
 def local_addresses():
     """The host's own IPv4 addresses, from the kernel's routing trie."""
-    text = read_text('/proc/net/fib_trie') or ''
     found = []
-    at = text.find(LOCAL_HOST)
-    while at >= 0:   # each address is the last '|-- ADDRESS' line before a 'host LOCAL' one
-        start = text.rfind('|--', 0, at)
-        if start >= 0:
-            address = text[start + 3:text.find('\n', start)].strip()
-            if address not in found:
-                found.append(address)
-        at = text.find(LOCAL_HOST, at + len(LOCAL_HOST))
+    last = None
+    for line in read_lines('/proc/net/fib_trie'):   # an address is the '|-- ADDRESS' line
+        if line.endswith(LOCAL_HOST):                   # before its 'host LOCAL' one
+            if last and last not in found:
+                found.append(last)
+        elif '|--' in line:
+            last = line.partition('|--')[2].strip()
     return found
 
 
-def network_info():
-    info = {'local_ip': NA, 'netmask': NA, 'gateway': NA, 'mac_addr': NA,
-            'wlan_essid': NA, 'wlan_strength': NA}
+def addresses():
+    """(local_ip, netmask, gateway and mac_addr as status.json names them, the
+    interface of the default route or None)."""
+    info = {'local_ip': NA, 'netmask': NA, 'gateway': NA, 'mac_addr': NA}
     route = default_route()
     if route is None:
-        return info
+        return info, None
     iface, gateway, networks = route
     info['gateway'] = gateway
     for ip in local_addresses():
@@ -90,10 +105,23 @@ def network_info():
     mac = read_first_line('/sys/class/net/%s/address' % iface)
     if mac:
         info['mac_addr'] = mac.lower()
+    return info, iface
+
+
+def wlan_strength(iface):
+    """The link quality /proc/net/wireless gives the interface, or NA."""
     for line in read_lines('/proc/net/wireless'):
         name, _, rest = line.partition(':')
         if name.strip() == iface and rest.split():
-            info['wlan_strength'] = rest.split()[1].rstrip('.')
+            return rest.split()[1].rstrip('.')
+    return NA
+
+
+def network_info():
+    """addresses(), the Wi-Fi strength, and the ESSID as not known (status.py reads it)."""
+    info, iface = addresses()
+    info['wlan_essid'] = NA
+    info['wlan_strength'] = wlan_strength(iface) if iface else NA
     return info
 
 

@@ -6,7 +6,6 @@ command to the camera or raises IpcUnavailable (answered as 503). It never
 waits for the camera: a full queue is an error, not a pause.
 """
 from . import compat, files, mqueue
-from .child import Background
 from .http import HttpError
 
 DEFAULT_QUEUE = '/ipc_dispatch'
@@ -96,6 +95,7 @@ class ToolTransport:
         if not self.waiting:
             return
         self.child_file = self.waiting.pop(0)
+        from .child import Background   # only here: a camera with its queue never loads it
         self.child = Background(self.loop, [self.tool, '-f', self.child_file], TOOL_TIMEOUT,
                                 self.ended, self.tmp_dir, None, TOOL_POLL)
 

@@ -2,10 +2,11 @@
 
 Values come from /proc, /sys and the SD card; anything the host does not
 have is "N/A", so the answer always carries every field (Home Assistant
-needs mac_addr and serial_number to be present). The Wi-Fi network's name
-is iwconfig's, as the firmware reads it, but run again only when the link
-went down or up since (EssidWatch), not once per request, and no answer
-waits for it.
+needs mac_addr and serial_number to be present). What changes only when
+the link does (its addresses, and the Wi-Fi network's name, iwconfig's as
+the firmware reads it) is read again only when the link went down or up
+since, or after a while (LinkWatch), not once per request; no answer waits
+for iwconfig.
 """
 import json
 import os
@@ -13,7 +14,7 @@ import os
 from .. import conf, dates, device, files, guard
 from ..child import Background
 from ..compat import monotonic
-from ..device import NA, read_first_line, read_text
+from ..device import NA, read_first_line, read_head
 from ..http import HttpError, Response
 
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
@@ -29,28 +30,31 @@ SERIAL_LENGTH = 20
 IWCONFIG = ('iwconfig', 'wlan0')   # what the firmware's status.json reads the ESSID from
 ESSID_TIMEOUT = 3.0         # seconds iwconfig may take
 ESSID_MAX_AGE = 60.0        # seconds an ESSID is kept where the kernel counts no carrier changes
+ADDRESSES_MAX_AGE = 10.0    # seconds the addresses are kept between reconnects (a new DHCP lease
+                            # shows within them): reading them took most of status.json's time
 ESSID_OUTPUT_MAX = 4096     # bytes of iwconfig's output read
+MEMINFO_HEAD = 512          # bytes of /proc/meminfo read: MemTotal, MemFree, Buffers, Cached come first
 
 
 def memory_info():
     """(total, free) in kB; free counts what the kernel can give back."""
-    text = read_text('/proc/meminfo')
-    if not text:
+    head = read_head('/proc/meminfo', MEMINFO_HEAD)
+    if not head:
         return NA, NA
-    total = meminfo_kb(text, 'MemTotal')
-    free = sum(meminfo_kb(text, name) or 0 for name in ('MemFree', 'Buffers', 'Cached'))
+    total = meminfo_kb(head, b'MemTotal')
+    free = sum(meminfo_kb(head, name) or 0 for name in (b'MemFree', b'Buffers', b'Cached'))
     return (NA if total is None else str(total)), str(free)
 
 
-def meminfo_kb(text, name):
-    """The kB figure of a /proc/meminfo line, or None (found by search: parsing all its
-    lines took MicroPython a millisecond a request)."""
-    at = text.find('\n' + name + ':')
-    if at < 0 and text.startswith(name + ':'):
+def meminfo_kb(head, name):
+    """The kB figure of a /proc/meminfo line, or None (found by search: parsing every
+    line took MicroPython a millisecond a request)."""
+    at = head.find(b'\n' + name + b':')
+    if at < 0 and head.startswith(name + b':'):
         at = -1
     elif at < 0:
         return None
-    words = text[at + len(name) + 2:text.find('\n', at + 1)].split()
+    words = head[at + len(name) + 2:head.find(b'\n', at + 1)].split()
     return int(words[0]) if words and words[0].isdigit() else None
 
 
@@ -76,29 +80,34 @@ def serial_number():
         return NA
 
 
-class EssidWatch:
-    """wlan_essid without a program run per request: the name `iwconfig wlan0` gave
-    last, read again beside the loop when the link went down or up since (the
-    kernel's carrier_changes count, --wlan-carrier, moved), or after ESSID_MAX_AGE
-    where there is no such count. No answer waits for it: until a read has
-    ended, answers give the name before (N/A right after start)."""
+class LinkWatch:
+    """What status.json says of the network link, not read whole at each request: the
+    addresses, gateway and MAC are read again when the link went down or up since (the
+    kernel's carrier_changes count, --wlan-carrier, moved) or after ADDRESSES_MAX_AGE;
+    the ESSID, which `iwconfig wlan0` gives, is read beside the loop on such a change
+    (or after ESSID_MAX_AGE where the kernel counts no carrier changes). No answer waits
+    for iwconfig: until a read has ended, answers give the name before (N/A at start)."""
 
     def __init__(self, app):
         self.app = app
         self.essid = NA
         self.seen = None        # the carrier count (or age slot) the ESSID was read at
         self.reading = False
-
-    def mark(self):
-        count = read_first_line(self.app.options.wlan_carrier)
-        return count if count is not None else int(monotonic() // ESSID_MAX_AGE)
+        self.addresses = None   # device.addresses() as last read
+        self.addresses_seen = None
 
     def current(self):
-        """The ESSID last read; a new read starts when the link changed since."""
-        mark = self.mark()
+        """(addresses, interface, ESSID): the ESSID last read; new reads start when the link changed."""
+        carrier = read_first_line(self.app.options.wlan_carrier)
+        now = monotonic()
+        mark = (carrier, int(now // ADDRESSES_MAX_AGE))
+        if mark != self.addresses_seen:
+            self.addresses = device.addresses()
+            self.addresses_seen = mark
+        mark = carrier if carrier is not None else int(now // ESSID_MAX_AGE)
         if mark != self.seen and not self.reading:
             self.read(mark)
-        return self.essid
+        return self.addresses[0], self.addresses[1], self.essid
 
     def read(self, mark):
         app = self.app
@@ -144,7 +153,7 @@ def has_ptz(app, model):
 
 def status_json(req):
     app = req.app
-    essid = app.state(__name__, EssidWatch).current()
+    addresses, iface, essid = app.state(__name__, LinkWatch).current()
     sd = app.sd
     model = sd.model_suffix() or NA
     uptime = read_first_line('/proc/uptime')
@@ -166,8 +175,9 @@ def status_json(req):
         'free_memory': free_memory,
         'free_sd': free_sd(sd.root),
     }
-    status.update(device.network_info())
+    status.update(addresses)
     status['wlan_essid'] = essid
+    status['wlan_strength'] = device.wlan_strength(iface) if iface else NA
     return Response(json.dumps(status).encode())
 
 
