@@ -92,6 +92,11 @@ def ai_animal(on):
     return _message(1, 0x103f, _word(1 if on else 0))
 
 
+def baby_crying_detection(on):
+    """Baby crying detection (ipc_cmd -B)."""
+    return _message(2, 0x1029, _word(2 if on else 1))
+
+
 def ai_motion(on):
     """AI motion detection as a whole (home versions 11 and 12)."""
     return _message(1, 0x1041, _word(1 if on else 0))
@@ -192,6 +197,9 @@ EVENTS = {
     b'\x04\x00\x00\x00\x02\x00\x00\x00\x09\x70\x09\x70\x00\x00\x00\x00': 'motion_start',
     b'\x01\x00\x00\x00\x02\x00\x00\x00\x7d\x00\x7d\x00\x00\x00\x00\x00': 'motion_stop',
     b'\x01\x00\x00\x00\x02\x00\x00\x00\xed\x00\xed\x00\x00\x00\x00\x00': 'ai_human_detected',
+    b'\x04\x00\x00\x00\x02\x00\x00\x00\x06\x70\x06\x70\x00\x00\x00\x00': 'ai_human_detected',
+    b'\x04\x00\x00\x00\x02\x00\x00\x00\x07\x70\x07\x70\x00\x00\x00\x00': 'ai_vehicle_detected',
+    b'\x04\x00\x00\x00\x02\x00\x00\x00\x08\x70\x08\x70\x00\x00\x00\x00': 'ai_animal_detected',
     b'\x04\x00\x00\x00\x02\x00\x00\x00\x02\x60\x02\x60\x00\x00\x00\x00': 'baby_crying',
     b'\x04\x00\x00\x00\x02\x00\x00\x00\x04\x60\x04\x60\x00\x00\x00\x00': 'sound_detected',
 }
@@ -209,3 +217,47 @@ def event_name(message):
         return EVENTS.get(bytes(message[:HEADER_SIZE]))
     except (TypeError, ValueError):
         return None
+
+
+# --- camera settings seen on the queue (what mqttv4 echoes on stat/camera/KEY) ---
+
+_settings = {}   # command bytes -> (camera.conf key in lower case, value), made on first use
+
+
+def _setting_table():
+    yes_no = lambda key, builder: [(key, 'yes', builder(True)), (key, 'no', builder(False))]
+    rows = yes_no('switch_on', switch) + yes_no('save_video_on_motion', save_on_motion)
+    rows += yes_no('motion_detection', ai_motion)
+    rows += [('sensitivity', level, sensitivity(level)) for level in SENSITIVITY]
+    for key, builder in (('ai_human_detection', ai_human), ('ai_vehicle_detection', ai_vehicle),
+                         ('ai_animal_detection', ai_animal), ('face_detection', face_detection),
+                         ('motion_tracking', motion_tracking),
+                         ('baby_crying_detect', baby_crying_detection),
+                         ('sound_detection', sound_detection), ('led', led), ('ir', ir),
+                         ('rotate', rotate), ('cruise', cruise)):
+        rows += yes_no(key, builder)
+    rows += [('sound_sensitivity', level, sound_sensitivity(level)) for level in SOUND_LEVELS]
+    rows += [('cruise', mode, cruise_mode(mode)) for mode in CRUISE_MODES]
+    for key, value, message in rows:
+        _settings[message] = (key, value)
+
+
+def setting_of(message):
+    """(key, value) of the camera setting a command read from /ipc_dispatch_N sets, or None.
+
+    The key is camera.conf's in lower case, the value as the firmware's
+    mqttv4 writes it (yes/no, low/medium/high, 30..90, presets/360). A
+    command is recognised by its whole length (16, 20 or 24 bytes); more
+    bytes after it are ignored, as mqttv4 does.
+    """
+    if not _settings:
+        _setting_table()
+    try:
+        for size in (HEADER_SIZE, HEADER_SIZE + 4, HEADER_SIZE + 8):
+            if len(message) >= size:
+                found = _settings.get(bytes(message[:size]))
+                if found is not None:
+                    return found
+    except (TypeError, ValueError):
+        pass
+    return None

@@ -5,11 +5,11 @@ A transport has one method, send(message): it hands the bytes of one
 command to the camera or raises IpcUnavailable (answered as 503). It never
 waits for the camera: a full queue is an error, not a pause.
 """
-from . import compat, files, mqueue
+from . import files, mqueue
+from .camera_queue import DEFAULT_QUEUE, CommandQueue, Unavailable
 from .child import Background
-from .http import HttpError
+from .http import HttpError, error_response, failure_response
 
-DEFAULT_QUEUE = '/ipc_dispatch'
 # ipc_cmd normally ends in milliseconds; one that hangs (full queue) is killed.
 TOOL_TIMEOUT = 5.0
 # How often a running ipc_cmd is checked for its end.
@@ -24,37 +24,28 @@ class IpcUnavailable(HttpError):
         super().__init__(503, message)
 
 
+def failed_response(err):
+    """The answer to a camera command or rule that failed: an HttpError's own, a
+    rule's refusal (checks.Refused) with its status, else the failure mapping."""
+    if isinstance(err, HttpError):
+        return err.response()
+    if hasattr(err, 'status'):
+        return error_response(err.status, err.message)
+    return failure_response(err)
+
+
 def hex_bytes(message):
     return ' '.join('%02x' % b for b in message)
 
 
-class QueueTransport:
-    """Writes straight into the camera's POSIX queue, never waiting on it."""
-    name = 'mqueue'
-
-    def __init__(self, queue_name):
-        self.queue_name = queue_name
-        self.queue = None
-
-    def open(self):
-        if self.queue is None:
-            self.queue = mqueue.MessageQueue(self.queue_name, mqueue.O_RDWR | mqueue.O_NONBLOCK)
-        return self.queue
+class QueueTransport(CommandQueue):
+    """Writes straight into the camera's POSIX queue (camera_queue.py), never waiting on it."""
 
     def send(self, message):
         try:
-            self.open().send(message)
-        except OSError as err:
-            code = compat.errno_of(err)
-            if code == compat.EAGAIN:
-                raise IpcUnavailable('camera queue %s is full, try again' % self.queue_name)
-            self.close()
-            raise IpcUnavailable('camera queue %s: %s' % (self.queue_name, err))
-
-    def close(self):
-        if self.queue is not None:
-            self.queue.close()
-            self.queue = None
+            CommandQueue.send(self, message)
+        except Unavailable as err:
+            raise IpcUnavailable(err.message)
 
 
 class ToolTransport:
