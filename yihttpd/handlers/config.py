@@ -149,7 +149,7 @@ def checked_hostname(name):
 
 def default_hostname():
     """yi- and the last 4 hex digits of the wlan MAC (the default route's MAC off the camera)."""
-    from .status import network_info, read_first_line
+    from ..sysinfo import network_info, read_first_line
     mac = read_first_line(WLAN_MAC_PATH) or network_info()['mac_addr']
     digits = mac.replace(':', '').lower()
     if len(digits) != 12 or not checks.only(digits, checks.HEX_DIGITS, 12):

@@ -1,0 +1,127 @@
+"""What the camera is and how it is doing, read from /proc, /sys and the card.
+
+status.json (handlers/status.py) and the MQTT bridge's telemetry and info
+(mqtt_advertise.py) both read it here. Anything the host does not have is
+NA, so an answer always carries every field.
+"""
+import os
+
+NA = 'N/A'
+SERIAL_FILE = '/tmp/mmap.info'    # the vendor program's shared info block
+SERIAL_OFFSET = 656               # where it keeps the 20-character serial number
+SERIAL_LENGTH = 20
+
+
+def read_first_line(path):
+    try:
+        with open(path) as f:
+            return f.readline().strip()
+    except (OSError, UnicodeError):
+        return None
+
+
+def hex_to_ip(word):
+    """An address as /proc/net/route writes it (little-endian hex) to dotted form."""
+    n = int(word, 16)
+    return '%d.%d.%d.%d' % (n & 255, (n >> 8) & 255, (n >> 16) & 255, n >> 24)
+
+
+def ip_to_int(ip):
+    a, b, c, d = [int(x) for x in ip.split('.')]
+    return a | (b << 8) | (c << 16) | (d << 24)
+
+
+def default_route():
+    """(interface, gateway, [(network, mask)] of that interface) or None."""
+    try:
+        with open('/proc/net/route') as f:
+            rows = [line.split() for line in f.readlines()[1:]]
+    except OSError:
+        return None
+    for row in rows:
+        if len(row) > 7 and row[1] == '00000000' and row[2] != '00000000':
+            iface = row[0]
+            networks = [(int(r[1], 16), int(r[7], 16)) for r in rows
+                        if r[0] == iface and r[2] == '00000000' and r[1] != '00000000']
+            return iface, hex_to_ip(row[2]), networks
+    return None
+
+
+def local_addresses():
+    """The host's own IPv4 addresses, from the kernel's routing trie."""
+    found = []
+    last = None
+    try:
+        with open('/proc/net/fib_trie') as f:
+            for line in f:
+                text = line.strip()
+                if text.startswith('|--'):
+                    last = text[3:].strip()
+                elif text.endswith('host LOCAL') and last and last not in found:
+                    found.append(last)
+    except OSError:
+        pass
+    return found
+
+
+def network_info():
+    info = {'local_ip': NA, 'netmask': NA, 'gateway': NA, 'mac_addr': NA,
+            'wlan_essid': NA, 'wlan_strength': NA}
+    route = default_route()
+    if route is None:
+        return info
+    iface, gateway, networks = route
+    info['gateway'] = gateway
+    for ip in local_addresses():
+        for network, mask in networks:
+            if ip_to_int(ip) & mask == network:
+                info['local_ip'] = ip
+                info['netmask'] = hex_to_ip('%08x' % mask)
+    mac = read_first_line('/sys/class/net/%s/address' % iface)
+    if mac:
+        info['mac_addr'] = mac.lower()
+    try:
+        with open('/proc/net/wireless') as f:
+            for line in f:
+                name, _, rest = line.partition(':')
+                if name.strip() == iface and rest.split():
+                    info['wlan_strength'] = rest.split()[1].rstrip('.')
+    except OSError:
+        pass
+    return info
+
+
+def memory_info():
+    """(total, free) in kB; free counts what the kernel can give back."""
+    values = {}
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                name, _, rest = line.partition(':')
+                values[name] = rest.split()[0] if rest.split() else '0'
+    except OSError:
+        return NA, NA
+    free = int(values.get('MemFree', '0')) + int(values.get('Buffers', '0')) + int(values.get('Cached', '0'))
+    return values.get('MemTotal', NA), str(free)
+
+
+def free_sd(root):
+    """Free space on the SD card as a percentage, e.g. '87%'."""
+    try:
+        st = os.statvfs(root)
+    except OSError:
+        return NA
+    if not st[2]:
+        return NA
+    return '%d%%' % (st[4] * 100 // st[2])
+
+
+def serial_number():
+    try:
+        with open(SERIAL_FILE, 'rb') as f:
+            f.seek(SERIAL_OFFSET)
+            raw = f.read(SERIAL_LENGTH)
+        text = raw.split(b'\0')[0].decode().strip()
+        return text or NA
+    except (OSError, UnicodeError):
+        return NA
