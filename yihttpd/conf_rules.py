@@ -7,6 +7,10 @@ checks.Refused: nothing is written.
 from . import checks, conf
 from .checks import Refused, shown
 
+# ?conf= names the firmware's page uses (and mqtt-config's cmnd/FILE), and their files in yi-hack/etc
+CONF_FILES = {'system': 'system.conf', 'mqtt': 'mqttv4.conf', 'camera': 'camera.conf',
+              'mqtt_advertise': 'mqtt_advertise.conf', 'ptz_presets': 'ptz_presets.conf',
+              'proxychains': 'proxychains.conf'}
 SECRET_SUFFIX = 'PASSWORD'   # keys ending so are never sent back in clear
 MASK = '********'            # what a secret is answered as; sent back, it keeps the stored value
 MAX_VALUE = 1024             # longest value stored: the firmware's URLs, passwords and cron lines are far shorter

@@ -6,7 +6,11 @@ NA, so an answer always carries every field.
 """
 import os
 
+from . import checks
+
 NA = 'N/A'
+MODEL_MAX = 32                    # characters of a model name (yi-hack/model_suffix)
+APP_VERSION = '/home/app/.appver'   # the camera app's version (status.json's home_version)
 SERIAL_FILE = '/tmp/mmap.info'    # the vendor program's shared info block
 SERIAL_OFFSET = 656               # where it keeps the 20-character serial number
 SERIAL_LENGTH = 20
@@ -91,8 +95,8 @@ def network_info():
     return info
 
 
-def memory_info():
-    """(total, free) in kB; free counts what the kernel can give back."""
+def meminfo():
+    """/proc/meminfo's figures in kB by name ({} when it cannot be read)."""
     values = {}
     try:
         with open('/proc/meminfo') as f:
@@ -100,6 +104,14 @@ def memory_info():
                 name, _, rest = line.partition(':')
                 values[name] = rest.split()[0] if rest.split() else '0'
     except OSError:
+        pass
+    return values
+
+
+def memory_info():
+    """(total, free) in kB; free counts what the kernel can give back."""
+    values = meminfo()
+    if not values:
         return NA, NA
     free = int(values.get('MemFree', '0')) + int(values.get('Buffers', '0')) + int(values.get('Cached', '0'))
     return values.get('MemTotal', NA), str(free)
@@ -125,3 +137,9 @@ def serial_number():
         return text or NA
     except (OSError, UnicodeError):
         return NA
+
+
+def model_suffix(root):
+    """ROOT/yi-hack/model_suffix (e.g. y211ga) when it is a plain model name, else None."""
+    model = read_first_line(root + '/yi-hack/model_suffix') or ''
+    return model if checks.only(model, checks.NAME_CHARS, MODEL_MAX) else None

@@ -16,15 +16,11 @@ import os
 
 from .. import checks, child, compress, conf, files, tar
 from ..checks import Refused, shown
-from ..conf_rules import (MASK, PROXIES_KEY, PROXY_SEPARATOR, checked_changes, is_secret,
-                          proxy_entries, write_changes)
+from ..conf_rules import (CONF_FILES, MASK, PROXIES_KEY, PROXY_SEPARATOR, checked_changes,
+                          is_secret, proxy_entries, write_changes)
 from ..http import HttpError, Response, ok, text_response
 from ..multipart import multipart_file
 
-# ?conf= names the firmware's page uses, and their files in yi-hack/etc
-CONF_FILES = {'system': 'system.conf', 'mqtt': 'mqttv4.conf', 'camera': 'camera.conf',
-              'mqtt_advertise': 'mqtt_advertise.conf', 'ptz_presets': 'ptz_presets.conf',
-              'proxychains': 'proxychains.conf'}
 READ_ONLY = ('ptz_presets',)   # preset.sh changes it, telling the camera in the same step
 REQUIRED_IN_ARCHIVE = ('system.conf', 'camera.conf')
 HOSTNAME_KEY = 'HOSTNAME'    # system's pseudo-key, kept in etc/hostname

@@ -9,7 +9,7 @@ import time
 
 from .. import files
 from ..http import Response
-from ..sysinfo import NA, free_sd, memory_info, network_info, read_first_line, serial_number
+from ..sysinfo import APP_VERSION, NA, free_sd, memory_info, network_info, read_first_line, serial_number
 
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
 # Models (yi-hack/model_suffix) whose camera can pan and tilt: today's
@@ -17,7 +17,6 @@ DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
 # (ipc_cmd's ptz.c); their suffixes do not overlap.
 PTZ_MODELS = ('r30gb', 'r35gb', 'r37gb', 'r40ga', 'h51ga', 'h52ga', 'h60ga', 'q321br_lsx', 'qg311r',
               'b091qp', 'h201c', 'h305r', 'h307', 'y30', 'y30qa')
-APP_VERSION = '/home/app/.appver'   # the firmware's status.json reads this for home_version
 GO2RTC = '/bin/go2rtc'      # under yi-hack/: the firmware says go2rtc yes when it is installed
 
 
