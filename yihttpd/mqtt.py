@@ -103,7 +103,7 @@ class Bridge:
         except Exception as exc:
             self.client = None
             client.close()
-            self.failed(getattr(exc, 'message', None) or repr(exc))
+            self.failed(str(exc) or repr(exc))
             return
         self.connects += 1
         self.backoff = BACKOFF_MIN

@@ -87,7 +87,7 @@ class EventPublisher:
     def event_started(self):
         for slot in self.slots:
             if slot.start is None:
-                slot.start = time.time()
+                slot.start = int(time.time())
                 slot.waiting = True
                 return
 
@@ -95,7 +95,7 @@ class EventPublisher:
         for slot in self.slots:
             if slot.waiting:
                 slot.waiting = False
-                self.bridge.loop.call_later(self.files_delay, self.send_files, slot, time.time())
+                self.bridge.loop.call_later(self.files_delay, self.send_files, slot, int(time.time()))
                 return
 
     def send_files(self, slot, stop):
