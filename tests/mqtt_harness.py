@@ -241,6 +241,14 @@ class Dispatch:
             except OSError:
                 pass
 
+    def camera_takes_commands(self):
+        """The commands the bridge sent, taken by the camera, whose multiplexer copies each
+        into the nine queues (as it does every message on /ipc_dispatch); their bytes."""
+        taken = self.commands.drain()
+        for message in taken:
+            self.send(message)
+        return taken
+
     def mqttv4_took(self):
         with open(self.mqttv4_log) as f:
             return [bytes.fromhex(line.strip()) for line in f if line.strip()]
@@ -305,6 +313,12 @@ class MqttSetup:
         subscriber = Subscriber(self.broker, topic, qos)
         self.made.append(subscriber)
         return subscriber
+
+    def publish(self, topic, payload, retain=False):
+        """mosquitto_pub of one message (an empty payload with payload='')."""
+        argv = ['mosquitto_pub', '-h', '127.0.0.1', '-p', str(self.broker.port), '-t', topic, '-q', '1']
+        argv += ['-n'] if payload == '' else ['-m', payload]
+        subprocess.run(argv + (['-r'] if retain else []), check=True)
 
     def start_bridge(self, *args, env=None):
         """The bridge on this card: its own copy queue, the test's command queue and tmp dir."""

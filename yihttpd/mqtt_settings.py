@@ -129,7 +129,7 @@ class SettingsCommands:
             if payload is None or len(payload) > MAX_VALUE:
                 raise Refused('the value is longer than %d bytes' % MAX_VALUE)
             value = decode_utf8(payload)
-            if topic[:len(self.cmnd)].lower() == self.cmnd.lower():
+            if topic.startswith(self.cmnd):
                 self.command(topic[len(self.cmnd):], value)
             elif self.set_prefix and topic.startswith(self.set_prefix) and topic.endswith('/set'):
                 key = topic[len(self.set_prefix):-len('/set')]
