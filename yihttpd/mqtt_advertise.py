@@ -17,7 +17,7 @@ import os
 
 from . import conf, conf_rules, sysinfo
 from .mqtt_conf import script_qos
-from .mqtt_discovery import Discovery
+from .mqtt_discovery import Discovery, text
 from .mqtt_schedule import Schedule
 from .stream_links import links_text
 
@@ -52,6 +52,7 @@ class Advertiser:
         self.settings = settings
         self.root = options.root
         self.etc = options.root + '/yi-hack/etc'
+        self.homever = options.homever
         self.log = log
         self.at_start = []
         self.schedule = Schedule(bridge.loop, log)
@@ -94,6 +95,7 @@ class Advertiser:
                  ('home_version', sysinfo.read_first_line(sysinfo.APP_VERSION)),
                  ('model_suffix', sysinfo.read_first_line(yi_hack + '/model_suffix')),
                  ('serial_number', sysinfo.serial_number())]
+        net['mac_addr'] = net['mac_addr'].upper()   # as the script's ifconfig shows it
         pairs += [(key, net[key]) for key in ('local_ip', 'netmask', 'gateway', 'mac_addr', 'wlan_essid')]
         self.group_publish('MQTT_ADV_INFO_GLOBAL', script_json([(k, known(v)) for k, v in pairs]))
 
@@ -110,8 +112,10 @@ class Advertiser:
         self.group_publish('MQTT_ADV_TELEMETRY', script_json(pairs))
 
     def camera_settings(self):
-        values = conf.read_conf(self.etc + '/camera.conf')
-        self.group_publish('MQTT_ADV_CAMERA_SETTING', json.dumps(values))
+        """get_configs.sh?conf=camera's JSON: camera.conf, HOMEVER, and its closing "NULL" pair."""
+        pairs = list(conf.read_conf(self.etc + '/camera.conf').items())
+        pairs += [('HOMEVER', sysinfo.read_first_line(self.homever) or ''), ('NULL', 'NULL')]
+        self.group_publish('MQTT_ADV_CAMERA_SETTING', text(pairs))
 
     def discovery(self):
         s = self.settings
