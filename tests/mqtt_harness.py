@@ -154,7 +154,8 @@ class Subscriber:
             argv += ['--cafile', tls]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
         threading.Thread(target=self.collect, daemon=True).start()
-        assert wait_until(lambda: 'test-sub-%d' % id(self) in broker.log()), broker.log()
+        # subscribed once the broker has answered the SUBSCRIBE, not merely the CONNECT
+        assert wait_until(lambda: 'Sending SUBACK to test-sub-%d' % id(self) in broker.log()), broker.log()
 
     def collect(self):
         for line in self.proc.stdout:

@@ -124,7 +124,8 @@ class MQTTClient:
         self.will = (topic, msg, retain, qos)
 
     def fileno(self):
-        return self.raw.fileno()
+        """The socket's descriptor (CPython's TLS socket holds it; MicroPython's wraps the raw one)."""
+        return (self.sock if hasattr(self.sock, 'fileno') else self.raw).fileno()
 
     # -- the socket ------------------------------------------------------------
 

@@ -16,9 +16,15 @@ lines are base64 DER).
 import binascii
 
 try:
-    import ssl
-except ImportError:   # a MicroPython built without ssl
-    ssl = None
+    import tls as ssl    # MicroPython's own TLS module (its frozen ssl.py, a thin wrapper, is not
+    OPENSSL = False      # on the path when MICROPYPATH is set, as the start script sets it)
+except ImportError:
+    try:
+        import ssl
+        OPENSSL = True
+    except ImportError:  # a MicroPython built without TLS
+        ssl = None
+        OPENSSL = False
 
 CA_CERT = '/yi-hack/etc/mqtt/ca.crt'        # under the SD root, as the firmware's
 CLIENT_CERT = '/yi-hack/etc/mqtt/client.crt'
@@ -26,8 +32,6 @@ CLIENT_KEY = '/yi-hack/etc/mqtt/client.key'
 MAX_PEM = 65536          # bytes of a certificate or key file: a chain of a few certificates is far less
 PEM_BEGIN = '-----BEGIN '
 PEM_END = '-----END '
-# CPython reads PEM files itself; MicroPython's ssl takes DER bytes only.
-READS_PEM_FILES = ssl is not None and hasattr(ssl, 'DER_cert_to_PEM_cert')
 WOULD_BLOCK = tuple(getattr(ssl, name) for name in ('SSLWantReadError', 'SSLWantWriteError')
                     if hasattr(ssl, name))
 
@@ -80,15 +84,18 @@ def present(path):
 def make_context(root):
     """An SSL context for the broker, from the card's etc/mqtt files; TlsError when they do not do."""
     if ssl is None:
-        raise TlsError('this runtime has no ssl module')
+        raise TlsError('this runtime has no TLS (no ssl or tls module)')
     ca, cert, key = root + CA_CERT, root + CLIENT_CERT, root + CLIENT_KEY
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.verify_mode = ssl.CERT_REQUIRED
     try:
         for der in der_blocks(ca):
-            context.load_verify_locations(cadata=der)
+            if OPENSSL:
+                context.load_verify_locations(cadata=der)
+            else:   # tls takes the DER bytes as its one argument
+                context.load_verify_locations(der)
         if present(cert) and present(key):
-            if READS_PEM_FILES:
+            if OPENSSL:   # OpenSSL reads the PEM files itself
                 context.load_cert_chain(cert, key)
             else:
                 context.load_cert_chain(der_blocks(cert)[0], der_blocks(key)[0])
