@@ -225,7 +225,7 @@ class Dispatch:
     def __init__(self, test_queue, directory):
         self.copies = [test_queue() for _ in range(COPY_QUEUES)]
         self.commands = test_queue()
-        self.mqttv4_log = os.path.join(directory, 'mqttv4-stand-in.log')
+        self.mqttv4_log = os.path.join(directory, 'first-queue-reader.log')   # no 'mqttv4' in its command line
         open(self.mqttv4_log, 'w').close()
         self.mqttv4 = subprocess.Popen([sys.executable, '-c', STAND_IN_MQTTV4, REPO,
                                         self.copies[0].name, self.mqttv4_log])
