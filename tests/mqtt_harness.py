@@ -15,7 +15,7 @@ import tarfile
 import threading
 import time
 
-from harness import REPO, free_port, runtime_command, runtime_env
+from harness import MICROPYTHON_HEAP, REPO, free_port, runtime_command, runtime_env
 
 MOTION_START = bytes.fromhex('01000000020000007c007c0000000000')
 MOTION_START_NEWER = bytes.fromhex('04000000020000000970097000000000')
@@ -265,11 +265,11 @@ class Dispatch:
 class Bridge:
     """The real bridge process: `<interpreter> -m yihttpd.mqtt --root ROOT ...`."""
 
-    def __init__(self, runtime, root, args, env=None):
+    def __init__(self, runtime, root, args, env=None, heap=MICROPYTHON_HEAP):
         self.log_path = os.path.join(os.path.dirname(root), 'bridge-%s-%d.log' % (runtime, id(self)))
         self.log_file = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(
-            runtime_command(runtime, 'yihttpd.mqtt') + ['--root', root] + list(args),
+            runtime_command(runtime, 'yihttpd.mqtt', heap) + ['--root', root] + list(args),
             cwd=REPO, env=dict(runtime_env(runtime), **(env or {})),
             stdout=self.log_file, stderr=subprocess.STDOUT)
 
@@ -321,11 +321,11 @@ class MqttSetup:
         argv += ['-n'] if payload == '' else ['-m', payload]
         subprocess.run(argv + (['-r'] if retain else []), check=True)
 
-    def start_bridge(self, *args, env=None):
+    def start_bridge(self, *args, env=None, heap=MICROPYTHON_HEAP):
         """The bridge on this card: its own copy queue, the test's command queue and tmp dir."""
         base = ['--ipc-events', self.events.name, '--ipc-queue', self.dispatch.commands.name,
                 '--tmp-dir', self.directory, '--homever', os.path.join(self.directory, 'homever')]
-        bridge = Bridge(self.runtime, self.sd.path, base + list(args), env)
+        bridge = Bridge(self.runtime, self.sd.path, base + list(args), env, heap)
         self.made.append(bridge)
         return bridge
 

@@ -10,16 +10,15 @@ the bridge's own connection on the loop's timers (no crond, no forks):
   PREFIX/stat/FILE/KEY when asked (mqtt_settings.py); never a password.
 "At start" is the first connection to the broker. The payloads are the
 scripts' own JSON texts; a value the camera cannot tell is empty, as the
-scripts' shell commands leave it.
+scripts' shell commands leave it. What a group needs is imported at its
+first run (the camera's heap is small).
 """
 import json
 import os
 
-from . import conf, conf_rules, sysinfo
+from . import conf, sysinfo
+from .conf_rules import CONF_FILES, is_secret
 from .mqtt_conf import script_qos
-from .mqtt_discovery import Discovery, text
-from .mqtt_schedule import Schedule
-from .stream_links import links_text
 
 KERNEL_HOSTNAME = '/proc/sys/kernel/hostname'
 
@@ -55,7 +54,7 @@ class Advertiser:
         self.homever = options.homever
         self.log = log
         self.at_start = []
-        self.schedule = Schedule(bridge.loop, log)
+        self.schedule = None
         for group, publish in (('MQTT_ADV_LINK', self.links), ('MQTT_ADV_INFO_GLOBAL', self.info),
                                ('MQTT_ADV_CAMERA_SETTING', self.camera_settings),
                                ('MQTT_ADV_TELEMETRY', self.telemetry),
@@ -66,6 +65,9 @@ class Advertiser:
             if adv(group + '_BOOT') == 'yes':
                 self.at_start.append(publish)
             if adv(group + '_CRON') == 'yes':
+                if self.schedule is None:
+                    from .mqtt_schedule import Schedule
+                    self.schedule = Schedule(bridge.loop, log)
                 self.schedule.add(adv(group + '_CRONTAB'), publish, group)
         bridge.on_connected.append(self.connected)
 
@@ -83,6 +85,7 @@ class Advertiser:
         self.bridge.publish(topic, payload, g['RETAIN'] == '1', script_qos(g['QOS']))
 
     def links(self):
+        from .stream_links import links_text
         ip = known(sysinfo.network_info()['local_ip'])
         system = conf.read_conf(self.etc + '/system.conf')
         self.group_publish('MQTT_ADV_LINK', links_text(system, ip).replace('\n', ''))
@@ -115,9 +118,11 @@ class Advertiser:
         """get_configs.sh?conf=camera's JSON: camera.conf, HOMEVER, and its closing "NULL" pair."""
         pairs = list(conf.read_conf(self.etc + '/camera.conf').items())
         pairs += [('HOMEVER', sysinfo.read_first_line(self.homever) or ''), ('NULL', 'NULL')]
+        from .mqtt_discovery import text
         self.group_publish('MQTT_ADV_CAMERA_SETTING', text(pairs))
 
     def discovery(self):
+        from .mqtt_discovery import Discovery
         s = self.settings
         net = sysinfo.network_info()
         ip = known(net['local_ip'])
@@ -135,10 +140,10 @@ class Advertiser:
 
     def publish_conf(self, name):
         """A conf's values on PREFIX/stat/NAME/key, retained, QoS 0 (conf2mqtt.sh); never a password."""
-        filename = conf_rules.CONF_FILES.get(name)
+        filename = CONF_FILES.get(name)
         if filename is None or name == 'proxychains':
             self.log('no conf %r to publish' % name)
             return
         for key, value in conf.read_conf(self.etc + '/' + filename).items():
-            if not conf_rules.is_secret(key):
+            if not is_secret(key):
                 self.bridge.publish(self.settings.stat_topic(name, key), value, True, 0)

@@ -13,12 +13,12 @@ the firmware's mqttv4 does (mqttv4.c), message by message:
   camera.conf updated and the value on PREFIX/stat/camera/KEY, retained;
   motion detection on turns the three AI detections off, and an AI one
   on turns motion detection off, as mqttv4 echoes them.
-All at MQTT_QOS. Anything else is ignored.
+All at MQTT_QOS. Anything else is ignored. The files and the grabber's
+code is imported when first needed (the camera's heap is small).
 """
 import time
 
-from . import conf, files, ipc, ipc_settings, mqtt_files, sysinfo
-from .child import Background
+from . import conf, files, ipc, ipc_settings, sysinfo
 
 FILE_SLOTS = 3              # motion events followed at once for their files (mqttv4's threads)
 GRABBER_TIMEOUT = 5.0       # seconds the frame grabber may take
@@ -51,8 +51,7 @@ class EventPublisher:
         self.files_delay = options.files_delay
         self.grabber = options.grabber or options.root + '/yi-hack/bin/imggrabber'
         self.camera_conf = options.root + '/yi-hack/etc/camera.conf'
-        self.local_folders = mqtt_files.local_folders(
-            sysinfo.read_first_line(options.homever) or '', sysinfo.model_suffix(self.root))
+        self.homever = options.homever
         self.slots = [Slot() for _ in range(FILE_SLOTS)]
         self.images = 0          # image grabs asked and not yet published
         self.grabbing = None
@@ -99,8 +98,10 @@ class EventPublisher:
                 return
 
     def send_files(self, slot, stop):
+        from . import mqtt_files
         s = self.settings
-        text = mqtt_files.files_message(self.root + '/record', slot.start, stop, self.local_folders)
+        local = mqtt_files.local_folders(sysinfo.read_first_line(self.homever) or '', sysinfo.model_suffix(self.root))
+        text = mqtt_files.files_message(self.root + '/record', slot.start, stop, local)
         slot.start = None
         self.bridge.publish(s.topic('TOPIC_MOTION_FILES'), text, s.retain('MQTT_RETAIN_MOTION_FILES'))
 
@@ -115,6 +116,7 @@ class EventPublisher:
 
     def grab(self):
         """Run the grabber as mqttv4 does (imggrabber -m MODEL -r high -w), one at a time."""
+        from .child import Background
         if self.grabbing is not None:
             self.bridge.loop.call_later(GRAB_RETRY, self.grab)
             return

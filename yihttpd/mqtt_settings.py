@@ -12,12 +12,13 @@ mqtt_set_config.sh take them, through the web server's own rules.
 - PREFIX/<camera setting topic>/KEY/set (mqtt_set_config.sh, Home
   Assistant's switches): as cmnd/camera/KEY, then the camera settings
   published again.
-A value refused changes nothing and is logged. Where this differs from
+A value refused changes nothing and is logged. Each file's rules are
+imported at its first command (the camera's heap is small). Where this differs from
 validate.c: PARAM must be a whole key (validate.c compares 9 characters,
 so TIMELAPSE_DT was taken as a switch), and TIMELAPSE_DT takes what
 set_configs.sh takes (a step, or 1440+N).
 """
-from . import camera_rules, conf_rules, ipc, ptz_rules, sysinfo
+from . import ipc, sysinfo
 from .camera_queue import CommandQueue
 from .checks import Refused, decode_utf8, number, shown
 
@@ -155,6 +156,7 @@ class SettingsCommands:
         value = validated(file, param, value)
         camera = self.camera
         if file == 'system':
+            from . import conf_rules
             written = conf_rules.write_changes(camera.etc + '/system.conf',
                                                conf_rules.checked_changes({param: value}))
             if not written:
@@ -166,6 +168,7 @@ class SettingsCommands:
         self.log('%s %s set to %s' % (file, param, shown(value)))
 
     def change_camera(self, name, value):
+        from . import camera_rules
         camera = self.camera
         row = camera_rules.row(name)
         if value not in row[1]:
@@ -176,6 +179,7 @@ class SettingsCommands:
                                      [(name, value)], camera.home_version(), self.done(name))
 
     def change_ptz(self, param, value):
+        from . import ptz_rules
         camera = self.camera
         path = camera.etc + '/' + ptz_rules.PRESETS_CONF
         if param == 'MOVE' and value == 'stop':
