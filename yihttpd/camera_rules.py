@@ -93,27 +93,25 @@ def send_timed(ctx, steps, on_done):
     """Send [(seconds to wait first, message)] in order on the loop's timer.
 
     on_done(None) once the last is sent, or on_done(error) at the first one
-    the camera does not take (the rest are dropped). Counted in
-    ctx.settings_sending until then.
+    that fails (the transport's error: the camera does not take it); the
+    rest are dropped. Counted in ctx.settings_sending until then, whatever
+    on_done does.
     """
     steps = list(steps)
     ctx.settings_sending += 1
 
-    def finish(err):
+    def step():
+        err = None
+        try:
+            while steps:
+                ctx.ipc.send(steps.pop(0)[1])
+                if steps and steps[0][0] > 0:
+                    ctx.loop.call_later(steps[0][0], step)
+                    return
+        except Exception as exc:   # the transport's own error, whichever runs
+            err = exc
         ctx.settings_sending -= 1
         on_done(err)
-
-    def step():
-        while steps:
-            try:
-                ctx.ipc.send(steps.pop(0)[1])
-            except Exception as err:   # the transport's own error, whichever runs
-                finish(err)
-                return
-            if steps and steps[0][0] > 0:
-                ctx.loop.call_later(steps[0][0], step)
-                return
-        finish(None)
 
     if steps and steps[0][0] > 0:
         ctx.loop.call_later(steps[0][0], step)

@@ -195,7 +195,7 @@ class CgiRun:
         self.names_left = True    # the pipe's and the stdin file's names are still there
         self.loop.register(self.fifo.fd, POLLIN, self.readable)
         self.timer = self.loop.call_later(timeout, self.expired)
-        self.deferred = Deferred(on_cancel=self.close)
+        self.deferred = Deferred(req, on_cancel=self.close)
 
     # -- the program's side ------------------------------------------------
 

@@ -4,7 +4,8 @@ Pure functions and small classes; the socket work is in loop.py.
 """
 import json
 
-from . import checks
+from . import checks, routes
+from .loop import log_exception
 
 # Bounds of a request head (RFC 9112 lets a server choose them).
 MAX_REQUEST_LINE = 2048   # longer: 414
@@ -12,11 +13,8 @@ MAX_HEADERS = 8192        # header block after the request line; longer: 431
 MAX_HEAD = MAX_REQUEST_LINE + MAX_HEADERS
 MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number is malformed
 
-# On the paths a CGI program may answer (app.GATEWAY) every header is kept, to
-# pass on as HTTP_* as busybox httpd does (bounded by MAX_HEADERS).
-CGI_PATHS = ('/onvif/', '/cgi-bin/')
-
-# Only these request headers are kept: the rest are never stored.
+# Only these request headers are kept, unless the route keeps all (a CGI program
+# gets them as HTTP_*, as busybox httpd passes them; bounded by MAX_HEADERS).
 KEPT_HEADERS = (
     'host', 'content-length', 'content-type', 'connection', 'authorization',
     'range', 'if-none-match', 'if-modified-since', 'transfer-encoding', 'expect', 'accept-encoding',
@@ -67,6 +65,7 @@ class Request:
         self.peer = None
         self.peer_port = 0
         self.app = None
+        self.route = None       # its record of routes.py, matched once from the request line
         self.waited = False     # a long-poll has already waited once for this request
 
     @property
@@ -128,7 +127,7 @@ def check_partial_head(buf):
 
 
 def parse_head(head):
-    """Parse the bytes before the blank line into a Request."""
+    """Parse the bytes before the blank line into a Request, with its route."""
     line_end = head.find(b'\r\n')
     if line_end < 0:
         line_end = len(head)
@@ -151,7 +150,8 @@ def parse_head(head):
     if version not in ('HTTP/1.0', 'HTTP/1.1'):
         raise HttpError(505, 'only HTTP/1.0 and HTTP/1.1 are spoken')
     req = Request(method, target, version)
-    keep_all = target.startswith(CGI_PATHS)
+    req.route = routes.match(req.path)
+    keep_all = req.route.all_headers
     for line in lines[1:]:
         name, sep, value = line.partition(':')
         if not sep:
@@ -310,14 +310,20 @@ class Response:
 
 
 class Deferred:
-    """A response that a timer or event completes later (long-poll, PTZ).
+    """A response that a timer, a child program or an event completes later.
 
     The handler returns it; whoever completes the work calls resolve().
-    on_cancel, if set, runs when the client goes away first.
+    Every later step runs through step() or later(): whatever it raises
+    meets the same mapping as a handler's error (error_answer), so the
+    client is answered whatever happens; on_fail, if set, runs first to let
+    go of what the work holds. on_cancel, if set, runs when the client goes
+    away first.
     """
 
-    def __init__(self, on_cancel=None):
+    def __init__(self, req, on_cancel=None, on_fail=None):
+        self.req = req
         self.on_cancel = on_cancel
+        self.on_fail = on_fail
         self.connection = None
         self.result = None
         self.done = False
@@ -336,6 +342,37 @@ class Deferred:
             self.connection.respond(response)
         else:
             self.result = response
+
+    def fail(self, exc):
+        """Answer with what exc maps to (error_answer), once on_fail has let go."""
+        if self.on_fail is not None:
+            try:
+                self.on_fail()
+            except Exception as cleanup_exc:
+                log_exception('cleaning up after ' + self.req.path, cleanup_exc)
+        self.resolve(error_answer(exc, self.req))
+
+    def step(self, fn):
+        """fn as a callback of a timer or a child program, its errors answered."""
+        def run(*args):
+            try:
+                fn(*args)
+            except Exception as exc:
+                self.fail(exc)
+        return run
+
+    def later(self, delay, fn, *args):
+        """Run fn(*args) on the loop after delay seconds, its errors answered."""
+        return self.req.app.loop.call_later(delay, self.step(fn), *args)
+
+    def report(self):
+        """on_done(error or None, interrupted=False) for work a shared rule does (camera_rules,
+        ptz_rules): ok ({"interrupted":"true"} for a move cut short), else the error's answer."""
+        def done(err, interrupted=False):
+            if err is not None:
+                raise err
+            self.resolve(ok({'interrupted': 'true'} if interrupted else None))
+        return self.step(done)
 
     def cancel(self):
         if self.done:
@@ -368,6 +405,18 @@ def failure_response(exc):
     if isinstance(exc, MemoryError):
         return error_response(503, 'server short of memory: try again', [('Retry-After', '1')])
     return error_response(500, 'internal error: %s' % exc.__class__.__name__)
+
+
+def error_answer(exc, req):
+    """The one mapping of an error to an answer, for a handler and for any later step
+    of its work: an HttpError is its own answer; anything else is logged with its
+    traceback and answered 500 (503 when memory ran out)."""
+    if isinstance(exc, HttpError):
+        return exc.response()
+    if isinstance(exc, checks.Refused):   # a shared rule's refusal, with its status
+        return error_response(exc.status, exc.message)
+    log_exception(req.method + ' ' + req.path, exc)
+    return failure_response(exc)
 
 
 def text_response(text, content_type='text/plain'):

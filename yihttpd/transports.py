@@ -2,13 +2,14 @@
 ipc_cmd tool, or a file that only records them (--demo).
 
 A transport has one method, send(message): it hands the bytes of one
-command to the camera or raises IpcUnavailable (answered as 503). It never
+command to the camera or raises IpcUnavailable or camera_queue.Unavailable
+(answered as 503). It never
 waits for the camera: a full queue is an error, not a pause.
 """
 from . import files, mqueue
-from .camera_queue import DEFAULT_QUEUE, CommandQueue, Unavailable
+from .camera_queue import DEFAULT_QUEUE, CommandQueue
 from .child import Background
-from .http import HttpError, error_response, failure_response
+from .http import HttpError
 
 # ipc_cmd normally ends in milliseconds; one that hangs (full queue) is killed.
 TOOL_TIMEOUT = 5.0
@@ -24,28 +25,13 @@ class IpcUnavailable(HttpError):
         super().__init__(503, message)
 
 
-def failed_response(err):
-    """The answer to a camera command or rule that failed: an HttpError's own, a
-    rule's refusal (checks.Refused) with its status, else the failure mapping."""
-    if isinstance(err, HttpError):
-        return err.response()
-    if hasattr(err, 'status'):
-        return error_response(err.status, err.message)
-    return failure_response(err)
-
-
 def hex_bytes(message):
     return ' '.join('%02x' % b for b in message)
 
 
 class QueueTransport(CommandQueue):
-    """Writes straight into the camera's POSIX queue (camera_queue.py), never waiting on it."""
-
-    def send(self, message):
-        try:
-            CommandQueue.send(self, message)
-        except Unavailable as err:
-            raise IpcUnavailable(err.message)
+    """Writes straight into the camera's POSIX queue (camera_queue.py), never waiting on it;
+    its camera_queue.Unavailable is answered 503 as IpcUnavailable is (http.error_answer)."""
 
 
 class ToolTransport:

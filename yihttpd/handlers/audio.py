@@ -70,21 +70,23 @@ def check_ready(app):
         raise Refused(503, 'Speaker busy')
 
 
-def play(app, script, args, remove, description, wait):
+def play(req, script, args, remove, description, wait):
     """Run script with args; answer when it ends (wait) or at once. remove: files made for it."""
-    deferred = Deferred() if wait else None
+    app = req.app
+    deferred = Deferred(req) if wait else None
 
     def ended(status):
         app.playing = False
         for made in remove:
             files.remove_if_there(made)
         if deferred is not None:
-            deferred.resolve(answer(False, description) if status == 0 else
-                             answer(True, 'Playing failed', 503))
+            if status != 0:
+                raise Refused(503, 'Playing failed')
+            deferred.resolve(answer(False, description))
     app.playing = True
     try:
         Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path(), 'sh', '-c', script] + args,
-                   PLAY_TIMEOUT, ended, app.tmp_dir)
+                   PLAY_TIMEOUT, deferred.step(ended) if wait else ended, app.tmp_dir)
     except OSError:
         ended(1)
         raise
@@ -112,7 +114,7 @@ def speak(req):
     pcm = files.temp_path(app.sd.root, 'speak', 'pcm')
     with open(text_path, 'wb') as f:
         f.write(text.encode() + b'\n')
-    return play(app, SPEAK, [pcm, flag, level, app.options.audio_fifo, nanotts,
+    return play(req, SPEAK, [pcm, flag, level, app.options.audio_fifo, nanotts,
                              app.sd.root + LANG_DIR, lang, text_path],
                 [text_path, pcm], text, True)
 
@@ -156,7 +158,7 @@ def speaker(req):
     except BaseException:
         files.remove_if_there(pcm)
         raise
-    return play(app, PLAY, [pcm, flag, level, app.options.audio_fifo], [pcm], '', False)
+    return play(req, PLAY, [pcm, flag, level, app.options.audio_fifo], [pcm], '', False)
 
 
 def speaker_file(req):
@@ -173,4 +175,4 @@ def speaker_file(req):
     if files.entry_kind(app.sd.root + '/' + AUDIO_DIR) != 'dir' or files.entry_kind(path) != 'file':
         raise Refused(404, 'File not found')
     check_ready(app)
-    return play(app, PLAY, [path, flag, level, app.options.audio_fifo], [], name, True)
+    return play(req, PLAY, [path, flag, level, app.options.audio_fifo], [], name, True)

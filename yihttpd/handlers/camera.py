@@ -10,7 +10,6 @@ camera takes its settings.
 from .. import camera_rules
 from ..camera_rules import CAMERA_CONF, MAX_SENDING, SETTINGS
 from ..http import Deferred, HttpError, unquote, ok
-from ..transports import failed_response
 
 
 def check_not_busy(app):
@@ -45,10 +44,10 @@ def camera_settings(req):
     if not chosen:
         return ok()
     check_not_busy(app)
-    deferred = Deferred()
+    deferred = Deferred(req)
     try:
         camera_rules.change_settings(app, app.sd.conf_path(CAMERA_CONF), chosen, home_version(app),
-                                     lambda err: deferred.resolve(failed_response(err) if err else ok()))
+                                     deferred.report())
     except OSError as err:
         raise HttpError(500, 'cannot save %s: %s' % (CAMERA_CONF, err))
     return deferred

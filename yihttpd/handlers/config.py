@@ -15,11 +15,11 @@ import json
 import os
 
 from .. import checks, child, compress, conf, files, tar
-from ..checks import Refused, shown
 from ..conf_rules import (CONF_FILES, MASK, PROXIES_KEY, PROXY_SEPARATOR, checked_changes,
                           is_secret, proxy_entries, write_changes)
 from ..http import HttpError, Response, ok, text_response
 from ..multipart import multipart_file
+from ..sdcard import shown
 
 READ_ONLY = ('ptz_presets',)   # preset.sh changes it, telling the camera in the same step
 REQUIRED_IN_ARCHIVE = ('system.conf', 'camera.conf')
@@ -76,10 +76,7 @@ def parse_changes(body):
             raise HttpError(400, 'not a config key: ' + shown(key))
         if not isinstance(value, str):
             raise HttpError(400, 'value of %s must be a string' % key)
-    try:
-        return checked_changes(changes)
-    except Refused as err:
-        raise HttpError(400, err.message)
+    return checked_changes(changes)   # a value refused: checks.Refused, answered 400
 
 
 def set_configs(req):
@@ -94,10 +91,7 @@ def set_configs(req):
     hostname = None
     if req.param('conf') == 'system' and HOSTNAME_KEY in changes:
         hostname = checked_hostname(changes.pop(HOSTNAME_KEY) or default_hostname())
-    try:
-        write_changes(path, changes)
-    except Refused as err:
-        raise HttpError(400, err.message)
+    write_changes(path, changes)
     if hostname is not None:
         conf.atomic_write(req.app.sd.hostname_path, (hostname + '\n').encode())
         apply_hostname(req.app, hostname)

@@ -55,7 +55,7 @@ def reset(req):
     scratch = files.temp_path(app.tmp_dir, 'reset')
     plain = scratch + '.tar'
     clear(scratch)
-    deferred = Deferred()
+    deferred = Deferred(req)
 
     def ended(status):
         app.resetting = False
@@ -64,16 +64,15 @@ def reset(req):
                 raise tar.ArchiveError('bzip2 could not read it')
             files.makedirs(scratch)
             restore(app.sd, plain, scratch)
-            answer = ok()
         except tar.ArchiveError as err:
-            answer = HttpError(503, '%s refused, nothing was reset: %s' % (DEFAULTS, err.message)).response()
+            raise HttpError(503, '%s refused, nothing was reset: %s' % (DEFAULTS, err.message))
         except OSError as err:
-            answer = HttpError(500, 'reset not finished: %s' % err).response()
+            raise HttpError(500, 'reset not finished: %s' % err)
         finally:
             files.remove_if_there(plain)
             clear(scratch)
-        deferred.resolve(answer)   # once the scratch files are gone
+        deferred.resolve(ok())   # once the scratch files are gone
     app.resetting = True
     Background(app.loop, ['sh', '-c', DECOMPRESS, archive, str(DECOMPRESSED_MAX)], UNPACK_TIMEOUT,
-               ended, app.tmp_dir, plain)
+               deferred.step(ended), app.tmp_dir, plain)
     return deferred

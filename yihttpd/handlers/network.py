@@ -52,17 +52,17 @@ def essids(text):
     return found
 
 
-def scan(app):
+def scan(req):
     """{"wifi":["NET1","NET2",""]}: the firmware's list, closed by an empty name."""
-    deferred = Deferred()
+    app = req.app
+    deferred = Deferred(req)
 
     def done(text):
         if text is None:
-            deferred.resolve(HttpError(503, 'iwlist wlan0 scan failed').response())
-        else:
-            deferred.resolve(Response(json.dumps({'wifi': essids(text) + ['']}).encode()))
+            raise HttpError(503, 'iwlist wlan0 scan failed')
+        deferred.resolve(Response(json.dumps({'wifi': essids(text) + ['']}).encode()))
     run_for_output(app, ['env', 'PATH=' + app.sd.firmware_path(), 'iwlist', 'wlan0', 'scan'],
-                   SCAN_TIMEOUT, done)
+                   SCAN_TIMEOUT, deferred.step(done))
     return deferred
 
 
@@ -84,9 +84,10 @@ def wifi_values(body):
     return ssid, psk, values.get('WIFI_PASSWORD2')
 
 
-def save(app, body):
+def save(req):
     """Write configure_wifi.cfg, run configure_wifi.sh (used on the next boot), remove the file."""
-    ssid, psk, again = wifi_values(body)
+    app = req.app
+    ssid, psk, again = wifi_values(req.body)
     if psk != again:
         return Response(json.dumps({'error': 'true'}).encode())   # the page: passwords don't match
     script = app.sd.yi_hack + '/script/configure_wifi.sh'
@@ -94,21 +95,22 @@ def save(app, body):
         raise HttpError(503, '%s is missing' % script)
     cfg = app.tmp_dir + '/' + WIFI_CFG
     conf.atomic_write(cfg, ('wifi_ssid=%s\nwifi_psk=%s\n' % (ssid, psk)).encode())
-    deferred = Deferred()
+    deferred = Deferred(req)
 
     def ended(status):
         files.remove_if_there(cfg)
-        deferred.resolve(ok() if status == 0 else
-                         HttpError(503, 'configure_wifi.sh failed').response())
-    Background(app.loop, [script], CONFIGURE_TIMEOUT, ended, app.tmp_dir)
+        if status != 0:
+            raise HttpError(503, 'configure_wifi.sh failed')
+        deferred.resolve(ok())
+    Background(app.loop, [script], CONFIGURE_TIMEOUT, deferred.step(ended), app.tmp_dir)
     return deferred
 
 
 def wifi(req):
     """GET wifi.sh?action=scan; POST wifi.sh?action=save with {"WIFI_ESSID","WIFI_PASSWORD","WIFI_PASSWORD2"}."""
     if req.choice('action', ('scan', 'save')) == 'scan':
-        return scan(req.app)
-    return save(req.app, req.body)
+        return scan(req)
+    return save(req)
 
 
 def proxy(req):
@@ -118,7 +120,7 @@ def proxy(req):
     fetch = [app.options.wget, '-O-', '-q', IPINFO_URL]
     if req.choice('proxy', ('0', '1')) == '1':
         fetch = ['env', 'PATH=' + app.sd.firmware_path(), 'proxychains4'] + fetch
-    deferred = Deferred()
+    deferred = Deferred(req)
 
     def done(text):
         try:
@@ -126,8 +128,7 @@ def proxy(req):
         except ValueError:
             result = None
         if result is None:
-            deferred.resolve(HttpError(503, 'no answer from %s' % IPINFO_URL).response())
-        else:
-            deferred.resolve(Response(json.dumps({'error': 'false', 'result': result}).encode()))
-    run_for_output(app, fetch, PROXY_TIMEOUT, done)
+            raise HttpError(503, 'no answer from %s' % IPINFO_URL)
+        deferred.resolve(Response(json.dumps({'error': 'false', 'result': result}).encode()))
+    run_for_output(app, fetch, PROXY_TIMEOUT, deferred.step(done))
     return deferred

@@ -8,11 +8,9 @@ with fixed arguments. Moves and presets are ptz_rules.py's (shared with
 PTZ over MQTT).
 """
 from .. import checks, files, ipc, ptz_rules
-from ..checks import Refused
 from ..http import Deferred, HttpError, json_response, ok
 from ..ptz_rules import PRESET_SLOTS, PRESETS_CONF, parse_degrees, read_presets, stop_running_move
 from ..sdcard import shown
-from ..transports import failed_response
 
 PTZ_DEFAULT_TIME = '0.3'
 PTZ_MAX_TIME = 10.0        # seconds of movement at most (API.md)
@@ -42,23 +40,15 @@ def ipc_tool_path(app):
     return app.options.ipc_cmd or app.sd.yi_hack + '/bin/ipc_cmd'
 
 
-def when_done():
-    """(Deferred, on_done) for a rule that reports on_done(error or None[, interrupted])."""
-    deferred = Deferred()
-
-    def done(err, interrupted=False):
-        deferred.resolve(failed_response(err) if err else ok({'interrupted': 'true'} if interrupted else None))
-    return deferred, done
-
-
-def answer_when_ended(app, args):
+def answer_when_ended(req, args):
     """Run ipc_cmd ARGS; answer ok when it ends well, 503 otherwise."""
-    deferred = Deferred()
+    deferred = Deferred(req)
 
     def ended(status):
-        deferred.resolve(ok() if status == 0 else
-                         HttpError(503, 'ipc_cmd %s failed' % args[0]).response())
-    answered_refusals(ptz_rules.run_tool, app, ipc_tool_path(app), args, ended)
+        if status != 0:
+            raise HttpError(503, 'ipc_cmd %s failed' % args[0])
+        deferred.resolve(ok())
+    ptz_rules.run_tool(req.app, ipc_tool_path(req.app), args, deferred.step(ended))
     return deferred
 
 
@@ -76,7 +66,7 @@ def ptz(req):
                             % (xs[0], xs[1], ys[0], ys[1]))
         stop_running_move(app)
         if action == 'abs':   # needs the position the motor driver reports: ipc_cmd reads it
-            return answer_when_ended(app, ['-j', '%s,%s' % (req.param('x'), req.param('y'))])
+            return answer_when_ended(req, ['-j', '%s,%s' % (req.param('x'), req.param('y'))])
         app.ipc.send(ipc.ptz_jump_relative(x, y, model))
         return ok()
     if action == 'cont':
@@ -88,17 +78,9 @@ def ptz(req):
     seconds = parse_seconds(req.param('time', PTZ_DEFAULT_TIME))
     if seconds is None:
         raise HttpError(400, 'time must be a number of seconds, more than 0, at most %d' % PTZ_MAX_TIME)
-    deferred, done = when_done()
-    ptz_rules.PtzMove(app, DIAGONALS.get(direction, (direction,)), seconds, model, done).start()
+    deferred = Deferred(req)
+    ptz_rules.PtzMove(app, DIAGONALS.get(direction, (direction,)), seconds, model, deferred.report()).start()
     return deferred
-
-
-def answered_refusals(fn, *args):
-    """fn(*args), a rule's refusal (checks.Refused) raised as the HttpError of its status."""
-    try:
-        return fn(*args)
-    except Refused as err:
-        raise HttpError(err.status, err.message)
 
 
 # --- presets ---
@@ -108,8 +90,8 @@ def add_preset(req, path):
     """Ask ipc_cmd -g where the camera points, name that position in the conf, add it on the camera."""
     app = req.app
     number = req.number('num', 0, PRESET_SLOTS - 1) if req.param('num') is not None else -1
-    deferred, done = when_done()
-    answered_refusals(ptz_rules.add_preset, app, path, req.param('name', ''), number, ipc_tool_path(app), done)
+    deferred = Deferred(req)
+    ptz_rules.add_preset(app, path, req.param('name', ''), number, ipc_tool_path(app), deferred.report())
     return deferred
 
 
@@ -122,8 +104,8 @@ def del_preset(req, path):
 
 def set_home_position(req, path):
     """Preset 0 becomes where the camera points: the conf names it Home, the camera re-adds it."""
-    deferred, done = when_done()
-    ptz_rules.set_home_position(req.app, path, done)
+    deferred = Deferred(req)
+    ptz_rules.set_home_position(req.app, path, deferred.report())
     return deferred
 
 

@@ -13,7 +13,7 @@ import os
 import time
 
 from .. import checks, compat, files
-from ..http import (Deferred, HttpError, Response, error_response, ok, text_response, unchanged,
+from ..http import (Deferred, HttpError, Response, ok, text_response, unchanged,
                     unquote_path)
 from ..sdcard import (hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_video, shown,
                       thumbnail_name, video_minute)
@@ -143,7 +143,7 @@ def existing_record_file(req, dirname, filename):
 
 def serve_record(req):
     """/record/DIR/FILE and /record/timelapse/FILE, only names that follow their rules, no links."""
-    parts = unquote_path(req.path[len('/record/'):]).split('/')
+    parts = unquote_path(req.path[len(req.route.path):]).split('/')
     if len(parts) != 2:
         raise HttpError(400, 'a record is /record/DIR/FILE')
     if parts[0] == 'timelapse':
@@ -180,7 +180,7 @@ def events_dir_delete(req):
         req.app.listings.forget()
     else:
         paths = iter([sd.existing_hour_dir(value)])
-    return Removal(req.app.loop, paths).start()
+    return Removal(req, paths).start()
 
 
 def events_file_delete(req):
@@ -231,8 +231,8 @@ def removal_steps(path):
 class Removal:
     """Deletes directories (an iterator of paths) a batch of files per loop turn, then answers."""
 
-    def __init__(self, loop, paths):
-        self.loop = loop
+    def __init__(self, req, paths):
+        self.req = req
         self.paths = paths
         self.steps = None
         self.deferred = None
@@ -242,14 +242,14 @@ class Removal:
         result = self.run_batch()
         if result is not None:
             return result
-        self.deferred = Deferred()
-        self.loop.call_later(0, self.next_turn)
+        self.deferred = Deferred(self.req)
+        self.deferred.later(0, self.next_turn)
         return self.deferred
 
     def next_turn(self):
         result = self.run_batch()
         if result is None:
-            self.loop.call_later(0, self.next_turn)
+            self.deferred.later(0, self.next_turn)
         else:
             self.deferred.resolve(result)
 
@@ -265,7 +265,7 @@ class Removal:
                 if next(self.steps, StopIteration) is StopIteration:
                     self.steps = None
         except OSError as exc:
-            return error_response(500, 'could not delete: %s' % exc)
+            raise HttpError(500, 'could not delete: %s' % exc)
         return None
 
 
@@ -344,7 +344,7 @@ class Waiter:
     def __init__(self, req, deadline):
         self.req = req
         self.deadline = deadline
-        self.deferred = Deferred()
+        self.deferred = Deferred(req)
 
 
 class NextVideoWatch:
@@ -382,7 +382,14 @@ class NextVideoWatch:
 
     def check(self):
         self.timer = None
-        if newest_state(self.app) != self.baseline:
+        try:
+            changed = newest_state(self.app) != self.baseline
+        except Exception as exc:   # every waiter is answered with what it maps to
+            waiters, self.waiters = self.waiters, []
+            for waiter in waiters:
+                waiter.deferred.fail(exc)
+            return
+        if changed:
             due = list(self.waiters)
         else:
             now = compat.monotonic()

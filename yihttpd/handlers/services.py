@@ -24,7 +24,7 @@ import sys
 
 from .. import checks, child, compat, files
 from ..child import Background
-from ..http import Deferred, HttpError, error_response, json_response, ok
+from ..http import Deferred, HttpError, json_response, ok
 
 # name: (values of param1, values of param2, the program whose process means "started");
 # None = the service takes no such param. 'all' reads as rtsp, as in the firmware's script.
@@ -147,18 +147,16 @@ def script_action(req, name, action, param1, param2):
         argv += [param1, param2]
         while argv[-1] == '':
             argv.pop()
-    deferred = Deferred()
+    deferred = Deferred(req)
 
     def on_done(code):
-        if code == 0:
-            deferred.resolve(ok())
-        elif code is None:
-            deferred.resolve(error_response(503, '%s %s: the service script still runs after %ds' % (
-                name, action, SCRIPT_TIMEOUT)))
-        else:
-            deferred.resolve(error_response(500, '%s %s: the service script failed (exit %d)' % (
-                name, action, code)))
-    run_script(req, argv, SCRIPT_TIMEOUT, on_done)
+        if code is None:
+            raise HttpError(503, '%s %s: the service script still runs after %ds' % (
+                name, action, SCRIPT_TIMEOUT))
+        if code != 0:
+            raise HttpError(500, '%s %s: the service script failed (exit %d)' % (name, action, code))
+        deferred.resolve(ok())
+    run_script(req, argv, SCRIPT_TIMEOUT, deferred.step(on_done))
     return deferred
 
 
@@ -219,15 +217,13 @@ def start_bridge(req):
         argv += ['--ipc-events', app.options.mqtt_events]
     files.remove_if_there(bridge_pid_path(app))   # the shell's > would write through a planted link
     app.bridge = child.Child(argv, bridge_log_path(app), app.tmp_dir)
-    deferred = Deferred()
+    deferred = Deferred(req)
 
     def check_started():
         if bridge_pid(app) is None:
-            deferred.resolve(error_response(500, 'the MQTT bridge exited at start: see %s' % (
-                bridge_log_path(app))))
-        else:
-            deferred.resolve(ok())
-    req.app.loop.call_later(MQTT_START_CHECK, check_started)
+            raise HttpError(500, 'the MQTT bridge exited at start: see %s' % bridge_log_path(app))
+        deferred.resolve(ok())
+    deferred.later(MQTT_START_CHECK, check_started)
     return deferred
 
 
@@ -239,16 +235,16 @@ def stop_bridge(req, pid):
     if watchdog is not None and WATCHDOG_WORD in b' '.join(command_words(str(watchdog))):
         child.run(['kill', '-TERM', str(watchdog)])
     child.run(['kill', '-TERM', str(pid)])
-    deferred = Deferred()
+    deferred = Deferred(req)
     deadline = compat.monotonic() + MQTT_STOP_TIMEOUT
 
     def check_gone():
         if bridge_pid(app) is not None:
             if compat.monotonic() < deadline:
-                req.app.loop.call_later(POLL_INTERVAL, check_gone)
+                deferred.later(POLL_INTERVAL, check_gone)
                 return
             child.run(['kill', '-KILL', str(pid)])
         files.remove_if_there(bridge_pid_path(app))
         deferred.resolve(ok())
-    req.app.loop.call_later(POLL_INTERVAL, check_gone)
+    deferred.later(POLL_INTERVAL, check_gone)
     return deferred

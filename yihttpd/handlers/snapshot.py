@@ -138,30 +138,29 @@ def open_jpeg(path):
 class Grab:
     """One run of the grabber into a temp file, beside the loop."""
 
-    def __init__(self, app, argv, answer):
-        self.app = app
+    def __init__(self, req, argv, answer):
+        app = self.app = req.app
         self.answer = answer
         app.grabbers += 1
         app.grab_count += 1
         self.path = files.temp_path(app.tmp_dir, 'snapshot', '%d.jpg' % app.grab_count)
-        self.deferred = Deferred(on_cancel=self.finish)
-        self.run = Background(app.loop, argv, GRABBER_TIMEOUT, self.ended, app.tmp_dir,
+        self.deferred = Deferred(req, on_cancel=self.finish)
+        self.run = Background(app.loop, argv, GRABBER_TIMEOUT, self.deferred.step(self.ended), app.tmp_dir,
                               self.path, GRABBER_POLL)
 
     def ended(self, status):
         image = None
-        if status is None:
-            reason = 'grabber silent for %d s' % GRABBER_TIMEOUT
-        elif status != 0:
-            reason = 'grabber failed with status %d' % status
-        else:
-            image = open_jpeg(self.path)
-            reason = 'grabber wrote no JPEG'
-        self.finish()
         try:
-            self.deferred.resolve(self.answer(image, reason))
-        except HttpError as err:
-            self.deferred.resolve(err.response())
+            if status is None:
+                reason = 'grabber silent for %d s' % GRABBER_TIMEOUT
+            elif status != 0:
+                reason = 'grabber failed with status %d' % status
+            else:
+                image = open_jpeg(self.path)
+                reason = 'grabber wrote no JPEG'
+        finally:
+            self.finish()
+        self.deferred.resolve(self.answer(image, reason))
 
     def finish(self):
         """Done, or the client went away: stop the grabber, drop its file."""
@@ -195,4 +194,4 @@ def snapshot(req):
         return answer(None, argv[0] + ' is missing')
     if app.grabbers >= MAX_GRABBERS:
         return answer(None, '%d grabbers already running' % MAX_GRABBERS)
-    return Grab(app, argv, answer).deferred
+    return Grab(req, argv, answer).deferred

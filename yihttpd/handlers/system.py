@@ -100,23 +100,26 @@ def tag_from_release(path):
     return tag if checks.only(tag, TAG_CHARS, MAX_TAG) else ''
 
 
-def fetch(req, url, path, timeout, on_done):
-    """wget url into path beside the loop; on_done(True when it arrived whole)."""
-    argv = [req.app.options.wget, '-q', '-T', str(LATEST_TIMEOUT), '-O', path, url]
+def fetch(deferred, url, path, timeout, on_done):
+    """wget url into path beside the loop; on_done(True when it arrived whole), a step of deferred."""
+    app = deferred.req.app
+    argv = [app.options.wget, '-q', '-T', str(LATEST_TIMEOUT), '-O', path, url]
     files.remove_if_there(path)   # wget -O would write through a link planted at the name
-    return Background(req.app.loop, argv, timeout, lambda code: on_done(code == 0), req.app.tmp_dir)
+    return Background(app.loop, argv, timeout, deferred.step(lambda code: on_done(code == 0)),
+                      app.tmp_dir)
 
 
-def latest_tag(req, on_tag):
+def latest_tag(deferred, on_tag):
     """Ask the release URL for the latest tag; on_tag(tag or '') within LATEST_TIMEOUT."""
-    req.app.fetch_count += 1
-    path = files.temp_path(req.app.tmp_dir, 'release', req.app.fetch_count)
+    app = deferred.req.app
+    app.fetch_count += 1
+    path = files.temp_path(app.tmp_dir, 'release', app.fetch_count)
 
     def done(arrived):
         tag = tag_from_release(path) if arrived else ''
         files.remove_if_there(path)
         on_tag(tag)
-    return fetch(req, req.app.options.release_url or DEFAULT_RELEASE_URL, path, LATEST_TIMEOUT, done)
+    return fetch(deferred, app.options.release_url or DEFAULT_RELEASE_URL, path, LATEST_TIMEOUT, done)
 
 
 def model_suffix(app):
@@ -139,12 +142,12 @@ def fw_info(req):
     fields = {'fw_version': fw_version(app),
               'local_fw': 'true' if files.stat(local_archive(app)) is not None else 'false'}
 
-    deferred = Deferred()
+    deferred = Deferred(req)
 
     def answer(tag):
         fields['latest_fw'] = tag
         deferred.resolve(ok(fields))
-    fetching = latest_tag(req, answer)
+    fetching = latest_tag(deferred, answer)
     deferred.on_cancel = fetching.cancel
     return deferred
 
@@ -198,29 +201,39 @@ class Upgrade:
         self.app = req.app
         self.root = req.app.sd.root
         self.staging = self.root + '/' + STAGING
-        self.deferred = Deferred(on_cancel=self.client_gone)
+        self.deferred = Deferred(req, on_cancel=self.client_gone, on_fail=self.clean_up)
         self.client_left = False
+        self.source = None
         self.model = model_suffix(self.app)
-        local = local_archive(self.app)
         for leftover in (self.staging, self.root + '/' + REPLACED):
             if files.is_dir(leftover):
                 files.remove_tree(leftover)
         files.remove_if_there(self.root + '/' + DOWNLOADED)
         self.app.upgrading = True
+        self.deferred.step(self.start)()
+
+    def start(self):
+        local = local_archive(self.app)
         if files.stat(local) is not None:
             self.unpack(local)
         else:
-            latest_tag(req, self.download)
+            latest_tag(self.deferred, self.download)
 
     def client_gone(self):
         """The upgrade goes on; without a client to answer, it reboots when done."""
         self.client_left = True
 
-    def fail(self, sentence, detail=None):
+    def clean_up(self):
+        """Let go of what a failed upgrade made or holds; the next one may start."""
+        if self.source is not None:
+            self.source.close()
         if files.is_dir(self.staging):
             files.remove_tree(self.staging)
         files.remove_if_there(self.root + '/' + DOWNLOADED)
         self.app.upgrading = False
+
+    def fail(self, sentence, detail=None):
+        self.clean_up()
         self.deferred.resolve(upgrade_text(self.app, sentence, detail))
 
     def download(self, tag):
@@ -237,7 +250,7 @@ class Upgrade:
                 self.unpack(path)
             else:
                 self.fail(NO_DOWNLOAD, 'could not download %s' % url)
-        fetch(self.req, url, path, DOWNLOAD_TIMEOUT, arrived)
+        fetch(self.deferred, url, path, DOWNLOAD_TIMEOUT, arrived)
 
     def unpack(self, archive):
         self.archive = archive
@@ -260,10 +273,11 @@ class Upgrade:
             return self.unpacked(ArchiveError('cannot unpack: %r' % exc))
         except MemoryError:      # e.g. no room for the inflater's window on a small heap
             return self.unpacked(ArchiveError('not enough memory to unpack'))
-        self.app.loop.call_later(0, self.step, steps)
+        self.deferred.later(0, self.step, steps)
 
     def unpacked(self, error):
         self.source.close()
+        self.source = None
         if error is not None:
             return self.fail(REFUSED % html_safe(error.message), error.message)
         try:
