@@ -185,3 +185,9 @@ def test_home_assistants_set_topics_change_camera_settings_then_republish_them(c
     assert 'IR=no' in conf_lines(sd, 'camera.conf')
     import json
     assert json.loads(live.next_raw()[1])['IR'] == 'no'
+
+
+def test_a_retained_command_is_taken_at_connect_as_mqtt_config_takes_it(mqtt, sd):
+    mqtt.publish('yicam/cmnd/system/SSHD', 'no', retain=True)
+    bridge = mqtt.start_bridge()
+    assert wait_until(lambda: 'SSHD=no' in conf_lines(sd, 'system.conf')), bridge.log()

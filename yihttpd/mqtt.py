@@ -94,17 +94,17 @@ class Bridge:
             client.set_last_will(self.status_topic, s.program('WILL_MSG'), s.retain('MQTT_RETAIN_BIRTH_WILL'), s.qos)
         try:
             client.connect()
-            self.client = client
-            self.publish(self.status_topic, s.program('BIRTH_MSG'), s.retain('MQTT_RETAIN_BIRTH_WILL'))
+            if self.status_topic:
+                client.publish(self.status_topic, s.program('BIRTH_MSG'), s.retain('MQTT_RETAIN_BIRTH_WILL'), s.qos)
             if self.subscriptions:
                 granted = client.subscribe(self.subscriptions)
                 if 0x80 in granted:
                     log('the broker refused a subscription: %s' % self.subscriptions)
         except Exception as exc:
-            self.client = None
             client.close()
             self.failed(str(exc) or repr(exc))
             return
+        self.client = client
         self.connects += 1
         self.backoff = BACKOFF_MIN
         self.awaiting_pong = False
@@ -114,6 +114,7 @@ class Bridge:
             self.schedule_ping()
         for hook in self.on_connected:
             hook(self.connects == 1)
+        self.take_messages()   # retained commands that came with the SUBACK
 
     def failed(self, reason):
         s = self.settings
@@ -206,8 +207,7 @@ class Bridge:
             return
         s = self.settings
         try:
-            client.timeout = GOODBYE_TIMEOUT
-            client._set_blocking(True)
+            client.set_timeout(GOODBYE_TIMEOUT)
             if self.status_topic:
                 client.publish(self.status_topic, s.program('WILL_MSG'), s.retain('MQTT_RETAIN_BIRTH_WILL'), s.qos)
             client.disconnect()

@@ -188,6 +188,11 @@ class MQTTClient:
         else:
             self.sock.setblocking(False)
 
+    def set_timeout(self, seconds):
+        """Bound every later wait on the broker by seconds (a stop waits less)."""
+        self.timeout = seconds
+        self._set_blocking(True)
+
     def _would_block(self, exc):
         if compat.errno_of(exc) == compat.EAGAIN:
             return True
