@@ -306,6 +306,7 @@ def test_sigterm_ends_the_bridge_and_status_goes_offline(mqtt, runtime):
     live = mqtt.subscribe(LIVE)
     bridge = mqtt.start_bridge()
     live.expect('yicam/status online 0 1')
+    bridge.wait_log('birth published')
     bridge.proc.terminate()
     assert bridge.proc.wait(5) in (0, -signal.SIGTERM)
     live.expect('yicam/status offline 0 1')

@@ -94,6 +94,7 @@ class Bridge:
             client.set_last_will(self.status_topic, s.program('WILL_MSG'), s.retain('MQTT_RETAIN_BIRTH_WILL'), s.qos)
         try:
             client.connect()
+            self.client = client   # from now on a stop says goodbye on it
             if self.status_topic:
                 client.publish(self.status_topic, s.program('BIRTH_MSG'), s.retain('MQTT_RETAIN_BIRTH_WILL'), s.qos)
             if self.subscriptions:
@@ -101,10 +102,10 @@ class Bridge:
                 if 0x80 in granted:
                     log('the broker refused a subscription: %s' % self.subscriptions)
         except Exception as exc:
+            self.client = None
             client.close()
             self.failed(str(exc) or repr(exc))
             return
-        self.client = client
         self.connects += 1
         self.backoff = BACKOFF_MIN
         self.awaiting_pong = False
