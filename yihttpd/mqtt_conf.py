@@ -34,17 +34,13 @@ CHECK_CONF = {
     'MQTT_RETAIN_BIRTH_WILL': '1', 'MQTT_RETAIN_MOTION': '0', 'MQTT_RETAIN_MOTION_IMAGE': '0',
     'MQTT_RETAIN_MOTION_FILES': '0', 'MQTT_RETAIN_SOUND_DETECTION': '0',
 }
-# mqttv4's own defaults (init_mqttv4_config, mqtt_init_conf): what it uses for an empty value.
-PROGRAM = {
-    'MQTT_IP': '127.0.0.1', 'MQTT_PORT': '1883', 'MQTT_TLS': '0', 'MQTT_CLIENT_ID': 'yi-cam',
-    'MQTT_PREFIX': 'yicam', 'MOTION_IMAGE_DELAY': '0.5', 'BIRTH_MSG': 'online',
-    'WILL_MSG': 'offline', 'MOTION_START_MSG': 'motion_start', 'MOTION_STOP_MSG': 'motion_stop',
-    'AI_HUMAN_DETECTION_MSG': 'human', 'AI_VEHICLE_DETECTION_MSG': 'vehicle',
-    'AI_ANIMAL_DETECTION_MSG': 'animal', 'BABY_CRYING_MSG': 'crying',
-    'SOUND_DETECTION_MSG': 'sound', 'MQTT_KEEPALIVE': '120', 'MQTT_QOS': '1',
-    'MQTT_RETAIN_BIRTH_WILL': '1', 'MQTT_RETAIN_MOTION': '1', 'MQTT_RETAIN_MOTION_IMAGE': '1',
-    'MQTT_RETAIN_MOTION_FILES': '1', 'MQTT_RETAIN_SOUND_DETECTION': '1',
-}
+# mqttv4's own defaults (init_mqttv4_config, mqtt_init_conf), for an empty value: these differ
+# from check_conf.sh's, and it has none for the topics (EMPTY_TOPIC), the user and the password.
+PROGRAM = dict(CHECK_CONF, MQTT_IP='127.0.0.1', SOUND_DETECTION_MSG='sound', MQTT_RETAIN_MOTION='1',
+               MQTT_RETAIN_MOTION_IMAGE='1', MQTT_RETAIN_MOTION_FILES='1', MQTT_RETAIN_SOUND_DETECTION='1')
+for key in ('TOPIC_BIRTH_WILL', 'TOPIC_MOTION', 'TOPIC_MOTION_IMAGE', 'TOPIC_MOTION_FILES',
+            'TOPIC_SOUND_DETECTION', 'MQTT_USER', 'MQTT_PASSWORD'):
+    del PROGRAM[key]
 # mqtt_advertise/check_conf.sh's PARMS1, by group: (ENABLE, BOOT, CRON, CRONTAB, TOPIC, RETAIN, QOS).
 ADVERTISE_GROUPS = {
     'MQTT_ADV_LINK': ('no', 'no', 'no', '', 'links', '1', '0'),

@@ -300,12 +300,17 @@ restore_firmware_mqtt() {
     fi
 }
 
+# stop_watched WATCHDOG_PID_FILE PID_FILE: a watchdog, then what it ran (if its watchdog was killed).
+stop_watched() {
+    for file in "$1" "$2"; do
+        pid=$(read_pid "$file")
+        is_ours "$pid" && end_process "$pid"
+    done
+    rm -f "$1" "$2"
+}
+
 stop_mqtt_bridge() {
-    pid=$(read_pid "$MQTT_WATCHDOG_PID")
-    is_ours "$pid" && end_process "$pid"
-    pid=$(read_pid "$MQTT_PID")
-    is_ours "$pid" && end_process "$pid"
-    rm -f "$MQTT_WATCHDOG_PID" "$MQTT_PID"
+    stop_watched "$MQTT_WATCHDOG_PID" "$MQTT_PID"
 }
 
 # Runs the MQTT side the owner chose.
@@ -372,11 +377,7 @@ start() {
 }
 
 stop() {
-    pid=$(read_pid "$WATCHDOG_PID")
-    is_ours "$pid" && end_process "$pid"
-    pid=$(read_pid "$SERVER_PID")
-    is_ours "$pid" && end_process "$pid"
-    rm -f "$WATCHDOG_PID" "$SERVER_PID"
+    stop_watched "$WATCHDOG_PID" "$SERVER_PID"
     stop_mqtt_bridge
     say "stopped"
 }
