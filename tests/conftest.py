@@ -8,6 +8,7 @@ the run; it is never skipped.
 """
 import os
 import sys
+import zlib
 
 import pytest
 
@@ -18,16 +19,134 @@ from mqtt_harness import MqttSetup  # noqa: E402
 
 
 RUNTIMES = ('cpython', 'micropython')
+RAM_DISK = '/dev/shm'   # test SD roots live in RAM, as the camera's /tmp does: no disk waits
+
+
+def pytest_configure(config):
+    """Put the tests' temp folders on the RAM disk when there is one (xdist's workers
+    get their own folder below it from the controller)."""
+    if config.option.basetemp is None and os.path.isdir(RAM_DISK) and os.access(RAM_DISK, os.W_OK):
+        config.option.basetemp = os.path.join(RAM_DISK, 'yihttpd-tests-%d-%d' % (
+            os.getuid(), zlib.crc32(os.path.dirname(os.path.abspath(__file__)).encode())))
 
 
 def pytest_generate_tests(metafunc):
+    # Module scope: a module's tests run runtime by runtime, so its tables share servers.
     if 'runtime' in metafunc.fixturenames:
         armhf = ('armhf',) if metafunc.definition.get_closest_marker('armhf') else ()
-        metafunc.parametrize('runtime', RUNTIMES + armhf)
+        metafunc.parametrize('runtime', RUNTIMES + armhf, scope='module')
+
+
+def is_table_row(request):
+    """A row of a table (marker `table`): it shares the module's card and servers."""
+    return request.node.get_closest_marker('table') is not None
+
+
+def row_table(request):
+    """The Table a row shares: the module's, or its own card when the marker names one
+    (`table('auth')`: tables whose cards must differ, e.g. one with a password set)."""
+    marker = request.node.get_closest_marker('table')
+    name = marker.args[0] if marker.args else ''
+    tables = request.getfixturevalue('tables')
+    if name not in tables:
+        tables[name] = Table(tables.runtime, tables.base / (name or 'table'))
+    return tables[name]
+
+
+class Table:
+    """The SD root, server and camera link that the rows of a module's tables share,
+    one set per runtime. Every row proves that it changed nothing on the card, so
+    a row that did would show, and a later row starts from the same card."""
+
+    def __init__(self, runtime, base):
+        self.runtime = runtime
+        self.base = base
+        base.mkdir()
+        self.sd = SdRoot(base / 'sd')
+        self.servers = []
+        self.plain = None
+        self.link = None
+        self.prepared = []
+        self.made = {}
+
+    def prepare(self, setup):
+        """setup(sd) once for this card, however many rows ask."""
+        if setup not in self.prepared:
+            setup(self.sd)
+            self.prepared.append(setup)
+
+    def start(self, *args):
+        server = ServerProcess(self.runtime, self.sd.path, args)
+        self.servers.append(server)
+        return server
+
+    def server(self):
+        if self.plain is None:
+            self.plain = self.start()
+        return self.plain
+
+    def camera(self):
+        if self.link is None:
+            self.link = CameraLink(self.runtime, self.start)
+        self.link.sent()   # what an earlier row left is not this row's
+        return self.link
+
+    def close(self):
+        for server in self.servers:
+            server.stop()
+        if self.link is not None:
+            self.link.close()
+
+
+class Tables(dict):
+    """A module's tables for one runtime, by name."""
+
+    def __init__(self, runtime, base):
+        super().__init__()
+        self.runtime = runtime
+        self.base = base
+
+
+@pytest.fixture(scope='module')
+def tables(runtime, tmp_path_factory):
+    shared = Tables(runtime, tmp_path_factory.mktemp('tables-' + runtime))
+    yield shared
+    for table in shared.values():
+        table.close()
+
+
+def prepared(request, sd, setup):
+    """sd with setup(sd) done: once per shared card for a table's rows, else now."""
+    if is_table_row(request):
+        row_table(request).prepare(setup)
+    else:
+        setup(sd)
+    return sd
+
+
+def shared(request, make):
+    """make(sd, folder, start_server) for this test alone, or made once for a table's
+    rows with the table's card, folder and server starter (a server with options)."""
+    if not is_table_row(request):
+        return make(*[request.getfixturevalue(name) for name in ('sd', 'tmp_path', 'start_server')])
+    table = row_table(request)
+    if make not in table.made:
+        table.made[make] = make(table.sd, table.base, table.start)
+    return table.made[make]
 
 
 @pytest.fixture
-def sd(tmp_path):
+def folder(request, tmp_path):
+    """A folder for a test's own files: the table's for its rows, else tmp_path."""
+    if is_table_row(request):
+        return row_table(request).base
+    return tmp_path
+
+
+@pytest.fixture
+def sd(request, tmp_path):
+    if is_table_row(request):
+        return row_table(request).sd
     return SdRoot(tmp_path / 'sd')
 
 
@@ -47,7 +166,9 @@ def start_server(runtime, sd):
 
 
 @pytest.fixture
-def server(start_server):
+def server(request, start_server):
+    if is_table_row(request):
+        return row_table(request).server()
     return start_server()
 
 
@@ -115,7 +236,10 @@ class CameraLink:
 
 
 @pytest.fixture
-def camera(runtime, start_server):
+def camera(request, runtime, start_server):
+    if is_table_row(request):
+        yield row_table(request).camera()
+        return
     link = CameraLink(runtime, start_server)
     yield link
     link.close()

@@ -4,6 +4,7 @@ Plain Python (no pytest), so bench/ scripts use it too.
 """
 import http.client
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAYLOAD_ETC = os.path.join(REPO, 'sdcard_payload', 'yi-hack', 'etc')
 MICROPYTHON_HEAP = '512K'
 START_TIMEOUT = 10.0
+READY_POLL = 0.01   # seconds between tries to connect to a server starting up
+PORT_TRIES = 5      # a port taken between the check and the server's bind: another one
+
+
+class PortTaken(Exception):
+    """The port free_port found was taken before the server bound it."""
 
 
 # The runtimes a server test runs on: CPython, and the camera's MicroPython
@@ -40,6 +47,52 @@ def mpy_cross_path():
     return os.path.join(micropython_build(), 'mpy-cross')
 
 
+# The runtimes that load the package as the camera does: compiled to .mpy
+# (build_payload.py --mpy), which also spares the emulator the compiling.
+MPY_RUNTIMES = ('armhf',)
+# What the package finds beside itself (the page, the demo's files, the payload's defaults).
+BESIDE_PACKAGE = ('www', 'demo', 'sdcard_payload')
+
+
+def source_key():
+    """A digest of the package's sources: a compiled tree is reused only for the same."""
+    import hashlib
+    digest = hashlib.sha256()
+    for base, dirs, names in sorted(os.walk(os.path.join(REPO, 'yihttpd'))):
+        dirs.sort()
+        for name in sorted(names):
+            if name.endswith('.py'):
+                path = os.path.join(base, name)
+                digest.update(os.path.relpath(path, REPO).encode() + b'\0')
+                with open(path, 'rb') as f:
+                    digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def mpy_tree():
+    """A folder holding the package compiled with mpy-cross 1.26.1, built once per source
+    state (any test process may build it: the first complete one is renamed into place)."""
+    cache = os.environ.get('YIHTTPD_CACHE', os.path.expanduser('~/.cache/yihttpd'))
+    tree = os.path.join(cache, 'mpy', source_key())
+    if os.path.isdir(tree):
+        return tree
+    scratch = '%s.%d.%d' % (tree, os.getpid(), random.randrange(1 << 30))
+    for base, _dirs, names in os.walk(os.path.join(REPO, 'yihttpd')):
+        target = os.path.join(scratch, os.path.relpath(base, REPO))
+        os.makedirs(target)
+        for name in names:
+            if name.endswith('.py'):
+                subprocess.run([mpy_cross_path(), '-o', os.path.join(target, name[:-3] + '.mpy'),
+                                os.path.join(base, name)], cwd=REPO, check=True)
+    for name in BESIDE_PACKAGE:
+        os.symlink(os.path.join(REPO, name), os.path.join(scratch, name))
+    try:
+        os.rename(scratch, tree)
+    except OSError:   # another process put its tree there first
+        shutil.rmtree(scratch)
+    return tree
+
+
 def runtime_command(runtime, module='yihttpd', heap=MICROPYTHON_HEAP):
     """The argv prefix that runs a module of the checkout under a runtime (None: the bare interpreter)."""
     run_module = ['-m', module] if module else []
@@ -53,14 +106,44 @@ def runtime_env(runtime):
     if runtime == 'cpython':
         env['PYTHONPATH'] = REPO
     else:
-        env['MICROPYPATH'] = REPO
+        env['MICROPYPATH'] = mpy_tree() if runtime in MPY_RUNTIMES else REPO
     return env
 
 
+# Servers' ports are taken below Linux's ephemeral range (32768-60999), so a
+# client's own port never holds one; each pytest-xdist worker has a block of
+# its own, walked from a random start (other test runs may share the machine).
+PORT_BASE = 12000
+PORT_BLOCK = 2000
+_ports = []
+
+
+def worker_number():
+    """0 for the main pytest process or xdist's gw0, n for gwN."""
+    name = os.environ.get('PYTEST_XDIST_WORKER', 'gw0')
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on or holds now."""
+    if not _ports:
+        _ports.append(random.randrange(PORT_BLOCK))
+    block = PORT_BASE + (worker_number() % 10) * PORT_BLOCK
+    for _ in range(PORT_BLOCK):
+        _ports[0] = (_ports[0] + 1) % PORT_BLOCK
+        port = block + _ports[0]
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError('no free port in %d-%d' % (block, block + PORT_BLOCK))
+
+
+def lost_port_race(log):
+    """Whether a process's start-up log says its port was taken meanwhile."""
+    return 'EADDRINUSE' in log or 'Address already in use' in log or 'Errno 98' in log
 
 
 def read_until_closed(sock):
@@ -159,6 +242,15 @@ class ServerProcess:
     """The real yihttpd process on a free loopback port."""
 
     def __init__(self, runtime, root, args=(), heap=MICROPYTHON_HEAP, module='yihttpd', env=None):
+        for _ in range(PORT_TRIES):
+            try:
+                self.start(runtime, root, args, heap, module, env)
+                return
+            except PortTaken:
+                self.log_file.close()
+        raise RuntimeError('%d ports in a row were taken before the server bound them' % PORT_TRIES)
+
+    def start(self, runtime, root, args, heap, module, env):
         self.runtime = runtime
         self.root = root
         self.port = free_port()
@@ -184,12 +276,15 @@ class ServerProcess:
         deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError('server exited at start:\n' + self.log())
+                log = self.log()
+                if lost_port_race(log):
+                    raise PortTaken()
+                raise RuntimeError('server exited at start:\n' + log)
             try:
                 socket.create_connection((self.host, self.port), timeout=0.5).close()
                 return
             except OSError:
-                time.sleep(0.05)
+                time.sleep(READY_POLL)
         raise RuntimeError('server did not listen in time:\n' + self.log())
 
     def log(self):
@@ -211,9 +306,9 @@ class ServerProcess:
     def get(self, path, headers=None, timeout=10):
         return self.request('GET', path, headers=headers, timeout=timeout)
 
-    def get_json(self, path, headers=None):
+    def get_json(self, path, headers=None, timeout=10):
         import json
-        status, _headers, body = self.get(path, headers)
+        status, _headers, body = self.get(path, headers, timeout)
         return status, json.loads(body)
 
     def raw(self, data, timeout=5):

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from conftest import prepared, shared
+
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
 # Stand-ins: each logs its arguments; nanotts turns its text into "PCM<text>",
@@ -60,8 +62,8 @@ class Audio:
 
 
 @pytest.fixture
-def audio(sd, tmp_path, start_server):
-    return Audio(sd, tmp_path, start_server)
+def audio(request, runtime):
+    return shared(request, Audio)
 
 
 def test_speak_runs_nanotts_then_pcmvol_into_the_fifo(audio, sd):
@@ -141,6 +143,12 @@ def test_one_sound_at_a_time_and_others_are_served_meanwhile(audio, sd):
     assert audio.heard() == b'PCM<hello\n>'
 
 
+def add_sounds(sd):
+    sd.write('audio/a.pcm', b'a')
+    os.symlink('/etc/passwd', sd.file('audio/outside.pcm'))
+
+
+@pytest.mark.table
 @pytest.mark.parametrize('path,body,status,description', [
     ('speaker_file.sh', b'../yi-hack/etc/system.conf', 400, None),
     ('speaker_file.sh', b'.hidden', 400, None),
@@ -158,9 +166,8 @@ def test_one_sound_at_a_time_and_others_are_served_meanwhile(audio, sd):
     ('speaker.sh', b'', 400, None),
     ('speaker.sh?vol=--1', b'abc', 400, 'Invalid volume'),
 ])
-def test_refusals_play_nothing_and_change_nothing(audio, sd, path, body, status, description):
-    sd.write('audio/a.pcm', b'a')
-    os.symlink('/etc/passwd', sd.file('audio/outside.pcm'))
+def test_refusals_play_nothing_and_change_nothing(request, audio, sd, path, body, status, description):
+    prepared(request, sd, add_sounds)
     before = sd.snapshot()
     got, answer = audio.post('/cgi-bin/' + path, body)
     assert got == status and answer['error'] == 'true'

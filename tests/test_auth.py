@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from conftest import prepared
+
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
 
@@ -13,12 +15,15 @@ def basic(user, password):
     return {'Authorization': 'Basic ' + base64.b64encode(('%s:%s' % (user, password)).encode()).decode()}
 
 
-@pytest.fixture
-def protected(sd):
+def protect(sd):
     sd.set_conf('system.conf', 'USERNAME', 'admin')
     sd.set_conf('system.conf', 'PASSWORD', 's3cret:with colon')
     sd.add_video('2020Y01M01D01H', '00M00S60')
-    return sd
+
+
+@pytest.fixture
+def protected(request, sd):
+    return prepared(request, sd, protect)
 
 
 PATHS = ('/', '/cgi-bin/status.json', '/record/2020Y01M01D01H/00M00S60.mp4', '/cgi-bin/nothing.sh')
@@ -41,6 +46,7 @@ def test_right_credentials_pass(protected, server):
         assert server.get(path, basic('admin', 's3cret:with colon'))[0] == 200, path
 
 
+@pytest.mark.table('protected')
 @pytest.mark.parametrize('headers', [
     basic('admin', 'wrong'), basic('Admin', 's3cret:with colon'), basic('admin', 's3cret'),
     {'Authorization': 'Basic !!!notbase64'}, {'Authorization': 'Bearer abc'},
@@ -69,6 +75,7 @@ def test_a_refused_upload_is_not_read(protected, server):
 CHANGE = '/cgi-bin/eventsfiledel.sh?file=2020Y01M01D01H/00M00S60.mp4'
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('headers', [
     {'Sec-Fetch-Site': 'cross-site'},
     {'Origin': 'http://evil.example'},

@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from conftest import shared
+
 from yihttpd import ipc
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
@@ -121,6 +123,7 @@ def test_camera_configs_carry_homever_as_the_firmware_does(start_server, tmp_pat
     assert 'HOMEVER' not in server.get_json('/cgi-bin/get_configs.sh?conf=system')[1]
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('conf', ['', '../x', 'system.conf', 'SYSTEM', 'mqttv4', '..%2Fsystem'])
 def test_get_configs_refuses_any_other_conf_name(server, conf):
     status, body = server.get_json('/cgi-bin/get_configs.sh?conf=' + conf)
@@ -181,6 +184,7 @@ def test_proxychains_servers_round_trip_as_the_page_sends_them(server, sd):
     assert sd.read('yi-hack/etc/proxychains.conf').decode() == PROXY_HEAD
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('servers', [
     'socks4 1.2.3.4',                        # no port
     'socks6 1.2.3.4 1080',                   # no such type
@@ -197,6 +201,7 @@ def test_a_proxy_server_proxychains_cannot_read_is_refused(server, sd, servers):
     assert sd.snapshot() == before
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('conf, key, value, stored', [
     ('system', 'TIMELAPSE_DT', '15', '15'),
     ('system', 'TIMELAPSE_DT', '1440+90', '1440+90'),
@@ -210,6 +215,7 @@ def test_keys_the_firmware_checks_are_stored_as_it_stores_them(server, sd, conf,
     assert '\n%s=%s\n' % (key, stored) in sd.read('yi-hack/etc/' + filename).decode()
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('conf, key, value', [
     ('system', 'TIMELAPSE_DT', '7'),
     ('system', 'TIMELAPSE_DT', '1440+1441'),
@@ -227,6 +233,7 @@ def test_values_the_firmware_would_skip_are_refused_and_nothing_is_written(serve
     assert sd.snapshot() == before
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('conf', ['', 'ptz', 'mqttv4', 'defaults', '../etc/system', 'proxychains.conf'])
 def test_set_configs_refuses_any_other_conf_name_and_writes_nothing(server, sd, conf):
     sd.write('yi-hack/etc/defaults.conf', 'KEY=1\n')
@@ -397,6 +404,7 @@ def test_set_configs_that_would_grow_a_conf_past_64k_is_refused(server, sd):
     assert server.get('/cgi-bin/status.json')[0] == 200
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('escaped', ['\\ud800', 'a\\udfffb'])
 def test_set_configs_refuses_a_lone_surrogate_escape(server, sd, escaped):
     # It has no UTF-8 form: writing it was a 500 (UnicodeEncodeError) on CPython.
@@ -436,14 +444,24 @@ def test_a_hostname_file_that_is_not_a_plain_file_is_never_read(start_server, sd
     assert status == 200 and body['hostname'] != 'SECRET'
 
 
-@pytest.fixture
-def hostname_recorder(tmp_path):
+def make_hostname_recorder(folder):
     """A stand-in for `hostname`: it writes its argv, one per line, to a file."""
-    script = tmp_path / 'fake-hostname'
-    record = tmp_path / 'hostname-argv'
+    script = folder / 'fake-hostname'
+    record = folder / 'hostname-argv'
     script.write_text('#!/bin/sh\nprintf "%%s\\n" "$@" > %s\n' % record)
     script.chmod(0o755)
     return str(script), record
+
+
+@pytest.fixture
+def hostname_recorder(tmp_path):
+    return make_hostname_recorder(tmp_path)
+
+
+def server_with_hostname_recorder(sd, folder, start):
+    """A server applying hostnames with the stand-in, and the stand-in's record."""
+    script, record = make_hostname_recorder(folder)
+    return start('--hostname-cmd', script), record
 
 
 def test_hostname_is_written_and_applied_with_the_configured_command(start_server, sd,
@@ -469,11 +487,10 @@ def test_empty_hostname_becomes_yi_and_the_last_mac_digits(start_server, sd, hos
     assert record.read_text() == name + '\n'
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('name', ['a;reboot', '$(reboot)', '-rf', 'bad name', 'x' * 64, 'a/b', 'caf\u00e9'])
-def test_hostname_that_is_not_a_label_is_refused_and_nothing_runs(start_server, sd,
-                                                                   hostname_recorder, name):
-    script, record = hostname_recorder
-    server = start_server('--hostname-cmd', script)
+def test_hostname_that_is_not_a_label_is_refused_and_nothing_runs(request, runtime, sd, name):
+    server, record = shared(request, server_with_hostname_recorder)
     before = sd.snapshot()
     status, _h, _b = post_json(server, 'system', {'HOSTNAME': name, 'HTTPD': 'no'})
     assert status == 400

@@ -36,6 +36,7 @@ FOREIGN = {
 }
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('kind', sorted(FOREIGN))
 def test_a_change_from_another_sites_page_is_refused_and_changes_nothing(sd, server, kind):
     sd.add_video('2020Y01M01D01H', '00M00S60')

@@ -10,6 +10,8 @@ import tarfile
 
 import pytest
 
+from conftest import prepared
+
 from harness import REPO
 
 pytestmark = pytest.mark.armhf
@@ -32,11 +34,18 @@ def page_files():
     return found
 
 
+@pytest.fixture(scope='session')
+def page_gz(page_files):
+    """The page's files gzipped as the firmware installs them, compressed once."""
+    return {rel: gzip.compress(data, 9) for rel, data in page_files.items()}
+
+
 @pytest.fixture
-def gz_card(sd, page_files):
-    for rel, data in page_files.items():
-        sd.write('yi-hack/www/%s.gz' % rel, gzip.compress(data, 9))
-    return sd
+def gz_card(request, sd, page_gz):
+    def install(card):
+        for rel, data in page_gz.items():
+            card.write('yi-hack/www/%s.gz' % rel, data)
+    return prepared(request, sd, install)
 
 
 def test_every_page_file_is_served_from_its_gz_decoded_or_not(gz_card, start_server, page_files):
@@ -78,17 +87,17 @@ def test_the_root_is_index_html_gz(gz_card, start_server, page_files):
     assert headers['content-type'].startswith('text/html')
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('accept', ['identity', 'gzip;q=0', 'gzip; q=0.000, *', '*;q=0', 'br'])
-def test_a_client_that_refuses_gzip_gets_it_inflated(gz_card, start_server, page_files, accept):
-    server = start_server()
+def test_a_client_that_refuses_gzip_gets_it_inflated(gz_card, server, page_files, accept):
     status, headers, body = server.get('/js/app.js', {'Accept-Encoding': accept})
     assert status == 200 and body == page_files['js/app.js']
     assert 'content-encoding' not in headers
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('accept', ['GZIP', 'x-gzip', '*', 'br;q=1.0, gzip;q=0.5'])
-def test_gzip_named_or_starred_is_accepted(gz_card, start_server, page_files, accept):
-    server = start_server()
+def test_gzip_named_or_starred_is_accepted(gz_card, server, page_files, accept):
     _, headers, body = server.get('/js/app.js', {'Accept-Encoding': accept})
     assert headers['content-encoding'] == 'gzip'
     assert gzip.decompress(body) == page_files['js/app.js']

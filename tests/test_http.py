@@ -357,13 +357,13 @@ def test_a_chain_of_immediate_timers_lets_poll_run_between_links(runtime):
     assert out.stdout.split() == [b'1'], out.stderr
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('target', [b'/x\nyihttpd:10.9.8.7_GET_/cgi-bin/reboot.sh_200\nz', b'/x\ny',
                                     b'/x\ry', b'/x\ty', b'/x\x7fy', b'/x\x00y'])
 def test_control_characters_in_the_request_line_are_400_and_never_logged(server, target):
     # Before: a bare LF in the target wrote a line of the attacker's choice into the log.
     reply = server.raw(b'GET ' + target + b' HTTP/1.1\r\nHost: x\r\n\r\n')
-    assert reply.startswith(b'HTTP/1.1 400 ')
-    time.sleep(0.2)
+    assert reply.startswith(b'HTTP/1.1 400 ')   # logged before the connection was closed
     assert '10.9.8.7' not in server.log()
     for line in server.log().splitlines():
         assert line.startswith('yihttpd: ') or line.startswith(' ') or line.startswith('Traceback'), line

@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from conftest import shared
+
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
 IWLIST_OUTPUT = r'''wlan0     Scan completed :
@@ -46,8 +48,8 @@ class Network:
 
 
 @pytest.fixture
-def net(sd, tmp_path, start_server):
-    return Network(sd, tmp_path, start_server)
+def net(request, runtime):
+    return shared(request, Network)
 
 
 def test_scan_lists_the_named_networks_then_the_empty_name(net):
@@ -68,6 +70,7 @@ def test_passwords_that_differ_answer_error_true_as_the_firmware(net):
     assert net.log() == '' and os.listdir(net.tmp_dir) == []
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('values', [
     {'WIFI_ESSID': 'Home\nwifi_psk=evil', 'WIFI_PASSWORD': 'password1'},
     {'WIFI_ESSID': '', 'WIFI_PASSWORD': 'password1'},
@@ -109,6 +112,7 @@ def test_proxy_answers_what_ipinfo_says_with_or_without_the_proxy(net, sd, query
     assert net.log() == (log % wget if '%s' in log else log)
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('query', ['', 'proxy=2', 'proxy=1;reboot', 'proxy=yes'])
 def test_proxy_and_wifi_refuse_other_values(net, query):
     assert net.server.get_json('/cgi-bin/proxy.sh?' + query)[0] == 400

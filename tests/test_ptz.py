@@ -32,6 +32,7 @@ def stand_in_ipc_cmd(sd):
         sd.file('yi-hack/bin/ipc_cmd.args')) else ''
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('model,direction,sent', [
     ('r30gb', 'left', RIGHT), ('r30gb', 'up', DOWN), ('b091qp', 'down', UP), ('q321br_lsx', 'right', LEFT),
     ('h51ga', 'left', RIGHT), ('h51ga', 'right', LEFT), ('h51ga', 'up', UP), ('h60ga', 'down', DOWN),
@@ -58,6 +59,7 @@ def test_cont_moves_until_stop(camera, sd):
     assert camera.sent() == STOP
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('model,x,y,steps', [
     ('y211ga', '10', '-5', (63, 45)),      # round(round(10*4100/360)*100/911+50), likewise y
     ('h51ga', '10', '-5', (63, 55)),       # these models' tilt is turned
@@ -75,6 +77,7 @@ def test_abs_asks_ipc_cmd_which_reads_the_position(camera, sd):
     assert args() == '-j 90,45.5\n'
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('query', [
     'action=step&dir=up_up', 'dir=left_up', 'action=cont&dir=up_left', 'action=cont',
     'action=jump&dir=up', 'action=abs&x=361&y=0', 'action=abs&x=-1&y=0', 'action=abs&x=10',
@@ -136,6 +139,7 @@ def test_del_preset_clears_the_slot_and_removes_it_on_the_camera(camera, sd, pre
     assert camera.sent() == b''.join(REMOVE_PRESET % n for n in range(8))
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('query', [
     'action=add_preset', 'action=add_preset&name=', 'action=add_preset&name=a%2Cb',
     'action=add_preset&name=a%3Db', 'action=add_preset&name=a%0Ab', 'action=add_preset&name=$(reboot)',

@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from conftest import prepared
+
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
 # ipc_cmd.h's IPC_MOTION_START and IPC_MOTION_STOP
@@ -33,6 +35,7 @@ def test_a_second_record_moves_the_end(camera):
     assert camera.queue.receive(1) is None   # one stop only
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('query', ['time=0', 'time=301', 'time=1.5', 'time=abc', 'time=', 'time=-1'])
 def test_record_refuses_what_ipc_cmd_would_not_take(camera, sd, query):
     before = sd.snapshot()
@@ -44,14 +47,17 @@ def test_record_refuses_what_ipc_cmd_would_not_take(camera, sd, query):
 NAMES = ['2024-01-31_23-59-00.avi', '2024-02-01_00-00-05.avi', '2023-12-31_12-30-45.avi']
 
 
-@pytest.fixture
-def timelapses(sd):
+def add_timelapses(sd):
     for name in NAMES:
         sd.write('record/timelapse/' + name, b'RIFF' + name.encode())
     sd.write('record/timelapse/notes.txt', 'x')
     sd.write('record/timelapse/2024-1-31_23-59-00.avi', 'bad')   # 22 characters
     os.symlink('/etc/passwd', sd.file('record/timelapse/2024-03-01_00-00-00.avi'))
-    return sd
+
+
+@pytest.fixture
+def timelapses(request, sd):
+    return prepared(request, sd, add_timelapses)
 
 
 def test_list_is_newest_first_with_the_firmware_fields(server, timelapses):
@@ -77,6 +83,7 @@ def test_a_video_is_served_and_deleted(server, timelapses):
     assert server.get('/record/timelapse/' + NAMES[0])[0] == 404
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('query', [
     'action=delete', 'action=delete&file=../2020Y01M01D01H', 'action=delete&file=notes.txt',
     'action=delete&file=2024-03-01_00-00-00.avi', 'action=delete&file=2024-01-31_23-59-00.avi%00',
@@ -90,6 +97,7 @@ def test_refusals_delete_nothing(server, timelapses, query):
     assert timelapses.snapshot() == before
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('path', ['/record/timelapse/2024-03-01_00-00-00.avi', '/record/timelapse/notes.txt',
                                   '/record/timelapse/..%2F..%2Fyi-hack%2Fetc%2Fsystem.conf'])
 def test_only_plain_timelapse_videos_are_served(server, timelapses, path):

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from conftest import prepared, shared
+
 from harness import REPO
 
 FRAME = bytes.fromhex('ffd8ffe000104a46494600') + b'frame' * 100 + bytes.fromhex('ffd9')
@@ -36,6 +38,13 @@ def tmp_dir(tmp_path):
     path = tmp_path / 'tmp'
     path.mkdir()
     return path
+
+
+def server_with_tmp_dir(sd, folder, start):
+    """A server whose temp files go to a folder of their own, and that folder."""
+    tmp_dir = folder / 'tmp'
+    tmp_dir.mkdir()
+    return start('--tmp-dir', str(tmp_dir)), tmp_dir
 
 
 def snapshot_files(tmp_dir):
@@ -80,15 +89,16 @@ def test_missing_grabber_gives_the_fallback(server):
     assert 'imggrabber is missing' in server.log()
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('grabber', [
     'echo half > /dev/null\nexit 1\n',               # fails
     'printf "\\377\\330partial"\nexit 3\n',          # fails after part of a frame
     'echo "not an image"\n',                         # succeeds without a JPEG
     'exit 0\n',                                       # succeeds with nothing
 ])
-def test_failing_grabber_gives_the_fallback(start_server, sd, tmp_dir, grabber):
+def test_failing_grabber_gives_the_fallback(request, runtime, sd, grabber):
     install_grabber(sd, grabber)
-    server = start_server('--tmp-dir', str(tmp_dir))
+    server, tmp_dir = shared(request, server_with_tmp_dir)
     assert_fallback(server.get('/cgi-bin/snapshot.sh'))
     assert snapshot_files(tmp_dir) == []
 
@@ -116,12 +126,12 @@ def test_silent_grabber_gives_the_fallback_after_5_s_while_others_are_served(sta
     assert 'silent' in server.log()
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('query', [
     'res=medium', 'res=HIGH', 'res=', 'watermark=1', 'watermark=on', 'res=low&watermark=',
     'res=low%3Brm'])
-def test_snapshot_refuses_invalid_values(start_server, sd, tmp_path, query):
-    args = good_grabber(sd, tmp_path)
-    server = start_server()
+def test_snapshot_refuses_invalid_values(server, sd, folder, query):
+    args = good_grabber(sd, folder)
     status, headers, _body = server.get('/cgi-bin/snapshot.sh?' + query)
     assert status == 400 and headers['content-type'] == 'application/json'
     assert not args.exists()
@@ -180,13 +190,17 @@ def test_file_saves_the_snapshot_in_the_record_folder(start_server, sd, tmp_path
     assert [n for n in os.listdir(sd.record) if n.endswith('.tmp')] == []
 
 
-@pytest.mark.parametrize('name', ['../yi-hack/etc/system.conf', '.hidden', 'a/b.jpg', '', 'tmp.mp4.tmp',
-                                  'x.tmp', 'link.jpg', '2020Y01M01D01H', 'a%0Ab'])
-def test_file_refuses_names_that_leave_or_spoof_the_record_folder(start_server, sd, tmp_path, name):
-    args = good_grabber(sd, tmp_path)
+def planted(sd):
     os.symlink('/etc/passwd', sd.file('record/link.jpg'))
     os.mkdir(sd.file('record/2020Y01M01D01H'))
-    server = start_server()
+
+
+@pytest.mark.table
+@pytest.mark.parametrize('name', ['../yi-hack/etc/system.conf', '.hidden', 'a/b.jpg', '', 'tmp.mp4.tmp',
+                                  'x.tmp', 'link.jpg', '2020Y01M01D01H', 'a%0Ab'])
+def test_file_refuses_names_that_leave_or_spoof_the_record_folder(request, server, sd, folder, name):
+    args = good_grabber(sd, folder)
+    prepared(request, sd, planted)
     before = sd.snapshot()
     status, body = server.get_json('/cgi-bin/snapshot.sh?file=' + name)
     assert status == 400 and body['error'] == 'true'

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from conftest import prepared
 from harness import REPO
 
 pytestmark = pytest.mark.armhf
@@ -13,13 +14,16 @@ VIDEO = bytes(range(256)) * 40          # 10,240 bytes with a recognisable patte
 SECRET = b'root:SECRET-OUTSIDE-THE-ROOT'
 
 
-@pytest.fixture
-def records(sd):
+def add_records(sd):
     sd.add_video('2020Y01M01D01H', '00M00S60', VIDEO, b'thumb-bytes')
     sd.add_video('2020Y01M01D01H', 'ab01M00S60', b'prefixed video', None)
     sd.write('secret.txt', SECRET)
     sd.write('yi-hack/etc/passwd', SECRET)
-    return sd
+
+
+@pytest.fixture
+def records(request, sd):
+    return prepared(request, sd, add_records)
 
 
 def test_root_serves_the_index_page(server):
@@ -56,14 +60,21 @@ FIRMWARE_PAGE_TYPES = [
 ]
 
 
+def add_firmware_page(sd):
+    for name, _type in FIRMWARE_PAGE_TYPES:
+        sd.write('yi-hack/www/' + name, b'GIF89a\x01\x00\x01\x00' if name.endswith('.gif') else b'x')
+
+
+@pytest.mark.table
 @pytest.mark.parametrize('name, expected', FIRMWARE_PAGE_TYPES)
-def test_each_kind_of_file_of_the_firmware_page_has_its_content_type(sd, start_server, name, expected):
-    sd.write('yi-hack/www/' + name, b'GIF89a\x01\x00\x01\x00' if name.endswith('.gif') else b'x')
-    server = start_server()
+def test_each_kind_of_file_of_the_firmware_page_has_its_content_type(request, runtime, sd, name, expected):
+    prepared(request, sd, add_firmware_page)   # before the server starts: it picks the card's www/
+    server = request.getfixturevalue('server')
     status, headers, _ = server.get('/' + name)
     assert status == 200 and headers['content-type'].split(';')[0] == expected
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('path', [
     '/../yi-hack/etc/system.conf', '/%2e%2e/%2e%2e/etc/passwd', '/.hidden',
     '/a/../../x', '/%00', '/a%5c..%5cb', '/a//b', '/a/b/c/d/e/f.html',
@@ -87,6 +98,7 @@ def test_a_record_is_served_whole_with_its_type(records, server):
     assert server.get('/record/2020Y01M01D01H/ab01M00S60.mp4')[2] == b'prefixed video'
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('header,start,end', [
     ('bytes=0-99', 0, 99), ('bytes=100-', 100, len(VIDEO) - 1),
     ('bytes=-10', len(VIDEO) - 10, len(VIDEO) - 1), ('bytes=10000-99999', 10000, len(VIDEO) - 1),
@@ -98,6 +110,7 @@ def test_single_range_is_206_with_content_range(records, server, header, start, 
     assert body == VIDEO[start:end + 1]
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('header', ['bytes=20000-', 'bytes=50-10', 'bytes=-0', 'bytes=x-y',
                                     'bytes=1_0-20', 'bytes=+1-2', 'bytes=0-1_0', 'bytes=-+5'])
 def test_unsatisfiable_range_is_416(records, server, header):
@@ -154,6 +167,7 @@ TRAVERSALS = [
 ]
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('path', TRAVERSALS)
 def test_record_traversal_is_refused(records, server, path):
     before = records.snapshot()

@@ -63,6 +63,7 @@ def test_hostname_js_is_a_javascript_assignment(sd, server):
     assert body == b'hostname="cam \\"one\\"";'
 
 
+@pytest.mark.table
 @pytest.mark.parametrize('model,ptz', [
     ('r30gb', 'yes'), ('h51ga', 'yes'), ('h52ga', 'yes'), ('h60ga', 'yes'), ('q321br_lsx', 'yes'),
     ('qg311r', 'yes'), ('b091qp', 'yes'), ('r40ga', 'yes'), ('h30ga', 'no'), ('y211ga', 'no'),

@@ -154,10 +154,13 @@ def fsync_dir(path):
         os.close(fd)
 
 
+TEMP_PREFIX = 'yihttpd-'
+
+
 def temp_path(directory, purpose, key=None):
     """A file name in directory that no other process or purpose uses:
     yihttpd-PURPOSE-PID (then -KEY when one process needs several)."""
-    path = '%s/yihttpd-%s-%d' % (directory, purpose, getpid())
+    path = '%s/%s%s-%d' % (directory, TEMP_PREFIX, purpose, getpid())
     return path if key is None else '%s-%s' % (path, key)
 
 
@@ -172,12 +175,15 @@ def remove_stale_temp(directory, proc='/proc'):
     removed = 0
     own = '%d' % getpid()
     try:
-        entries = list(list_entries(directory))
+        # Only ours are kept: the camera's /tmp holds many other files, and a list of
+        # them all would break up MicroPython's heap before the first request.
+        entries = [(name, kind) for name, kind in list_entries(directory)
+                   if name.startswith(TEMP_PREFIX)]
     except OSError:
         return 0
     for name, kind in entries:
         parts = name.split('-')
-        if len(parts) < 3 or parts[0] != 'yihttpd' or not parts[2].isdigit() or parts[2] == own:
+        if len(parts) < 3 or not parts[2].isdigit() or parts[2] == own:
             continue
         if is_dir(proc + '/' + parts[2]):
             continue

@@ -103,7 +103,7 @@ class RecordTransport:
         self.log('ipc (recorded, not sent): ' + hex_bytes(message))
 
 
-# CLI rows for __main__.OPTIONS
+# CLI rows of options.OPTIONS
 OPTIONS = (
     ('--ipc', str, 'auto', 'camera commands: auto, mqueue, ipc_cmd or record'),
     ('--ipc-queue', str, DEFAULT_QUEUE, 'the camera command queue (--ipc mqueue)'),
