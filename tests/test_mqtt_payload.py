@@ -194,4 +194,4 @@ def test_service_sh_stops_the_bridge_and_its_watchdog(camera):
     bridge, watchdog = card.pid('yihttpd-mqtt.pid'), card.pid('yihttpd-mqtt-watchdog.pid')
     assert http_get(card.port, '/cgi-bin/service.sh?name=mqtt&action=stop')[0] == 200
     assert not alive(bridge) and wait_until(lambda: not alive(watchdog))
-    assert mqtt_status(card) == {'status': 'stopped'}
+    assert mqtt_status(card).get('program') != 'yihttpd.mqtt'   # (another test's mqttv4 may run)
