@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 # Test programs; the C toolchains, armhf libffi and musl, and qemu-arm that
 # build and run MicroPython 1.26.1 like the camera's.
-DEBIAN_PACKAGES="wget curl tar bzip2 mosquitto mosquitto-clients chromium chromium-driver busybox dash
+DEBIAN_PACKAGES="wget curl tar bzip2 jq mosquitto mosquitto-clients chromium chromium-driver busybox dash
   build-essential pkg-config libffi-dev gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
   libffi-dev:armhf musl-dev:armhf qemu-user"
 missing=""

@@ -19,7 +19,7 @@ from yihttpd.app import App  # noqa: E402
 from yihttpd.loop import Loop  # noqa: E402
 
 DEFERRED_WAIT = 30.0   # seconds a test waits for a deferred answer before it fails
-TICK = 0.01            # seconds a turn of the loop waits at most
+TICK_MS = 10           # milliseconds a turn of the loop waits at most
 
 
 class Answer:
@@ -101,16 +101,14 @@ class TestClient:
     def run_until(self, done, what, timeout=DEFERRED_WAIT):
         """Turn the loop (timers, child programs, pipes) until done() or the time is up.
 
-        A tick timer keeps each turn short: with nothing else due the loop
-        would otherwise poll for ever (a server always has its sockets).
+        Each turn waits TICK at most: with nothing else due the loop would
+        otherwise poll for ever (a server always has its sockets).
         """
         deadline = time.monotonic() + timeout
         while not done():
             if time.monotonic() > deadline:
                 raise AssertionError('no answer to %s in %g s' % (what, timeout))
-            tick = self.loop.call_later(TICK, lambda: None)
-            self.loop.run_once()
-            tick.cancel()
+            self.loop.run_once(TICK_MS)
 
     def read(self, response, method, collector=None):
         """The status, headers and body a client reads, sent as wire.AnswerWriter would."""

@@ -264,27 +264,35 @@ def test_queue():
 def meanwhile():
     """meanwhile(server, slow_path) -> (slow answer, its seconds, status.json's seconds).
 
-    Sends slow_path from a thread and, once it is under way, asks for
-    status.json from another client: proof that the loop serves others
-    while a slow service waits. The answers are server.get's triples.
+    Sends slow_path and, once the server has read and started it, asks for
+    status.json from another client: proof that the loop serves others while
+    a slow service waits. The slow answer is server.get's triple.
     """
+    import http.client
     import threading
     import time
 
-    def run(server, slow_path, under_way=0.5, timeout=30):
+    def run(server, slow_path, timeout=30):
         result = {}
-
-        def slow():
-            began = time.monotonic()
-            result['answer'] = server.get(slow_path, timeout=timeout)
-            result['took'] = time.monotonic() - began
-        thread = threading.Thread(target=slow)
-        thread.start()
-        time.sleep(under_way)
+        slow = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
         began = time.monotonic()
-        status = server.get('/cgi-bin/status.json')[0]
-        other = time.monotonic() - began
-        thread.join(timeout)
+        slow.request('GET', slow_path)
+
+        def read():
+            answer = slow.getresponse()
+            result['answer'] = (answer.status, {k.lower(): v for k, v in answer.getheaders()},
+                                answer.read())
+            result['took'] = time.monotonic() - began
+        thread = threading.Thread(target=read)
+        thread.start()
+        try:
+            assert server.handled(slow.sock)   # the slow service is under way
+            asked = time.monotonic()
+            status = server.get('/cgi-bin/status.json')[0]
+            other = time.monotonic() - asked
+            thread.join(timeout)
+        finally:
+            slow.close()
         assert status == 200
         return result['answer'], result['took'], other
     return run

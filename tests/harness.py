@@ -146,6 +146,59 @@ def lost_port_race(log):
     return 'EADDRINUSE' in log or 'Address already in use' in log or 'Errno 98' in log
 
 
+WAIT = 10.0          # seconds a test waits for a state before it fails
+WAIT_STEP = 0.01     # seconds between looks at it
+
+
+def wait_until(predicate, timeout=WAIT, step=WAIT_STEP):
+    """Look at predicate() until it is true or the time is up; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def running(word):
+    """Pids of the processes whose command line holds word (a program's path, say)."""
+    found = []
+    for pid in os.listdir('/proc'):
+        if pid.isdigit():
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    if word.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass   # ended meanwhile
+    return found
+
+
+def unread_by_server(sock):
+    """Bytes sent on sock that the server process has not read yet (the kernel's receive
+    queue of its end, from /proc/net/tcp); None while the server has not accepted it."""
+    host, port = sock.getsockname()
+    peer_host, peer_port = sock.getpeername()
+    server_end = '%s %s' % (tcp_address(peer_host, peer_port), tcp_address(host, port))
+    with open('/proc/net/tcp') as f:
+        for line in f:
+            fields = line.split()
+            if ' '.join(fields[1:3]) == server_end:
+                return int(fields[4].partition(':')[2], 16)
+    return None
+
+
+def tcp_address(host, port):
+    """An IPv4 address as /proc/net/tcp writes it: the address's bytes reversed, in hex."""
+    return '%s:%04X' % (''.join('%02X' % int(part) for part in reversed(host.split('.'))), port)
+
+
+def read_by_server(sock):
+    """Wait until the server process has read everything sent on sock so far."""
+    return wait_until(lambda: unread_by_server(sock) == 0)
+
+
 def read_until_closed(sock):
     """Everything a socket receives until the server closes it (or the socket times out)."""
     chunks = []
@@ -286,6 +339,32 @@ class ServerProcess:
             except OSError:
                 time.sleep(READY_POLL)
         raise RuntimeError('server did not listen in time:\n' + self.log())
+
+    def handled(self, sock):
+        """Wait until the server has read all that was sent on sock and acted on it: one
+        loop handles a read in the callback that made it, so a request answered after
+        the read comes after all it did."""
+        assert read_by_server(sock)
+        return self.get('/cgi-bin/hostname.js')[0] == 200
+
+    def fds(self):
+        """The descriptors the server process holds, as their link targets."""
+        path = '/proc/%d/fd' % self.proc.pid
+        found = []
+        for name in os.listdir(path):
+            try:
+                found.append(os.readlink(os.path.join(path, name)))
+            except OSError:
+                pass   # closed meanwhile
+        return found
+
+    def sockets(self):
+        """How many sockets the server holds: its listening one and its clients."""
+        return sum(1 for target in self.fds() if target.startswith('socket:'))
+
+    def holds(self, clients):
+        """Wait until the server holds exactly this many client connections."""
+        return wait_until(lambda: self.sockets() == 1 + clients)
 
     def log(self):
         self.log_file.flush()

@@ -3,11 +3,11 @@ where the firmware puts them, same arguments) and its FIFO, read back here."""
 import json
 import os
 import threading
-import time
 
 import pytest
 
 from conftest import prepared, shared
+from harness import wait_until
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
@@ -53,12 +53,12 @@ class Audio:
         return status, json.loads(data)
 
     def log(self, wait_for=None):
-        deadline = time.time() + 10
-        while True:
-            text = open(self.log_path).read() if os.path.exists(self.log_path) else ''
-            if wait_for is None or wait_for in text or time.time() > deadline:
-                return text
-            time.sleep(0.05)
+        """What the stand-ins logged (once it holds wait_for, if given)."""
+        def text():
+            return open(self.log_path).read() if os.path.exists(self.log_path) else ''
+        if wait_for is not None:
+            wait_until(lambda: wait_for in text())
+        return text()
 
 
 @pytest.fixture
@@ -101,10 +101,7 @@ def test_speaker_plays_a_form_upload_and_answers_at_once(audio, sd):
     audio.listen()
     assert audio.heard() == sound[4:]   # the firmware drops the 4 bytes 'RIFF'
     assert audio.log('speaker off') == 'speaker on\npcmvol -G -3\nspeaker off\n'
-    deadline = time.time() + 10
-    while sd.snapshot() != before and time.time() < deadline:
-        time.sleep(0.05)
-    assert sd.snapshot() == before
+    assert wait_until(lambda: sd.snapshot() == before)
 
 
 def test_speaker_plays_a_raw_body_with_the_default_volume(audio):

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from yihttpd.cgi import MAX_CGI_RUNS
+from harness import read_until_closed
+from yihttpd.cgi import CGI_PER_PEER, MAX_CGI_RUNS
 
 pytestmark = pytest.mark.armhf
 
@@ -156,7 +157,6 @@ def test_the_cgi_environment_is_busybox_httpds(card, start_server):
                 try:
                     with socket.create_connection(('127.0.0.1', at), timeout=5) as s:
                         s.sendall(request)
-                        from harness import read_until_closed
                         answers.append(read_until_closed(s))
                     break
                 except ConnectionRefusedError:
@@ -312,19 +312,36 @@ def test_a_program_without_a_header_block_is_502(card, start_server):
     assert server.get('/cgi-bin/garbled.sh')[0] == 502
 
 
-def slow_script(card, name, seconds):
-    """A script that records its pid, then sends its answer after seconds."""
+def slow_script(card, name, seconds, before=''):
+    """A script that records its pid (in the file returned) and its child's (that file
+    + .child), the child a sleep it waits for, then sends its answer; before: shell
+    lines run first."""
     pid_file = card.file('pid-' + name)
     script(card, '%s/%s' % (CGI_BIN, name),
-           '#!/bin/sh\necho $$ >"%s"\nsleep %s\nprintf "Content-type: text/plain\\r\\n\\r\\nlate"\n'
-           % (pid_file, seconds))
+           '#!/bin/sh\necho $$ >"%s"\n%ssleep %s &\necho $! >"%s.child"\nwait\n'
+           'printf "Content-type: text/plain\\r\\n\\r\\nlate"\n' % (pid_file, before, seconds, pid_file))
     return pid_file
 
 
-def process_gone(pid_file, within=3.0):
+def family_gone(pid_file):
+    """Whether a slow_script and the child it waits for have both ended."""
+    return process_gone(pid_file) and process_gone(pid_file + '.child')
+
+
+def wait_for_family(pid_file):
+    deadline = time.monotonic() + 5
+    while not os.path.exists(pid_file + '.child'):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def process_gone(pid_file):
     """Whether the process whose pid is in pid_file has ended (a zombie counts as ended)."""
     with open(pid_file) as f:
-        pid = int(f.read())
+        return process_gone_pid(int(f.read()))
+
+
+def process_gone_pid(pid, within=3.0):
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
@@ -372,7 +389,19 @@ def test_the_time_limit_answers_504_and_kills_the_program(card, start_server):
     began = time.monotonic()
     status, _, _ = server.get('/cgi-bin/stuck.sh')
     assert status == 504 and time.monotonic() - began < 5
-    assert process_gone(pid_file)
+    assert family_gone(pid_file)   # its whole process group: the sleep it waits for too
+
+
+def test_the_time_limit_ends_a_child_left_holding_the_answer(card, start_server):
+    """The program has ended, but what it started in the background still holds its output."""
+    pid_file = card.file('pid-orphan')
+    script(card, CGI_BIN + '/orphan.sh', '#!/bin/sh\necho $$ >"%s"\n'
+           'printf "Content-type: text/plain\\r\\n\\r\\nfirst"\nsleep 30 &\necho $! >"%s.child"\n'
+           % (pid_file, pid_file))
+    server = start_server('--cgi-timeout', '2')
+    reply = server.raw(b'GET /cgi-bin/orphan.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', timeout=10)
+    assert reply.startswith(b'HTTP/1.1 200 ') and reply.endswith(b'first\r\n')   # cut: no last chunk
+    assert family_gone(pid_file)
 
 
 def test_a_client_that_leaves_ends_the_program(card, start_server):
@@ -380,44 +409,101 @@ def test_a_client_that_leaves_ends_the_program(card, start_server):
     server = start_server()
     with socket.create_connection((server.host, server.port), timeout=5) as s:
         s.sendall(b'GET /cgi-bin/left.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
-        deadline = time.monotonic() + 5
-        while not os.path.exists(pid_file) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
-    assert process_gone(pid_file)
+        wait_for_family(pid_file)
+    assert family_gone(pid_file)
     assert server.get('/cgi-bin/newservice.sh')[0] == 200
 
 
 def test_a_client_that_leaves_mid_answer_ends_the_program(card, start_server):
-    pid_file = card.file('pid-midway')
-    script(card, CGI_BIN + '/midway.sh', '#!/bin/sh\necho $$ >"%s"\n'
-           'printf "Content-type: text/plain\\r\\n\\r\\nfirst"\nsleep 30\nprintf "never"\n' % pid_file)
+    pid_file = slow_script(card, 'midway.sh', 30, 'printf "Content-type: text/plain\\r\\n\\r\\nfirst"\n')
     server = start_server()
     with socket.create_connection((server.host, server.port), timeout=5) as s:
         s.sendall(b'GET /cgi-bin/midway.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
         got = b''
         while b'first' not in got:
             got += s.recv(4096)
-    assert process_gone(pid_file)
+        wait_for_family(pid_file)
+    assert family_gone(pid_file)
     assert server.get('/cgi-bin/newservice.sh')[0] == 200
 
 
+def held_script(card, rel, seconds):
+    """A program that adds its pid to a file (returned), then answers after seconds."""
+    pids = card.file('held-' + rel.rpartition('/')[2])
+    script(card, rel, '#!/bin/sh\necho $$ >>"%s"\nsleep %s &\nwait\n'
+           'printf "Content-type: text/plain\\r\\n\\r\\nlate"\n' % (pids, seconds))
+    return pids
+
+
+def running(pids, count):
+    """Wait until count programs have written their pid into pids."""
+    deadline = time.monotonic() + 10
+    while not os.path.exists(pids) or len(open(pids).read().split()) < count:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def connect_from(server, address):
+    """A connection to the server from a client address (every 127.x.y.z reaches loopback)."""
+    s = socket.socket()
+    s.settimeout(10)
+    s.bind((address, 0))
+    s.connect((server.host, server.port))
+    return s
+
+
+def get_from(server, address, path, headers=''):
+    """(status, whole reply) of a GET from a client address."""
+    with connect_from(server, address) as s:
+        s.sendall(('GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n'
+                   % (path, headers)).encode())
+        reply = read_until_closed(s)
+    return int(reply.split(b' ', 2)[1]), reply
+
+
 def test_at_most_8_programs_run_at_once(card, start_server):
-    assert MAX_CGI_RUNS == 8
-    slow_script(card, 'slow.sh', 2)
+    assert (MAX_CGI_RUNS, CGI_PER_PEER) == (8, 4)
+    pids = held_script(card, CGI_BIN + '/held.sh', 3)
     server = start_server()
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(server.get('/cgi-bin/slow.sh')[0]))
-               for _ in range(MAX_CGI_RUNS)]
+    threads = [threading.Thread(target=lambda a=address: answers.append(get_from(server, a, '/cgi-bin/held.sh')[0]))
+               for address in ('127.0.0.2', '127.0.0.3') for _ in range(CGI_PER_PEER)]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)
-    status, headers, _ = server.get('/cgi-bin/newservice.sh')
-    assert status == 503 and headers['retry-after'] == '1'
+    running(pids, MAX_CGI_RUNS)
+    status, reply = get_from(server, '127.0.0.4', '/cgi-bin/newservice.sh')
+    assert status == 503 and b'\r\nRetry-After: 1\r\n' in reply
     for thread in threads:
         thread.join(10)
     assert answers == [200] * MAX_CGI_RUNS
     assert server.get('/cgi-bin/newservice.sh')[0] == 200
+
+
+def test_one_address_gets_4_programs_and_the_owner_still_gets_in(card, start_server):
+    """ONVIF needs no login: clients at one address that never read their answers hold
+    4 runs at most, and the owner's own cgi-bin services keep working."""
+    card.set_conf('system.conf', 'USERNAME', 'admin')
+    card.set_conf('system.conf', 'PASSWORD', 'secret')
+    pids = held_script(card, ONVIF + '/held_service', 30)
+    server = start_server()
+    request = ('POST /onvif/held_service HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s'
+               % (len(SOAP), SOAP)).encode()
+    holders = [connect_from(server, '127.0.0.2') for _ in range(CGI_PER_PEER)]
+    try:
+        for s in holders:
+            s.sendall(request)
+        running(pids, CGI_PER_PEER)
+        with connect_from(server, '127.0.0.2') as s:
+            s.sendall(request)
+            assert s.recv(4096).startswith(b'HTTP/1.1 503 ')
+        auth = 'Authorization: Basic %s\r\n' % base64.b64encode(b'admin:secret').decode()
+        status, reply = get_from(server, '127.0.0.1', '/cgi-bin/newservice.sh', auth)
+        assert status == 200 and reply.endswith(b'"query":""}\r\n0\r\n\r\n')
+    finally:
+        for s in holders:
+            s.close()
+    assert all(process_gone_pid(int(pid)) for pid in open(pids).read().split())
+    assert len(open(pids).read().split()) == CGI_PER_PEER   # the refused one never ran
 
 
 def test_an_answer_over_the_output_cap_is_cut(card, start_server):
@@ -432,4 +518,27 @@ def test_an_answer_over_the_output_cap_is_cut(card, start_server):
     assert not body.endswith(b'0\r\n\r\n')   # no last chunk: the client sees the answer is cut
     assert 3 * 1048576 < len(body) < 6000000
     assert server.get('/cgi-bin/huge-sized.sh')[0] == 502
+    assert server.get('/cgi-bin/newservice.sh')[0] == 200
+
+
+LEAVING_CLIENTS = 200
+
+
+def test_clients_that_leave_as_the_program_ends_leave_no_temp_file(card, start_server, tmp_path):
+    """The kill meets the program's own end: nothing of the run stays in --tmp-dir (on
+    MicroPython 2 to 24 of 200 such clients left a status file and a cancel mark)."""
+    script(card, CGI_BIN + '/quick.sh', '#!/bin/sh\nprintf "Content-type: text/plain\\r\\n\\r\\nfirst"\n')
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    server = start_server('--tmp-dir', str(tmp))
+    for _ in range(LEAVING_CLIENTS):
+        with socket.create_connection((server.host, server.port), timeout=5) as s:
+            s.sendall(b'GET /cgi-bin/quick.sh HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+            got = b''
+            while b'first' not in got:
+                got += s.recv(4096)
+    deadline = time.monotonic() + 10
+    while os.listdir(str(tmp)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.listdir(str(tmp)) == []
     assert server.get('/cgi-bin/newservice.sh')[0] == 200

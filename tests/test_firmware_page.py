@@ -19,7 +19,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from harness import REPO
+from harness import REPO, wait_until
 from test_network import IWLIST_OUTPUT
 from test_www_browser import browser, downloads  # noqa: F401 - the module's shared Chromium
 
@@ -93,18 +93,15 @@ def firmware_card(sd, firmware_web, firmware_htdocs):
 
 def settle(browser):
     """Wait until jQuery has no call under way for SETTLE seconds."""
-    deadline = time.time() + WAIT
-    quiet_since = None
-    while time.time() < deadline:
-        busy = browser.execute_script('return window.jQuery ? jQuery.active : 1')
-        if busy:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.time()
-        elif time.time() - quiet_since >= SETTLE:
-            return
-        time.sleep(0.1)
-    raise AssertionError('the page never settled')
+    quiet_since = []
+
+    def quiet_for_long():
+        if browser.execute_script('return window.jQuery ? jQuery.active : 1'):
+            del quiet_since[:]
+        elif not quiet_since:
+            quiet_since.append(time.time())
+        return quiet_since and time.time() - quiet_since[0] >= SETTLE
+    assert wait_until(quiet_for_long, WAIT), 'the page never settled'
 
 
 def problems(browser):
@@ -152,10 +149,7 @@ def test_a_setting_switched_on_the_firmware_page_reaches_the_camera(firmware_car
     # The page's switches are styled checkboxes: set one as a click would, then Save.
     browser.execute_script("$('input[type=\"checkbox\"][data-key=\"LED\"]').prop('checked', false);"
                            "$('#button-save').click();")
-    deadline = time.time() + WAIT
-    while time.time() < deadline and LED_OFF not in ipc_bytes(server):
-        time.sleep(0.2)
-    assert LED_OFF in ipc_bytes(server)
+    assert wait_until(lambda: LED_OFF in ipc_bytes(server), WAIT)
     settle(browser)
     assert browser.find_element(By.ID, 'save-status').text == 'Saved'
     assert problems(browser) == []

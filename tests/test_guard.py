@@ -77,6 +77,24 @@ def test_reads_from_other_sites_are_answered(server):
         assert server.get('/cgi-bin/status.json', headers)[0] == 200
 
 
+def test_hostname_js_is_read_by_the_cameras_own_page_only(named, server):
+    """The firmware page's <script src>; another site's page could read it the same way."""
+    page = 'http://%s/index.html' % own(server)
+    own_page = [{'User-Agent': CHROME, 'Referer': page},
+                {'User-Agent': CHROME, 'Referer': page, 'Sec-Fetch-Site': 'same-origin',
+                 'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': 'script'},
+                {'User-Agent': 'curl/8.5.0'}, {},
+                {'User-Agent': CHROME}]   # a browser set to send no Referer: the page must work
+    for headers in own_page:
+        status, _, body = server.get('/cgi-bin/hostname.js', headers)
+        assert (status, body) == (200, b'hostname="%s";' % HOSTNAME.encode()), headers
+    other_sites = [dict(FOREIGN[kind], **{'Sec-Fetch-Dest': 'script'}) for kind in sorted(FOREIGN)
+                   if kind not in ('own-page-script', 'img-no-referrer')]
+    for headers in other_sites:
+        status, _, body = server.get('/cgi-bin/hostname.js', headers)
+        assert status == 403 and HOSTNAME.encode() not in body, headers
+
+
 # --- Host: DNS rebinding ---
 
 @pytest.fixture
@@ -96,10 +114,14 @@ def host_get(server, path, host):
 
 
 OWN_HOSTS = ['127.0.0.1', '127.0.0.1:8080', '192.168.1.20', '[::1]:8080', '[fe80::1]', 'localhost:80',
-             'LOCALHOST', HOSTNAME, HOSTNAME + ':8080', HOSTNAME + '.local', HOSTNAME + '.lan.',
-             HOSTNAME + '.fritz.box', None]
+             'LOCALHOST', HOSTNAME, HOSTNAME + ':8080', HOSTNAME + '.local', HOSTNAME + '.local.',
+             HOSTNAME.upper() + '.Home.Arpa:8080', HOSTNAME + '.internal', None]
+# Suffixes someone outside the home network can own (.box is a public top-level domain;
+# .lan, .home and .localdomain are in no reserved list): not the camera's names unless added.
+UNRESERVED_SUFFIXES = ['.fritz.box', '.lan', '.home', '.localdomain']
 FOREIGN_HOSTS = ['evil.example', 'evil.example:8080', HOSTNAME + '.evil.example', '127.0.0.1.nip.io',
-                 '1.2.3.4.5', 'localhost.evil.example', '[::1', '127.0.0.1:x']
+                 '1.2.3.4.5', 'localhost.evil.example', '[::1', '127.0.0.1:x', HOSTNAME + '.local.evil.example',
+                 'evil.local'] + [HOSTNAME + suffix for suffix in UNRESERVED_SUFFIXES]
 
 
 @pytest.mark.parametrize('path', [CHANGE, '/cgi-bin/save.sh', '/cgi-bin/get_configs.sh?conf=system'])
@@ -131,6 +153,21 @@ def test_allow_host_adds_names(named, start_server):
     assert host_get(anyone, '/cgi-bin/save.sh', 'evil.example')[0] == 200
 
 
+def test_names_added_in_system_conf_count_at_once(named, server):
+    """HTTPD_ALLOW_HOST, the page's setting: no restart, no command-line option."""
+    name = HOSTNAME + '.fritz.box'
+    assert host_get(server, '/cgi-bin/get_configs.sh?conf=system', name)[0] == 403
+    named.set_conf('system.conf', 'HTTPD_ALLOW_HOST', ' %s , cam.example.org.' % name.upper())
+    for host in (name, 'cam.example.org:443', HOSTNAME):
+        assert host_get(server, '/cgi-bin/get_configs.sh?conf=system', host)[0] == 200, host
+    assert host_get(server, '/cgi-bin/get_configs.sh?conf=system', 'evil.example')[0] == 403
+    named.set_conf('system.conf', 'HTTPD_ALLOW_HOST', '*')
+    assert host_get(server, '/cgi-bin/get_configs.sh?conf=system', 'evil.example')[0] == 200
+    named.set_conf('system.conf', 'HTTPD_ALLOW_HOST', '')
+    status, body = host_get(server, '/cgi-bin/get_configs.sh?conf=system', name)
+    assert status == 403 and b'HTTPD_ALLOW_HOST' in body   # the refusal says where to add it
+
+
 def test_the_machines_own_hostname_names_the_camera(sd, start_server):
     """The kernel's hostname (/proc/sys/kernel/hostname: a file whose size reads as 0)."""
     kernel = socket.gethostname().lower()
@@ -138,10 +175,10 @@ def test_the_machines_own_hostname_names_the_camera(sd, start_server):
     server = start_server()
     for _ in range(2):   # and again, once what was read could be kept
         assert host_get(server, '/cgi-bin/save.sh', kernel)[0] == 200, kernel
-        assert host_get(server, '/cgi-bin/save.sh', kernel + '.lan')[0] == 200, kernel
+        assert host_get(server, '/cgi-bin/save.sh', kernel + '.local')[0] == 200, kernel
 
 
 def test_a_new_hostname_is_taken_at_once(named, server):
-    assert host_get(server, '/cgi-bin/save.sh', 'renamed.lan')[0] == 403
+    assert host_get(server, '/cgi-bin/save.sh', 'renamed.local')[0] == 403
     named.write('yi-hack/etc/hostname', 'renamed\n')
-    assert host_get(server, '/cgi-bin/save.sh', 'renamed.lan')[0] == 200
+    assert host_get(server, '/cgi-bin/save.sh', 'renamed.local')[0] == 200

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from harness import wait_until
 from yihttpd import compat, ipc, mqueue
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
@@ -156,16 +157,12 @@ def stand_in_ipc_cmd(sd, out_path):
     return path
 
 
-def wait_for_bytes(path, count, timeout=5):
-    deadline = time.monotonic() + timeout
-    data = b''
-    while time.monotonic() < deadline:
-        if os.path.exists(path):
-            data = open(path, 'rb').read()
-            if len(data) >= count:
-                break
-        time.sleep(0.02)
-    return data
+def wait_for_bytes(path, count):
+    """What the stand-in ipc_cmd wrote, once it holds count bytes (what it has after the wait)."""
+    def written():
+        return open(path, 'rb').read() if os.path.exists(path) else b''
+    wait_until(lambda: len(written()) >= count)
+    return written()
 
 
 def test_auto_falls_back_to_ipc_cmd_with_the_message_in_a_file(start_server, sd, tmp_path):
@@ -178,8 +175,7 @@ def test_auto_falls_back_to_ipc_cmd_with_the_message_in_a_file(start_server, sd,
     assert server.get_json('/cgi-bin/ptz.sh?dir=up&time=0.1')[0] == 200
     expected = ipc.go_preset(5) + ipc.ptz_move('up') + ipc.ptz_stop()
     assert wait_for_bytes(out, len(expected)) == expected
-    time.sleep(0.2)
-    assert not [n for n in os.listdir(str(tmp_path)) if n.startswith('yihttpd-ipc-')]
+    assert wait_until(lambda: not [n for n in os.listdir(str(tmp_path)) if n.startswith('yihttpd-ipc-')])
 
 
 def test_without_queue_or_ipc_cmd_the_server_serves_the_rest_and_camera_services_say_why(
@@ -218,15 +214,19 @@ def test_a_flood_of_commands_through_ipc_cmd_is_bounded(start_server, sd, tmp_pa
     # Before: every command queued a temp file and an ipc_cmd run (4000 ptz requests, 6000 files).
     out = str(tmp_path / 'ipc_cmd-got.bin')
     tool = stand_in_ipc_cmd(sd, out)
-    with open(tool, 'a') as f:
-        f.write('sleep 1\n')   # a camera slow to take commands
+    release = tmp_path / 'release'
+    with open(tool, 'a') as f:   # a camera that takes no command until the test lets it
+        f.write('while [ ! -e %s ]; do sleep 0.05; done\n' % release)
     tmp_dir = tmp_path / 'tmp'
     tmp_dir.mkdir()
     server = start_server('--ipc', 'ipc_cmd', '--tmp-dir', str(tmp_dir))
     statuses = [server.get('/cgi-bin/preset.sh?num=1')[0] for _ in range(TOOL_BACKLOG + 8)]
-    assert statuses.count(503) >= 7 and statuses.count(200) <= TOOL_BACKLOG + 1
+    # One ipc_cmd runs, TOOL_BACKLOG commands wait for it, the rest are refused.
+    assert statuses.count(200) == TOOL_BACKLOG + 1 and statuses.count(503) == 7
     assert len([n for n in os.listdir(str(tmp_dir)) if n.startswith('yihttpd-ipc-')]) <= TOOL_BACKLOG + 1
     assert server.get('/cgi-bin/status.json')[0] == 200
+    release.write_text('go')
+    assert wait_for_bytes(out, (TOOL_BACKLOG + 1) * len(ipc.go_preset(1))) == ipc.go_preset(1) * (TOOL_BACKLOG + 1)
 
 
 def test_a_ptz_stop_the_camera_cannot_take_is_sent_again(start_server, sd, tmp_path):

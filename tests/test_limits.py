@@ -1,14 +1,19 @@
 """Crowds and slow clients never lock out a real one."""
 import os
+import select
 import socket
 import threading
 import time
 
 import pytest
 
+from harness import wait_until
+
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
 CROWD = 200
+MAX_CONNECTIONS = 32   # server.MAX_CONNECTIONS
+STALLED = 2.0          # server.STALLED: seconds without taking a byte after which a reader may go
 
 
 def timed_get(server, path='/cgi-bin/status.json'):
@@ -50,7 +55,7 @@ def test_200_idle_and_trickling_clients_do_not_lock_out_a_request(server):
     trickler = threading.Thread(target=trickle, args=(slow, stop))
     trickler.start()
     try:
-        time.sleep(1.5)   # the crowd is in and trickling
+        assert server.holds(MAX_CONNECTIONS)   # the crowd is in: every connection it may hold
         for _ in range(3):
             status, elapsed = timed_get(server)
             assert status == 200
@@ -69,7 +74,8 @@ def test_a_client_that_does_not_read_does_not_stall_others(sd, start_server):
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.sendall(b'GET /record/2020Y01M01D01H/00M00S60.mp4 HTTP/1.1\r\nHost: x\r\n\r\n')
     try:
-        time.sleep(0.5)
+        assert server.holds(1)
+        assert wait_until(lambda: stalled.recv(64, socket.MSG_PEEK))   # its answer is under way
         for _ in range(3):
             status, elapsed = timed_get(server)
             assert status == 200 and elapsed < 1.0
@@ -80,7 +86,7 @@ def test_a_client_that_does_not_read_does_not_stall_others(sd, start_server):
 def test_the_connection_cap_drops_the_stalest_waiting_client(start_server):
     server = start_server('--max-connections', '4')
     crowd = [socket.create_connection((server.host, server.port)) for _ in range(4)]
-    time.sleep(0.3)
+    assert server.holds(4)
     status, elapsed = timed_get(server)
     assert status == 200 and elapsed < 1.0
     crowd[0].settimeout(2)
@@ -91,6 +97,7 @@ def test_the_connection_cap_drops_the_stalest_waiting_client(start_server):
 
 OUT_OF_FDS_LIMIT = 16   # the server's fd limit in the test: a few above what it holds idle
 CPU_BUSY = 0.5          # share of one core that counts as spinning
+CPU_WINDOW = 2.0        # seconds the server's CPU use is measured over
 
 
 def cpu_seconds(pid):
@@ -99,16 +106,26 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
+def cpu_share(pid, seconds):
+    """The share of one core the process used over the next seconds (a measurement window)."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / seconds
+
+
+def answered(socks):
+    """How many of the sockets have an answer waiting to be read."""
+    return len(select.select(socks, [], [], 0)[0])
+
+
 def test_out_of_fds_neither_spins_nor_locks_out_a_request(server):
     """accept() failing with EMFILE once kept the listening socket readable: 100% CPU."""
     import resource
     resource.prlimit(server.proc.pid, resource.RLIMIT_NOFILE, (OUT_OF_FDS_LIMIT, OUT_OF_FDS_LIMIT))
     crowd = open_crowd(server, 2 * OUT_OF_FDS_LIMIT)
     try:
-        time.sleep(1.0)
-        before = cpu_seconds(server.proc.pid)
-        time.sleep(2.0)
-        assert cpu_seconds(server.proc.pid) - before < 2.0 * CPU_BUSY
+        assert wait_until(lambda: len(server.fds()) >= OUT_OF_FDS_LIMIT - 1)   # the crowd took them all
+        assert cpu_share(server.proc.pid, CPU_WINDOW) < CPU_BUSY
         status, elapsed = timed_get(server)
         assert status == 200 and elapsed < 1.0
     finally:
@@ -165,14 +182,14 @@ def test_when_every_connection_awaits_its_answer_a_newcomer_gets_503(sd, start_s
         s = socket.create_connection((server.host, server.port))
         s.sendall(b'GET /cgi-bin/getlastrecordedvideo.sh?oldness=-1 HTTP/1.1\r\nHost: x\r\n\r\n')
         waiting.append(s)
-    time.sleep(0.5)
+    assert server.holds(2)
     try:
         status, headers, _ = server.get('/cgi-bin/status.json')
         assert status == 503 and headers['retry-after'] == '1'
     finally:
         for s in waiting:
             s.close()
-    time.sleep(0.5)
+    assert server.holds(0)
     assert server.get('/cgi-bin/status.json')[0] == 200
 
 
@@ -189,13 +206,13 @@ def test_32_long_polls_leave_room_and_are_capped_per_address_and_in_all(sd, star
     sd.add_video('2020Y01M01D01H', '00M00S60')
     server = start_server('--longpoll-timeout', '30')
     polls = [long_poll_from(server, '127.0.0.2') for _ in range(4)]
-    time.sleep(0.3)   # these four wait first
+    assert server.holds(4)   # these four wait first
     polls.append(long_poll_from(server, '127.0.0.2'))
     polls[4].settimeout(2)
     assert polls[4].recv(64).split(b' ')[1] == b'503'   # LONGPOLL_PER_PEER wait at once
     polls += [long_poll_from(server, '127.0.0.%d' % (3 + n // 4)) for n in range(27)]
     try:
-        time.sleep(0.5)
+        assert wait_until(lambda: answered(polls[5:]) == 27 - 4)   # past LONGPOLL_MAX: 503 at once
         for _ in range(3):
             status, elapsed = timed_get(server)
             assert status == 200 and elapsed < 1.0
@@ -222,7 +239,8 @@ def test_clients_that_stop_reading_their_answers_leave_room(sd, start_server):
         s.sendall(b'GET /record/2020Y01M01D01H/00M00S60.mp4 HTTP/1.1\r\nHost: x\r\n\r\n')
         stalled.append(s)
     try:
-        time.sleep(2.5)   # past STALLED: none has taken a byte for that long
+        assert server.holds(4)
+        time.sleep(STALLED + 0.5)   # the behaviour is time itself: none has taken a byte for that long
         status, elapsed = timed_get(server)
         assert status == 200 and elapsed < 1.0
     finally:
@@ -247,7 +265,7 @@ def test_uploads_spooled_at_once_are_bounded_in_all(sd, start_server, tmp_path):
                       b'Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n' % UPLOAD
                       + b'x' * 1000)
             held.append(s)
-            time.sleep(0.1)
+            assert server.holds(len(held))   # taken in this order
         answers = []
         for s in held:
             try:
@@ -259,5 +277,4 @@ def test_uploads_spooled_at_once_are_bounded_in_all(sd, start_server, tmp_path):
     finally:
         for s in held:
             s.close()
-    time.sleep(0.3)
-    assert os.listdir(str(tmp_dir)) == []
+    assert wait_until(lambda: os.listdir(str(tmp_dir)) == [])

@@ -245,7 +245,13 @@ def test_start_replaces_firmware_httpd_and_serves_status_page_and_records(card, 
 def test_start_keeps_owner_confs_and_adds_only_missing_defaults(card):
     card.script('start')
     card.wait_serving()
-    assert card.read('yi-hack/etc/system.conf') == (OWNER_SYSTEM_CONF % card.port).encode()
+    # the one key the page needs to show the allowed names, added to the owner's own file
+    assert card.read('yi-hack/etc/system.conf') == (OWNER_SYSTEM_CONF % card.port).encode() + \
+        b'HTTPD_ALLOW_HOST=\n'
+    card.script('stop')
+    card.script('start')   # once only
+    card.wait_serving()
+    assert card.read('yi-hack/etc/system.conf').count(b'HTTPD_ALLOW_HOST') == 1
     for name in ('camera.conf', 'mqttv4.conf', 'hostname'):
         assert card.read('yi-hack/etc/' + name) == card.read('yi-hack/yihttpd-defaults/' + name)
 

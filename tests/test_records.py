@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import prepared
-from harness import SdRoot
+from harness import SdRoot, read_until_closed, wait_until
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
@@ -22,7 +22,6 @@ FAST_ANSWER = 1.0        # seconds: another client's answer while long-polls wai
                          # waited with them would take the whole wait (80 s); on a quiet machine 1-30 ms
 SHORT_LONGPOLL = '1.5'   # seconds: the long-poll cap the timeout test runs with
 DELETE_WAIT = 60         # seconds a delete of three days may take (qemu on a loaded machine: ~10)
-SETTLE = 1.0             # seconds for waiters to reach the server and a long-poll check to pass
 
 
 def hour_name(day, hour):
@@ -187,9 +186,7 @@ def test_eventsdirdel_all_lets_another_delete_in_between_its_batches(tmp_path, s
     deleter = threading.Thread(target=lambda: results.update(
         all=server.get_json('/cgi-bin/eventsdirdel.sh?dir=all', timeout=DELETE_WAIT)))
     deleter.start()
-    deadline = time.monotonic() + 10
-    while len(os.listdir(sd.record)) == 72 and time.monotonic() < deadline:
-        time.sleep(0.001)
+    wait_until(lambda: len(os.listdir(sd.record)) < 72, step=0.001)   # the delete is under way
     one = server.get_json('/cgi-bin/eventsdirdel.sh?dir=' + oldest)   # the last one 'all' reaches
     left_then = len(os.listdir(sd.record))
     deleter.join()
@@ -362,16 +359,22 @@ def test_oldness_minus_one_answers_at_once_when_nothing_is_being_recorded(tree, 
 
 
 class Waiting:
-    """A client waiting on getlastrecordedvideo.sh in a thread."""
+    """A client waiting for the next video; the server has read its request (so the
+    wait is registered) when this returns."""
 
     def __init__(self, server, query='oldness=-1'):
         self.result = None
-        self.thread = threading.Thread(target=self.run, args=(server, query))
+        self.sock = socket.create_connection((server.host, server.port), timeout=30)
+        self.sock.sendall(('GET /cgi-bin/getlastrecordedvideo.sh?%s HTTP/1.1\r\nHost: %s:%d\r\n'
+                           'Connection: close\r\n\r\n' % (query, server.host, server.port)).encode())
+        assert server.handled(self.sock)
+        self.thread = threading.Thread(target=self.run)
         self.thread.start()
 
-    def run(self, server, query):
-        status, _, body = server.get('/cgi-bin/getlastrecordedvideo.sh?' + query, timeout=30)
-        self.result = (status, body.decode())
+    def run(self):
+        head, _, body = read_until_closed(self.sock).partition(b'\r\n\r\n')
+        self.sock.close()
+        self.result = (int(head.split(b' ')[1]), body.decode())
         self.done_at = time.monotonic()
 
     def join(self):
@@ -387,7 +390,6 @@ def timed_get(server, path):
 
 def test_oldness_minus_one_waits_for_the_next_video_while_others_are_answered(tree, server):
     waiters = [Waiting(server), Waiting(server, 'oldness=-1&type=2'), Waiting(server, 'oldness=-1&type=4')]
-    time.sleep(SETTLE)
     assert all(w.result is None for w in waiters)
     for path in ('/cgi-bin/status.json', '/cgi-bin/eventsfile.sh?dirname=' + DIR):
         for _ in range(5):
@@ -403,7 +405,6 @@ def test_oldness_minus_one_waits_for_the_next_video_while_others_are_answered(tr
 
 def test_oldness_minus_one_ends_when_a_new_hour_directory_appears(tree, server):
     waiter = Waiting(server)
-    time.sleep(SETTLE)
     assert waiter.result is None
     tree.add_video('2020Y01M02D14H', '00M00S60')
     assert waiter.join() == (200, '2020Y01M02D14H/00M00S60.mp4\n')
@@ -421,10 +422,10 @@ def test_oldness_minus_one_gives_up_after_the_timeout(tree, start_server):
 def test_a_client_that_leaves_while_waiting_is_dropped_cleanly(tree, server):
     leaving = socket.create_connection((server.host, server.port), timeout=5)
     leaving.sendall(b'GET /cgi-bin/getlastrecordedvideo.sh?oldness=-1 HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert server.handled(leaving)
     staying = Waiting(server)
-    time.sleep(SETTLE)
     leaving.close()
-    time.sleep(0.5)
+    assert server.holds(1)   # the one staying
     assert server.get('/cgi-bin/status.json')[0] == 200
     tree.add_video(NEWER, '04M00S60')
     assert staying.join() == (200, NEWER + '/04M00S60.mp4\n')

@@ -11,12 +11,13 @@ import pytest
 
 from conftest import prepared, shared
 
-from harness import REPO
+from harness import REPO, running, wait_until
 
 FRAME = bytes.fromhex('ffd8ffe000104a46494600') + b'frame' * 100 + bytes.fromhex('ffd9')
 FALLBACK = open(os.path.join(REPO, 'www', 'snapshot-fallback.jpg'), 'rb').read()
 GRABBER = 'yi-hack/bin/imggrabber'
 GRABBER_TIMEOUT = 5.0
+MEANWHILE = 1.0   # seconds another client's answer takes at most while a grabber runs (quiet: ms)
 
 
 def install_grabber(sd, body, rel=GRABBER):
@@ -104,7 +105,8 @@ def test_failing_grabber_gives_the_fallback(request, runtime, sd, grabber):
 
 
 def test_silent_grabber_gives_the_fallback_after_5_s_while_others_are_served(start_server, sd):
-    install_grabber(sd, 'sleep 8\n')
+    mark = sd.file('grabbing')
+    install_grabber(sd, 'echo started > %s\nsleep 8\n' % mark)
     server = start_server()
     import threading
     result = {}
@@ -116,10 +118,10 @@ def test_silent_grabber_gives_the_fallback_after_5_s_while_others_are_served(sta
 
     thread = threading.Thread(target=grab)
     thread.start()
-    time.sleep(0.5)
+    assert wait_until(lambda: os.path.exists(mark) and open(mark).read() == 'started\n')
     started = time.monotonic()
     assert server.get('/cgi-bin/status.json')[0] == 200
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < MEANWHILE
     thread.join(15)
     assert_fallback(result['response'])
     assert GRABBER_TIMEOUT - 0.2 <= result['took'] <= GRABBER_TIMEOUT + 2
@@ -147,10 +149,12 @@ def test_clients_that_leave_at_once_leave_no_grabber_running_nor_files(start_ser
     for _ in range(40):
         with socket.create_connection((server.host, server.port)) as s:
             s.sendall(b'GET /cgi-bin/snapshot.sh HTTP/1.1\r\nHost: x\r\n\r\n')
-    time.sleep(3)   # a grabber that was not stopped has ended by now
-    assert 'start' in runs.read_text()
+    assert server.holds(0)   # every request was taken and its client is gone
+    assert wait_until(lambda: runs.exists() and 'start' in runs.read_text())
+    # Every grabber stopped: one left running would have written 'end' before it ended.
+    assert wait_until(lambda: not running(sd.file(GRABBER)))
     assert 'end' not in runs.read_text()
-    assert os.listdir(str(tmp_dir)) == []
+    assert wait_until(lambda: os.listdir(str(tmp_dir)) == [])
     assert server.get('/cgi-bin/status.json')[0] == 200
 
 

@@ -1,5 +1,8 @@
 """status.json and hostname.js, as Home Assistant and the page read them."""
+import os
 import re
+import subprocess
+import time
 
 import pytest
 
@@ -31,7 +34,6 @@ def test_status_values_come_from_the_card_and_the_host(sd, server):
     assert len(body['load_avg'].split()) == 3
     assert int(body['total_memory']) >= int(body['free_memory']) > 0
     assert re.fullmatch(r'\d{1,3}%', body['free_sd'])
-    assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d', body['local_time'])
     assert body['mac_addr'] == 'N/A' or re.fullmatch(r'([0-9a-f]{2}:){5}[0-9a-f]{2}', body['mac_addr'])
     assert body['local_ip'] == 'N/A' or re.fullmatch(r'\d+\.\d+\.\d+\.\d+', body['local_ip'])
 
@@ -76,3 +78,61 @@ def test_ptz_is_todays_firmware_model_list(sd, server, model, ptz):
 def test_go2rtc_says_whether_it_is_installed(sd, server):
     sd.write('yi-hack/bin/go2rtc', 'binary')
     assert server.get_json('/cgi-bin/status.json')[1]['go2rtc'] == 'yes'
+
+
+@pytest.mark.parametrize('tz', ['UTC0', 'CET-1CEST,M3.5.0,M10.5.0/3', 'AKST9AKDT,M3.2.0,M11.1.0',
+                                '<+0330>-3:30', 'GMT0'])
+def test_local_time_is_what_date_prints_in_the_camera_time_zone(start_server, tz):
+    """The firmware's status.json runs `date`: day, month, day of month padded to two
+    places, time, the zone's name from TZ (the camera's TIMEZONE), year."""
+    def date():
+        return subprocess.run(['date'], env=dict(os.environ, TZ=tz, LC_ALL='C'),
+                              stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+    server = start_server(env={'TZ': tz})
+    before = date()
+    _, body = server.get_json('/cgi-bin/status.json')
+    after = date()
+    assert body['local_time'] in (before, after), (body['local_time'], before, after)
+
+
+IWCONFIG_OUTPUT = """wlan0     IEEE 802.11bgn  ESSID:"%s"  Nickname:"<WIFI@REALTEK>"
+          Mode:Managed  Frequency:2.437 GHz  Access Point: 00:11:22:33:44:55
+          Link Quality=70/100  Signal level=-50 dBm  Noise level=0 dBm
+"""
+NOT_ASSOCIATED = 'wlan0     unassociated  ESSID:off/any  Nickname:"<WIFI@REALTEK>"\n'
+
+
+ESSID_WAIT = 10   # seconds a new ESSID may take to show (iwconfig runs beside the loop)
+
+
+def essid_shown(server, expected):
+    """Ask status.json until it names expected (it answers at once, with the name read last)."""
+    deadline = time.monotonic() + ESSID_WAIT
+    while True:
+        essid = server.get_json('/cgi-bin/status.json')[1]['wlan_essid']
+        if essid == expected or time.monotonic() > deadline:
+            return essid
+        time.sleep(0.05)
+
+
+def test_wlan_essid_is_iwconfigs_read_again_only_when_the_link_reconnects(sd, tmp_path, start_server):
+    runs = tmp_path / 'iwconfig-runs'
+    output = tmp_path / 'iwconfig-output'
+    carrier = tmp_path / 'carrier_changes'
+    iwconfig = sd.write('yi-hack/bin/iwconfig', '#!/bin/sh\necho "$*" >> %s\ncat %s\n' % (runs, output))
+    os.chmod(iwconfig, 0o755)
+    output.write_text(IWCONFIG_OUTPUT % 'Home Net')
+    carrier.write_text('3\n')
+    server = start_server('--wlan-carrier', str(carrier))
+    assert essid_shown(server, 'Home Net') == 'Home Net'
+    for _ in range(5):
+        assert server.get_json('/cgi-bin/status.json')[1]['wlan_essid'] == 'Home Net'
+    assert runs.read_text() == 'wlan0\n'            # once, not once per request
+    output.write_text(IWCONFIG_OUTPUT % 'Office')      # a reconnect, elsewhere
+    assert server.get_json('/cgi-bin/status.json')[1]['wlan_essid'] == 'Home Net'
+    carrier.write_text('5\n')
+    assert essid_shown(server, 'Office') == 'Office'
+    output.write_text(NOT_ASSOCIATED)
+    carrier.write_text('6\n')
+    assert essid_shown(server, 'N/A') == 'N/A'
+    assert runs.read_text() == 'wlan0\n' * 3

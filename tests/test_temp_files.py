@@ -44,3 +44,18 @@ def test_links_planted_at_temp_names_are_never_written_through(start_server, sd,
 
     changed = [purpose for purpose, victim in victims.items() if victim.read_bytes() != PRECIOUS]
     assert changed == []
+
+
+def test_a_killed_servers_cgi_files_are_removed_at_the_next_start(start_server, tmp_path):
+    """Their purposes hold a '-' (cgi-in, cgi-out); a body file may hold an ONVIF password."""
+    tmp_dir = tmp_path / 'tmp'
+    tmp_dir.mkdir()
+    gone_pid = 99999999                       # above any pid_max: no such process
+    os.mkfifo(str(tmp_dir / ('yihttpd-cgi-out-%d-3' % gone_pid)))
+    (tmp_dir / ('yihttpd-cgi-in-%d-3' % gone_pid)).write_bytes(b'<Password>secret</Password>')
+    (tmp_dir / ('yihttpd-child-%d-5.tmp' % gone_pid)).write_bytes(b'0')
+    alive = 'yihttpd-cgi-in-%d-1' % os.getpid()   # another server's, still running
+    (tmp_dir / alive).write_bytes(b'y')
+    server = start_server('--tmp-dir', str(tmp_dir))
+    assert os.listdir(str(tmp_dir)) == [alive]
+    assert 'removed 3 temp files left by an earlier run' in server.log()

@@ -298,7 +298,10 @@ def test_long_lists_page_hours_and_load_thumbnails_lazily(browser, start_server,
     assert not page.find('#events-more').is_displayed()
     open_hour(page, full)
     assert len(page.texts('#events-files li', 'data-file')) == VIDEOS_PER_HOUR
-    time.sleep(1)
+    # The thumbnails in view have loaded: a page that loaded every one would be fetching them all by now.
+    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
+        'return [...document.querySelectorAll("#events-files img")].filter(i => '
+        'i.getBoundingClientRect().top < innerHeight).every(i => i.complete && i.naturalWidth)'))
     fetched = browser.execute_script(
         "return performance.getEntriesByType('resource').filter(e => e.name.endsWith('.jpg')).length")
     assert 0 < fetched < VIDEOS_PER_HOUR
@@ -479,3 +482,18 @@ def test_unreachable_camera_shows_failure_not_a_spinner(page):
     assert 'cannot be reached' in page.outcome('events-out', 'fail')
     assert time.time() - started < WAIT
     page.console_errors()   # the refused request is logged by the browser; expected here
+
+
+def test_maintenance_says_whether_a_firmware_archive_waits_on_the_card(browser, start_server, sd, tmp_path):
+    """fw_upgrade.sh?get=info's local_fw is a JSON boolean, as the firmware prints it."""
+    def archive_shown(page):
+        return page.driver.execute_script(
+            'return [...document.querySelectorAll("#firmware-fields dd")].map(e => e.textContent)')[2]
+    server = start_server('--release-url', 'http://127.0.0.1:9/', '--tmp-dir', str(tmp_path))
+    sd.write('y211ga_x.x.x.tgz', b'a firmware archive')
+    page = open_page(browser, server, sd, 'maintenance')
+    assert archive_shown(page) == 'yes'
+    os.remove(sd.file('y211ga_x.x.x.tgz'))
+    page.open('settings')
+    page.open('maintenance')
+    assert archive_shown(page) == 'no'

@@ -301,6 +301,9 @@ const SYSTEM_GROUPS = [
     PASSWORD: field('Web password', 'secret'),
     HTTPD: field('Web server (this page) at boot', 'toggle', {values: YES_NO}),
     HTTPD_PORT: field('Web port', 'number', PORT),
+    HTTPD_ALLOW_HOST: field('More names this camera is reached by (for settings and changes)', 'text', {
+      pattern: '(\\*|[A-Za-z0-9_.\\-]+( *, *[A-Za-z0-9_.\\-]+)*)?',
+      title: 'names, comma-separated (a DNS name of your own, a proxy\'s); * takes any name'}),
     SSHD: field('SSH server', 'toggle', {values: YES_NO}),
     SSH_PASSWORD: field('SSH root password', 'secret'),
     TELNETD: field('Telnet server', 'toggle', {values: YES_NO}),
@@ -842,7 +845,7 @@ async function loadFirmware() {
   fillFields($('firmware-fields'), [
     ['Installed', String(info.fw_version)],
     ['Latest release', info.latest_fw ? String(info.latest_fw) : 'unknown (no internet?)'],
-    ['Archive on the SD card', info.local_fw === 'true' ? 'yes' : 'no'],
+    ['Archive on the SD card', info.local_fw === true ? 'yes' : 'no'],
   ]);
 }
 

@@ -21,6 +21,7 @@ def main(argv):
         from . import demo
         demo.apply_defaults(options)
         demo.build_demo_root(options.root)
+        demo.remove_when_gone(options.root, compat.getpid())
         log('demo SD root at %s' % options.root)
     options.root = options.root or DEFAULT_ROOT
     port = options.port

@@ -3,7 +3,7 @@ its handler run, and errors mapped to answers."""
 import binascii
 import sys
 
-from . import conf, files, guard
+from . import conf, files, guard, routes
 from .http import HttpError, error_answer
 from .listings import Listings
 from .sdcard import SdCard
@@ -68,7 +68,7 @@ class App:
         self.system_conf = conf.ConfFile(self.sd.conf_path('system.conf'))
         self.auth = Auth(self.system_conf)
         self.listings = Listings(self.sd.record)
-        self.host_check = guard.HostCheck(self.sd, (options.allow_host or '').split(','))
+        self.host_check = guard.HostCheck(self.sd, options.allow_host or '', self.system_conf)
         self.www = self.sd.yi_hack + '/www'
         if not files.is_dir(self.www):
             package_dir = __file__.rpartition('/')[0] or '.'
@@ -84,7 +84,8 @@ class App:
         self.playing = False        # a sound plays on the speaker: one at a time (audio)
         self.record_stop = None     # the timer that ends record.sh's motion event (recorder)
         self.outputs_read = 0       # program outputs read back, for unique temp names (network)
-        self.resetting = False      # reset.sh unpacks the defaults: one at a time (defaults)
+        self.inflater = None        # the page files' shared inflater, made at the first (gzipped)
+        self.essid_watch = None     # the Wi-Fi name, read again when the link reconnects (status)
         self.settings_sending = 0   # camera setting sequences being sent (camera)
         self.grabbers = 0           # snapshot grabbers running (snapshot)
         self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)
@@ -93,7 +94,7 @@ class App:
         self.upgrading = False      # a firmware upgrade runs: one at a time (system)
         self.fetch_count = 0        # release checks made, for unique temp names (system)
         self.video_watch = None     # the long-poll's watch for a new recording (records)
-        self.cgi_runs = 0           # CGI answers under way (cgi)
+        self.cgi_runs = []          # the client address of each CGI answer under way (cgi)
         self.cgi_count = 0          # CGI runs started, for unique temp names (cgi)
 
     def admit(self, req):
@@ -105,8 +106,8 @@ class App:
         route = req.route
         if route.auth:
             self.auth.check(req)
-        changes = route.changes_for(req)
-        methods = route.methods(changes)
+        changes = routes.changes(route, req)
+        methods = routes.methods(route, changes)
         if req.method not in methods:
             message = 'HEAD would run this service: use GET' if req.method == 'HEAD' \
                 and not route.static else 'method not allowed'
@@ -125,12 +126,13 @@ class App:
     def handle(self, req):
         """The one place that turns an admitted request into a Response or Deferred."""
         try:
-            route = req.route
-            return self.handler(route.module, route.function)(req)
+            return self.handler(req.route.handler)(req)
         except Exception as exc:
             return error_answer(exc, req)
 
-    def handler(self, module, function):
+    def handler(self, handler):
+        """A route's handler ('module.function'); its module imported on first use."""
+        module, _, function = handler.partition('.')
         name = 'yihttpd.handlers.' + module
         if name not in sys.modules:
             __import__(name)

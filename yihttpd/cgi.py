@@ -17,12 +17,14 @@ A client that leaves ends the run. argv only: never a shell string.
 from . import checks, compat, files
 from .child import Background
 from .fifo import FifoReader
-from .http import Deferred, HttpError, Response, error_response
-from .loop import POLLIN
+from .http import Deferred, HttpError, Response, error_response, failure_response
+from .loop import POLLIN, log_exception
 from .wire import WAIT
 
 MAX_CGI_RUNS = 8          # answers at once: each is a process in the camera's small RAM, and an
                           # ONVIF client's PullMessages holds one for up to a minute
+CGI_PER_PEER = 4          # of them for one client address: /onvif/ needs no login, and clients
+                          # that never read their answers must leave room for everyone else
 CGI_TIMEOUT = 70.0        # seconds a program may run: onvif_simple_server's PullMessages waits
                           # up to 60 s for an event (below server.DEFERRED_TIMEOUT)
 OUTPUT_MAX = 4 * 1048576  # bytes of answer body at most: a CGI service answers JSON or SOAP
@@ -153,15 +155,17 @@ class CgiRun:
 
     def __init__(self, req, argv, cwd, env, timeout=CGI_TIMEOUT):
         app = req.app
-        if app.cgi_runs >= MAX_CGI_RUNS:
+        if len(app.cgi_runs) >= MAX_CGI_RUNS:
             raise HttpError(503, 'busy: %d CGI programs already run, try again' % MAX_CGI_RUNS,
                             [('Retry-After', '1')])
+        if app.cgi_runs.count(req.peer) >= CGI_PER_PEER:
+            raise HttpError(503, 'busy: %d CGI programs already run for %s, try again' % (
+                CGI_PER_PEER, req.peer), [('Retry-After', '1')])
         self.app = app
         self.loop = app.loop
         self.timeout = timeout
         self.http10 = req.version == 'HTTP/1.0'
-        app.cgi_count += 1
-        key = app.cgi_count
+        self.peer = req.peer
         self.head = b''           # the header block while it arrives
         self.pending = None       # a body piece read, not yet taken by the writer
         self.response = None      # set once the header block is parsed
@@ -171,8 +175,24 @@ class CgiRun:
         self.ended = False        # the program closed its output
         self.writer_waiting = False
         self.failure = None       # why the answer was cut short
-        self.running = True
+        self.counted = False      # in app.cgi_runs until the answer is over
+        self.fifo = None
         self.stdin_path = None    # the body written out for the program's stdin
+        self.run = None
+        self.timer = None
+        self.deferred = Deferred(req, on_cancel=self.close)
+        try:
+            self.start(req, argv, cwd, env)
+        except BaseException:
+            # Out of memory too (MicroPython): no pipe, fd or body file may stay behind.
+            self.close()
+            raise
+
+    def start(self, req, argv, cwd, env):
+        app = self.app
+        read_buffer()   # taken now: a run that cannot have it fails here, before anything starts
+        app.cgi_count += 1
+        key = app.cgi_count
         try:
             self.fifo = FifoReader(files.temp_path(app.tmp_dir, 'cgi-out', key))
         except (OSError, ImportError) as exc:   # a --tmp-dir on FAT (no named pipes), no ffi or libc
@@ -183,23 +203,33 @@ class CgiRun:
                 stdin = self.stdin_path = files.temp_path(app.tmp_dir, 'cgi-in', key)
                 with files.create_new(stdin) as f:
                     f.write(req.body)
-            self.run = Background(self.loop, argv, timeout, self.exited, app.tmp_dir,
+            self.run = Background(self.loop, argv, self.timeout, self.exited, app.tmp_dir,
                                   self.fifo.path, CHILD_CHECK, stdin_path=stdin, env=env, cwd=cwd,
                                   output_fifo=True)
         except OSError as exc:   # CPython: the program cannot be started (MicroPython: no output)
-            self.fifo.close()
-            self.remove_stdin()
             raise HttpError(502, 'the program could not start: %s' % exc)
-        app.cgi_runs += 1
-        self.counted = True       # in app.cgi_runs until the answer is over
+        app.cgi_runs.append(self.peer)
+        self.counted = True
         self.names_left = True    # the pipe's and the stdin file's names are still there
         self.loop.register(self.fifo.fd, POLLIN, self.readable)
-        self.timer = self.loop.call_later(timeout, self.expired)
-        self.deferred = Deferred(req, on_cancel=self.close)
+        self.timer = self.loop.call_later(self.timeout, self.expired)
 
     # -- the program's side ------------------------------------------------
 
     def readable(self, _events):
+        try:
+            self.read_some()
+        except Exception as exc:
+            # Out of memory, mostly: the pipe is still readable, and the loop would call
+            # back at once, again and again. The run ends instead.
+            log_exception('reading a CGI answer', exc)
+            if self.response is None:
+                self.close()
+                self.deferred.resolve(failure_response(exc))
+            else:
+                self.cut('%s while reading the program' % exc.__class__.__name__)
+
+    def read_some(self):
         if self.names_left:
             # The pipe is readable only once the program opened it, and its stdin before:
             # the names go now, so that a server killed mid-run leaves nothing in --tmp-dir.
@@ -277,14 +307,16 @@ class CgiRun:
 
     def exited(self, code):
         """Background: the program ended (code), or ran past the time limit (None, killed)."""
-        self.running = False
         if code is None:
+            self.run = None
             self.expired()
 
     def stop_program(self):
-        if self.running:
+        """Its whole process group is killed, the program itself ended or not: a
+        child it left holding the pipe goes too."""
+        if self.run is not None:
             self.run.cancel()
-            self.running = False
+            self.run = None
 
     def expired(self):
         """The time limit: the program is killed; an answer not complete ends."""
@@ -350,14 +382,16 @@ class CgiRun:
         whole (it may finish its work then; Background still holds it to
         the time limit). MAX_CGI_RUNS counts answers under way.
         """
-        self.timer.cancel()
+        if self.fifo is not None and self.fifo.fd is not None:
+            self.loop.unregister(self.fifo.fd)   # first: should what follows fail, no spinning
+        if self.timer is not None:
+            self.timer.cancel()
         if not self.ended or self.failure is not None:
             self.stop_program()
         if self.counted:
             self.counted = False
-            self.app.cgi_runs -= 1
-        if self.fifo.fd is not None:
-            self.loop.unregister(self.fifo.fd)
+            self.app.cgi_runs.remove(self.peer)
+        if self.fifo is not None:
             self.fifo.close()
         self.ended = True
         self.remove_stdin()

@@ -1,8 +1,14 @@
 """Programs run beside the server: argument lists, never a shell string built from input.
 
-MicroPython's unix port has no subprocess and no fork: there a program runs
-through os.system in a background subshell that records its pid and exit
-status in files.
+Each program leads a process group of its own, and kill() ends the whole
+group: what the program started (a script's sleep, a hung tool) ends with
+it, so the limits on programs bound their children too.
+
+MicroPython's unix port has no subprocess and no fork: there a background
+subshell runs the program and records its exit status in a file. It is
+started by libc's posix_spawn through ffi, as a new process group, which
+os.system cannot make (without ffi os.system starts it, and a program
+then cannot be ended before its own end, nor its status file removed).
 """
 import os
 
@@ -11,15 +17,15 @@ try:
 except ImportError:
     subprocess = None
 
-from .compat import monotonic
-from .files import create_new, remove_if_there, temp_path
+from .compat import libc, libc_function, monotonic
+from .files import S_IFMT, S_IFREG, create_new, remove_if_there, stat, stat_size, temp_path
 
 CHILD_POLL = 0.1          # seconds between checks whether a background program has ended
-# MicroPython's inner shell: record its pid ($0 names the file), then become the
-# program unless kill() left its cancel mark; the second one first enters the
-# folder given as $1. Files are created with noclobber (set -C).
-INNER_EXEC = 'set -C; echo $$ >"$0"; [ -e "$0.cancel" ] || exec "$@"; exit 137'
-INNER_CD_EXEC = 'set -C; echo $$ >"$0"; cd "$1" || exit 127; shift; [ -e "$0.cancel" ] || exec "$@"; exit 137'
+TIDY_DELAY = 0.5          # seconds from a kill to removing what the killed group left: SIGKILL
+                          # lets a process end only the system call it is in
+SIGKILL = 9
+POSIX_SPAWN_SETPGROUP = 2   # Linux's flag (glibc and musl): the spawned process leads a new group
+SPAWN_ATTR_SIZE = 512     # bytes held for a posix_spawnattr_t (336 on glibc and musl)
 
 
 def shell_quote(arg):
@@ -27,14 +33,45 @@ def shell_quote(arg):
     return "'" + str(arg).replace("'", "'\\''") + "'"
 
 
-class Child:
-    """A program run in the background; poll() is None until it has ended.
+_spawn_attr = []   # the posix_spawnattr_t every program is started with
 
-    CPython: subprocess.Popen with an argument list. MicroPython: os.system
-    runs the quoted argument list in a background subshell that records the
-    program's pid and exit status in files, since the unix port has no fork
-    or subprocess; kill() uses the pid. Either way no shell string is ever
-    built from unquoted input.
+
+def spawn_group(script):
+    """Run `sh -c script` (which puts its work in the background) as the leader of
+    a new process group and wait for that shell; the group's id, or None without ffi."""
+    try:
+        import uctypes
+        from array import array
+        lib = libc()
+    except ImportError:
+        os.system(script)
+        return None
+    if not _spawn_attr:   # made once: a 512-byte block per program would fragment a small heap
+        attr = bytearray(SPAWN_ATTR_SIZE)
+        libc_function('posix_spawnattr_init', 'i', 'p')(attr)   # the group to join: 0, a new one
+        libc_function('posix_spawnattr_setflags', 'i', 'ph')(attr, POSIX_SPAWN_SETPGROUP)
+        _spawn_attr.append(attr)
+    attr = _spawn_attr[0]
+    args = (b'sh\0', b'-c\0', script.encode() + b'\0')
+    argv = array('P', [uctypes.addressof(arg) for arg in args] + [0])
+    pid = array('i', [0])   # a pid_t, and then the shell's exit status
+    failed = libc_function('posix_spawn', 'i', 'pspppP')(
+        pid, '/bin/sh', None, attr, argv, lib.var('P', 'environ').get())
+    if failed:
+        raise OSError(failed, 'posix_spawn /bin/sh')
+    group = pid[0]
+    libc_function('waitpid', 'i', 'ipi')(group, pid, 0)
+    return group
+
+
+class Child:
+    """A program run in the background, leading its own process group; poll() is
+    None until it has ended.
+
+    CPython: subprocess.Popen with an argument list. MicroPython: a background
+    subshell (spawn_group) runs the quoted argument list and records the
+    program's exit status in a file, since the unix port has no fork or
+    subprocess. Either way no shell string is ever built from unquoted input.
     """
 
     started = 0   # children started by this process: unique status file names
@@ -49,7 +86,8 @@ class Child:
         self.returncode = None
         self._popen = None
         self._status_path = None
-        self._pid_path = None
+        self._output = None       # MicroPython: an output file the subshell creates
+        self._group = None
         if subprocess is not None:
             if not stdout_path:
                 out = subprocess.DEVNULL
@@ -71,40 +109,27 @@ class Child:
         else:
             Child.started += 1
             self._status_path = temp_path(status_dir, 'child', Child.started)
-            self._pid_path = self._status_path + '.pid'
-            self._cancel_path = self._pid_path + '.cancel'
-            status = shell_quote(self._status_path)
-            pid = shell_quote(self._pid_path)
-            cancel = shell_quote(self._cancel_path)
+            if not output_fifo:
+                self._output = stdout_path
             # env(1) adds the variables: the values stay quoted arguments, never shell code.
             argv = self.argv
             if env:
                 argv = ['env'] + ['%s=%s' % (k, v) for k, v in env.items()] + argv
-            inner = INNER_EXEC
+            command = 'exec ' + ' '.join(shell_quote(a) for a in argv)
             if cwd:
-                inner = INNER_CD_EXEC
-                argv = [cwd] + argv
-            command = ' '.join(shell_quote(a) for a in argv)
-            # The inner sh writes its pid ($0 names the file), then becomes the
-            # program unless kill() has already asked it not to ($0.cancel): kill()
-            # leaves that mark before it reads the pid file, so one of the two
-            # always sees the other. A cancelled run leaves no status file, nor
-            # an empty output file created after its owner removed it.
-            # Every file is new: what is at a name is removed, and the shells
-            # create files with noclobber (set -C), so none is written through a link.
+                command = 'cd %s || exit 127; %s' % (shell_quote(cwd), command)
+            # Every file is new: what is at a name is removed, and the shell creates
+            # files with noclobber (set -C), so none is written through a link.
             # stdin is opened before stdout, as Popen does: once the program's output
             # is there, both files are open (cgi.py then removes their names).
-            for path in (None if output_fifo else stdout_path, self._status_path,
-                         self._pid_path, self._cancel_path, self._status_path + '.tmp'):
+            for path in (self._output, self._status_path, self._status_path + '.tmp'):
                 if path:
                     remove_if_there(path)
-            out = shell_quote(stdout_path or '/dev/null')
-            source = shell_quote(stdin_path or '/dev/null')
-            os.system("""(set -C; sh -c '%s' %s %s <%s >%s 2>/dev/null; rc=$?; """
-                      """if [ -e %s ]; then rm -f %s %s; [ -f %s ] && [ ! -s %s ] && rm -f %s; """
-                      """else echo $rc >%s.tmp; mv %s.tmp %s; rm -f %s; fi) &""" % (
-                          inner, pid, command, source, out, cancel, pid, cancel, out, out, out,
-                          status, status, status, pid))
+            status = shell_quote(self._status_path)
+            self._group = spawn_group(
+                '(set -C; (%s) <%s >%s 2>/dev/null; echo $? >%s.tmp; mv %s.tmp %s) &' % (
+                    command, shell_quote(stdin_path or '/dev/null'),
+                    shell_quote(stdout_path or '/dev/null'), status, status, status))
 
     def poll(self):
         if self.returncode is not None:
@@ -121,24 +146,33 @@ class Child:
         return self.returncode
 
     def kill(self):
-        """End the program if it still runs."""
+        """End the program's whole process group, the program itself ended or not (what
+        it left running, a child holding its output open, goes too)."""
         if self._popen is not None:
-            if self._popen.poll() is None:
-                try:
-                    self._popen.kill()
-                    self._popen.wait()
-                except OSError:
-                    pass
-            return
-        if self.poll() is not None:
-            return
-        try:
-            create_new(self._cancel_path).close()
-            with open(self._pid_path) as f:
-                pid = int(f.read().strip())
-        except (OSError, ValueError):
-            return   # not started yet: it sees the mark and never runs the program
-        os.system('kill -9 %d 2>/dev/null' % pid)
+            try:
+                os.killpg(self._popen.pid, SIGKILL)
+            except OSError:
+                pass   # the group has already left
+            self._popen.wait()
+        elif self._group is not None:
+            libc_function('kill', 'i', 'ii')(-self._group, SIGKILL)
+
+    def stop(self, loop):
+        """kill(), then, TIDY_DELAY later, remove what the killed subshell may have left
+        (MicroPython): its status file or that file's .tmp, and an empty output file
+        (the program had not started). Only these names wait on the loop."""
+        self.kill()
+        if self._status_path is not None:
+            loop.call_later(TIDY_DELAY, remove_leftovers, self._status_path, self._output)
+
+
+def remove_leftovers(status_path, output):
+    """A killed subshell's status file, that file's .tmp, and its output file if empty."""
+    for path in (status_path, status_path + '.tmp'):
+        remove_if_there(path)
+    st = stat(output) if output else None
+    if st is not None and st[0] & S_IFMT == S_IFREG and stat_size(st) == 0:
+        remove_if_there(output)
 
 
 def run(argv):
@@ -172,10 +206,11 @@ class Background:
             self.timer = self.loop.call_later(self.interval, self.check)
             return
         if code is None:
-            self.child.kill()
+            self.child.stop(self.loop)
         self.on_exit(code)
 
     def cancel(self):
-        """Stop waiting and stop the program."""
+        """Stop waiting and end the program's group (whether or not the program has ended)."""
         self.timer.cancel()
-        self.child.kill()
+        self.child.stop(self.loop)
+

@@ -4,11 +4,12 @@ Each difference is a feature check, not a version test. Differences that
 belong to one subject sit at the top of the module about it:
 - files.py: no os.lstat/realpath/fsync on MicroPython (links seen through
   os.ilistdir's entry types; atomic writes rename without forcing to the card);
-- child.py: no subprocess (os.system in the background, exit status in a file);
+- child.py: no subprocess (a background shell started by posix_spawn through
+  ffi, exit status in a file);
 - mqueue.py: POSIX queues through ctypes (CPython) or ffi (MicroPython), none
   in builds without ffi;
-- compress.py: no bz2, zlib or gzip (gzip read through `deflate`, written
-  with stored blocks);
+- compress.py: no bz2, zlib or gzip (gzip read through `deflate`; bzip2 is
+  the package's own on both runtimes);
 - checks.py: MicroPython's decode takes overlong and surrogate UTF-8.
 
 Here: no os.sendfile (files are copied through one shared buffer), no
@@ -139,24 +140,29 @@ LIBC_NAMES = ('libc.so.6', 'libc.so.0', 'libc.so')   # glibc, uClibc, musl
 _libc = {}
 
 
-def libc_function(name, result, args):
-    """libc's function through ffi (MicroPython), with ffi's type letters; loaded once.
+def libc():
+    """libc through ffi (MicroPython), opened once.
 
     Raises ImportError without ffi, OSError without a libc.
     """
+    if 'lib' not in _libc:
+        import ffi
+        for library in LIBC_NAMES:
+            try:
+                _libc['lib'] = ffi.open(library)
+                break
+            except OSError:
+                continue
+        else:
+            raise OSError('no libc')
+    return _libc['lib']
+
+
+def libc_function(name, result, args):
+    """libc's function through ffi (MicroPython), with ffi's type letters; looked up once."""
     key = name + args
     if key not in _libc:
-        if 'lib' not in _libc:
-            import ffi
-            for library in LIBC_NAMES:
-                try:
-                    _libc['lib'] = ffi.open(library)
-                    break
-                except OSError:
-                    continue
-            else:
-                raise OSError('no libc to call %s' % name)
-        _libc[key] = _libc['lib'].func(result, name, args)
+        _libc[key] = libc().func(result, name, args)
     return _libc[key]
 
 
@@ -168,7 +174,7 @@ def close_on_exec(fd):
     """Keep fd out of the programs the server starts.
 
     CPython's descriptors are never inherited (PEP 446). MicroPython's
-    sockets are, by every os.system child: a CGI program or a daemon a
+    sockets are, by every child program: a CGI program or a daemon a
     service script starts would hold the listening socket and clients'
     connections open after the server closed them. Without ffi nothing
     can be done.

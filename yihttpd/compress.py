@@ -1,49 +1,70 @@
 """gzip and bzip2 streams for the settings and firmware archives.
 
-CPython has zlib, gzip and bz2. MicroPython has only `deflate`, which always
-decompresses gzip but compresses only in builds made with
-MICROPY_PY_DEFLATE_COMPRESS (the unix port used here has no
-DeflateIO.write); where nothing can compress, gzip is written with stored
-(uncompressed) blocks (StoredGzip). bzip2 exists only where bz2 does.
+bzip2, the firmware's format for settings, is this package's own on both
+runtimes (bzip2.py reads, bzip2_writer.py writes): MicroPython has no bz2,
+and one code path behaves the same everywhere. A settings archive in gzip
+is read by inflate.py on both (its window a scratch file: no 32 KiB block
+of heap, which a used heap may not have); a firmware archive, tens of MB,
+by CPython's zlib and gzip, and by `deflate` in C on MicroPython
+(GzipInflater).
 """
 import binascii
 
 GZIP_MAGIC = b'\x1f\x8b'
 BZIP2_MAGIC = b'BZh'
-STORED_BLOCK_MAX = 65535   # largest stored deflate block (16-bit length)
 
-try:
-    import bz2
-except ImportError:
-    bz2 = None
 try:
     import zlib
 except ImportError:
     zlib = None
 
-HAS_BZ2 = bz2 is not None
-
 # What a decompressor raises on data that is not what it claims to be.
 DECOMPRESS_ERRORS = (OSError, EOFError, ValueError) + ((zlib.error,) if zlib else ())
 
 
-def bz2_compressor():
-    """An object with compress(bytes) and flush(), or None without bz2."""
-    return bz2.BZ2Compressor(9) if bz2 else None
+def write_bzip2(path, write):
+    """Make the file path (new, at a temp name) and write(packer) a bzip2 stream into it:
+    packer takes compress(bytes) and flush(). Out of memory, it starts again with
+    smaller blocks (bzip2_writer.BLOCK_SIZES): a used heap may have no larger block free."""
+    from .bzip2_writer import BLOCK_SIZES, Writer
+    from .files import create_new
+    for block_size in BLOCK_SIZES:
+        try:
+            with create_new(path) as out:
+                write(out, Writer(block_size))
+            return
+        except MemoryError:
+            if block_size == BLOCK_SIZES[-1]:
+                raise
 
 
 def bz2_reader(f):
-    """A reader of the bzip2 stream in f (only where HAS_BZ2)."""
-    return bz2.BZ2File(f)
+    """A reader of the bzip2 stream in f (Bzip2Error, a ValueError, when it is corrupt)."""
+    from .bzip2 import Reader
+    return Reader(f)
 
 
-def gzip_compressor():
-    """An object with compress(bytes) and flush() writing gzip, or None where the runtime cannot."""
-    return zlib.compressobj(9, zlib.DEFLATED, 31) if zlib else None
+SMALL_GZIP_CHUNK = 1024   # bytes a read of a settings gzip gives at most
+
+
+class SmallGzip:
+    """read(n) of the gzip stream in f, by inflate.py with its window a scratch file in
+    tmp_dir; close() gives the file back."""
+
+    def __init__(self, f, tmp_dir):
+        from .inflate import Inflater
+        self.inflater = Inflater(SMALL_GZIP_CHUNK, tmp_dir)
+        self.inflater.start(f)
+
+    def read(self, n):
+        return bytes(self.inflater.read(min(n, SMALL_GZIP_CHUNK)))
+
+    def close(self):
+        self.inflater.release()
 
 
 def gzip_reader(f, size):
-    """A reader of the gzip stream that fills the seekable f (size bytes).
+    """A reader of the gzip stream that fills the seekable f (size bytes): a firmware archive.
 
     CPython's gzip module; MicroPython's deflate through GzipInflater.
     """
@@ -113,51 +134,3 @@ def le32(n):
     """A 32-bit little-endian field (gzip's trailer)."""
     n &= 0xffffffff
     return bytes((n & 255, (n >> 8) & 255, (n >> 16) & 255, n >> 24))
-
-
-class StoredGzip:
-    """A gzip writer with the compressobj interface that does not compress.
-
-    For runtimes with no deflate compressor: the stream is valid gzip (stored
-    blocks, CRC-32 and length trailer), which every gunzip reads.
-    """
-
-    def __init__(self):
-        self.started = False
-        self.crc = 0
-        self.size = 0
-
-    def compress(self, data):
-        out = []
-        if not self.started:
-            self.started = True
-            # magic, deflate, no flags, no mtime, no extra flags, OS unknown
-            out.append(GZIP_MAGIC + b'\x08\x00\x00\x00\x00\x00\x00\xff')
-        self.crc = binascii.crc32(data, self.crc)
-        self.size += len(data)
-        for at in range(0, len(data), STORED_BLOCK_MAX):
-            part = data[at:at + STORED_BLOCK_MAX]
-            out.append(self._stored_block(part, False))
-        return b''.join(out)
-
-    def flush(self):
-        head = self.compress(b'') if not self.started else b''
-        trailer = le32(self.crc) + le32(self.size)
-        return head + self._stored_block(b'', True) + trailer
-
-    @staticmethod
-    def _stored_block(data, final):
-        n = len(data)
-        return bytes((1 if final else 0, n & 255, n >> 8, ~n & 255, (~n >> 8) & 255)) + data
-
-
-def compressor(kind):
-    """The compressor for 'bz2' or 'gz'."""
-    if kind == 'bz2':
-        return bz2_compressor()
-    return gzip_compressor() or StoredGzip()
-
-
-def preferred_kind():
-    """bz2 where the runtime has it (the firmware's format), else gz."""
-    return 'bz2' if HAS_BZ2 else 'gz'

@@ -73,7 +73,9 @@ class ConfFile:
     """A config file's values, read again only when the file is replaced or changed.
 
     For files read on every request (system.conf: auth, EVENTS_TIME); the
-    server writes confs by renaming a new file in, which changes the inode.
+    server writes confs by renaming a new file in, which changes the inode,
+    and a file changed in place within FAT's 2 s tick is read again until
+    that tick is past (files.settled_stamp).
     """
 
     def __init__(self, path):
@@ -83,8 +85,8 @@ class ConfFile:
 
     def current(self):
         st = files.stat(self.path)
-        stamp = None if st is None else (st[1], files.stat_mtime(st), files.stat_size(st))
-        if stamp != self.stamp:
+        stamp = None if st is None else files.settled_stamp(st)
+        if stamp is None or stamp != self.stamp:
             self.stamp = stamp
             self.values = read_conf(self.path)
         return self.values

@@ -25,6 +25,7 @@ case "$2" in
 esac
 """
 NO_RELEASE_URL = 'http://127.0.0.1:9/'   # the discard port: refused at once, latest_fw ""
+WATCH_INTERVAL = 1     # seconds between the cleaner's checks that the server still runs
 
 
 def apply_defaults(options):
@@ -35,6 +36,16 @@ def apply_defaults(options):
         options.ipc_record = options.ipc_record or options.root + '/ipc-sent.bin'
     options.reboot_cmd = options.reboot_cmd or 'true'
     options.release_url = options.release_url or NO_RELEASE_URL
+
+
+def remove_when_gone(root, pid):
+    """A background shell removes root once process pid has ended, however it ended:
+    Ctrl-C lets the server remove it itself, but a SIGTERM (kill, systemd, a
+    terminal closed) ends MicroPython at once, since its unix port has no signal
+    module, and CPython the same by default."""
+    watch = 'while kill -0 %d 2>/dev/null; do sleep %d; done; rm -rf %s' % (
+        pid, WATCH_INTERVAL, child.shell_quote(root))
+    os.system('sh -c %s </dev/null >/dev/null 2>&1 &' % child.shell_quote(watch))
 
 
 def repo_dir():

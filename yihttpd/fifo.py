@@ -62,7 +62,7 @@ class FifoReader:
         _mkfifo(path, FIFO_MODE)
         try:
             self.fd = _open(path, O_RDONLY | O_NONBLOCK)
-        except OSError:
+        except BaseException:   # MemoryError too: the name must not stay behind
             remove_if_there(path)
             raise
 

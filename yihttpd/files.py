@@ -41,10 +41,14 @@ def settled_stamp(st):
     or when its size is 0 (an empty file, or a /proc file, which changes unseen).
 
     Equal stamps mean an unchanged file only once its mtime is older than
-    FAT's tick: a write within the same tick leaves the mtime as it was.
+    FAT's tick: a write within the same tick leaves the mtime as it was. A
+    directory's size is left out: what it means differs by filesystem (FAT:
+    whole clusters, tmpfs: its entries), its mtime is what tells a change.
     """
     mtime = stat_mtime(st)
-    if time.time() - mtime < MTIME_GRAIN or (stat_size(st) == 0 and st[0] & S_IFMT != S_IFDIR):
+    if st[0] & S_IFMT == S_IFDIR:
+        return None if time.time() - mtime < MTIME_GRAIN else (st[1], mtime)
+    if time.time() - mtime < MTIME_GRAIN or stat_size(st) == 0:
         return None
     return st[1], mtime, stat_size(st)
 
@@ -164,6 +168,17 @@ def temp_path(directory, purpose, key=None):
     return path if key is None else '%s-%s' % (path, key)
 
 
+def temp_owner(name):
+    """The process id in a temp_path name (its PURPOSE may hold '-': cgi-in), or None."""
+    parts = name.split('-')
+    if parts[0] + '-' != TEMP_PREFIX:
+        return None
+    for part in parts[2:]:   # the PURPOSE takes parts[1] at least
+        if part.isdigit():
+            return int(part)
+    return None
+
+
 def remove_stale_temp(directory, proc='/proc'):
     """Remove what temp_path named for a process that is no longer running.
 
@@ -173,7 +188,7 @@ def remove_stale_temp(directory, proc='/proc'):
     if not is_dir(proc + '/self'):
         return 0
     removed = 0
-    own = '%d' % getpid()
+    own = getpid()
     try:
         # Only ours are kept: the camera's /tmp holds many other files, and a list of
         # them all would break up MicroPython's heap before the first request.
@@ -182,10 +197,8 @@ def remove_stale_temp(directory, proc='/proc'):
     except OSError:
         return 0
     for name, kind in entries:
-        parts = name.split('-')
-        if len(parts) < 3 or not parts[2].isdigit() or parts[2] == own:
-            continue
-        if is_dir(proc + '/' + parts[2]):
+        pid = temp_owner(name)
+        if pid is None or pid == own or is_dir('%s/%d' % (proc, pid)):
             continue
         try:
             if kind == 'dir':
@@ -203,11 +216,12 @@ def remove_stale_temp(directory, proc='/proc'):
 NEW_FILE_MODE = 'xb' if hasattr(os, 'open') else 'wb'
 
 
-def create_new(path):
-    """Open a new file to write at a predictable temp name, never through a link
-    or into a file someone else placed there: what is at the name is removed first."""
+def create_new(path, readable=False):
+    """Open a new file to write (and read back, if readable) at a predictable temp name,
+    never through a link or into a file someone else placed there: what is at the name
+    is removed first."""
     remove_if_there(path)
-    return open(path, NEW_FILE_MODE)
+    return open(path, NEW_FILE_MODE + ('+' if readable else ''))
 
 
 def remove_if_there(path):

@@ -153,6 +153,8 @@ def parse_head(head):
     req.route = routes.match(req.path)
     keep_all = req.route.all_headers
     for line in lines[1:]:
+        if line[:1] in (' ', '\t'):   # RFC 9112 5.2: else it would be read as a header of its own
+            raise HttpError(400, 'obsolete line folding (a header line starting with a space or tab)')
         name, sep, value = line.partition(':')
         if not sep:
             raise HttpError(400, 'malformed header line')

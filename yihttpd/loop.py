@@ -2,7 +2,9 @@
 
 Whoever owns a file descriptor registers a callback for it; waits that a
 service needs (PTZ stop, long-poll, child programs, MQTT pings) are timers.
-The HTTP server (server.py) and the MQTT bridge both run on it.
+The HTTP server (server.py) and the MQTT bridge both run on it. What a
+callback or a timer raises is logged (log_exception, at a bounded rate)
+and the loop goes on.
 """
 import heapq
 import select
@@ -82,8 +84,11 @@ class Loop:
                     log_exception('timer', exc)
         return -1
 
-    def run_once(self):
+    def run_once(self, longest=-1):
+        """Run the due timers, then wait for a descriptor (at most longest ms, if given)."""
         timeout = self.run_timers()
+        if longest >= 0 and (timeout < 0 or timeout > longest):
+            timeout = longest
         for entry in self.poller.poll(timeout):
             callback = self.callbacks.get(entry[0])
             if callback is not None:
@@ -105,10 +110,49 @@ class Loop:
         self.running = False
 
 
+LOG_WINDOW = 10.0   # seconds: an error (place and type) is written in full at most once in each
+LOG_KINDS = 4       # different errors written in full per window; the log sits in the camera's
+                    # RAM, and a heap that runs short fails every connection alike
+
+
+class ErrorLimit:
+    """Which errors are written in full: the first of each kind (place, type) in a
+    window of LOG_WINDOW seconds, LOG_KINDS kinds at most; the others are counted,
+    and the count is told with the next error written."""
+
+    def __init__(self):
+        self.window_end = None
+        self.kinds = []
+        self.held = 0
+
+    def admit(self, kind, now):
+        """None to hold this error back, else how many were held back before it."""
+        if self.window_end is None or now >= self.window_end:
+            self.window_end = now + LOG_WINDOW
+            self.kinds = []
+        if kind in self.kinds or len(self.kinds) >= LOG_KINDS:
+            self.held += 1
+            return None
+        self.kinds.append(kind)
+        held = self.held
+        self.held = 0
+        return held
+
+
+_errors = ErrorLimit()
+
+
 def log_exception(where, exc):
-    """The error and its traceback on stderr; never raises (the heap may be exhausted)."""
+    """The error and its traceback on stderr, unless ErrorLimit holds it back; never
+    raises (the heap may be exhausted)."""
     try:
+        held = _errors.admit((where, type(exc)), monotonic())
+        if held is None:
+            return
         sys.stderr.write('yihttpd: error in %s: %r\n' % (where, exc))
+        if held:
+            sys.stderr.write('yihttpd: (%d more errors before it not written: the same ones again, '
+                             'or too many kinds at once)\n' % held)
         if hasattr(sys, 'print_exception'):
             sys.print_exception(exc, sys.stderr)
         else:

@@ -16,7 +16,7 @@ first run (the camera's heap is small).
 import json
 import os
 
-from . import conf, sysinfo
+from . import conf, device
 from .conf_rules import CONF_FILES, is_secret
 from .mqtt_conf import script_qos
 
@@ -25,7 +25,7 @@ KERNEL_HOSTNAME = '/proc/sys/kernel/hostname'
 
 def known(value):
     """A value as the scripts' commands leave it: empty when the camera cannot tell."""
-    return '' if value in (None, sysinfo.NA) else value
+    return '' if value in (None, device.NA) else value
 
 
 def script_json(pairs):
@@ -86,56 +86,56 @@ class Advertiser:
 
     def links(self):
         from .stream_links import links_text
-        ip = known(sysinfo.network_info()['local_ip'])
+        ip = known(device.network_info()['local_ip'])
         system = conf.read_conf(self.etc + '/system.conf')
         self.group_publish('MQTT_ADV_LINK', links_text(system, ip).replace('\n', ''))
 
     def info(self):
-        net = sysinfo.network_info()
+        net = device.network_info()
         yi_hack = self.root + '/yi-hack'
-        pairs = [('hostname', sysinfo.read_first_line(KERNEL_HOSTNAME)),
-                 ('fw_version', sysinfo.read_first_line(yi_hack + '/version')),
-                 ('home_version', sysinfo.read_first_line(sysinfo.APP_VERSION)),
-                 ('model_suffix', sysinfo.read_first_line(yi_hack + '/model_suffix')),
-                 ('serial_number', sysinfo.serial_number())]
+        pairs = [('hostname', device.read_first_line(KERNEL_HOSTNAME)),
+                 ('fw_version', device.read_first_line(yi_hack + '/version')),
+                 ('home_version', device.read_first_line(device.APP_VERSION)),
+                 ('model_suffix', device.read_first_line(yi_hack + '/model_suffix')),
+                 ('serial_number', device.serial_number())]
         net['mac_addr'] = net['mac_addr'].upper()   # as the script's ifconfig shows it
         pairs += [(key, net[key]) for key in ('local_ip', 'netmask', 'gateway', 'mac_addr', 'wlan_essid')]
         self.group_publish('MQTT_ADV_INFO_GLOBAL', script_json([(k, known(v)) for k, v in pairs]))
 
     def telemetry(self):
-        uptime = sysinfo.read_first_line('/proc/uptime') or ''
-        load = sysinfo.read_first_line('/proc/loadavg') or ''
-        memory = sysinfo.meminfo()
+        uptime = device.read_first_line('/proc/uptime') or ''
+        load = device.read_first_line('/proc/loadavg') or ''
+        memory = device.meminfo()
         pairs = [('uptime', uptime.split(' ')[0]), ('load_avg', ' '.join(load.split(' ')[:3]))]
         free_sd = free_sd_percent(self.root)
         if free_sd is not None:
             pairs.append(('free_sd', free_sd))
         pairs += [('total_memory', memory.get('MemTotal', '')), ('free_memory', memory.get('MemAvailable', '')),
-                  ('wlan_strength', known(sysinfo.network_info()['wlan_strength']))]
+                  ('wlan_strength', known(device.network_info()['wlan_strength']))]
         self.group_publish('MQTT_ADV_TELEMETRY', script_json(pairs))
 
     def camera_settings(self):
         """get_configs.sh?conf=camera's JSON: camera.conf, HOMEVER, and its closing "NULL" pair."""
         pairs = list(conf.read_conf(self.etc + '/camera.conf').items())
-        pairs += [('HOMEVER', sysinfo.read_first_line(self.homever) or ''), ('NULL', 'NULL')]
+        pairs += [('HOMEVER', device.homever(self.homever)), ('NULL', 'NULL')]
         from .mqtt_discovery import text
         self.group_publish('MQTT_ADV_CAMERA_SETTING', text(pairs))
 
     def discovery(self):
         from .mqtt_discovery import Discovery
         s = self.settings
-        net = sysinfo.network_info()
+        net = device.network_info()
         ip = known(net['local_ip'])
         port = conf.read_conf(self.etc + '/system.conf').get('HTTPD_PORT', '')
-        device = [('identifiers', [s.adv('HOMEASSISTANT_IDENTIFIERS')]),
+        details = [('identifiers', [s.adv('HOMEASSISTANT_IDENTIFIERS')]),
                   ('connections', [['mac', known(net['mac_addr'])]]),
                   ('manufacturer', s.adv('HOMEASSISTANT_MANUFACTURER')),
                   ('model', s.adv('HOMEASSISTANT_MODEL')), ('name', s.adv('HOMEASSISTANT_NAME')),
-                  ('sw_version', sysinfo.read_first_line(self.root + '/yi-hack/version') or ''),
+                  ('sw_version', device.read_first_line(self.root + '/yi-hack/version') or ''),
                   ('configuration_url', 'http://%s:%s' % (ip, port))]
         retain = s.adv('HOMEASSISTANT_RETAIN') == '1'
         qos = script_qos(s.adv('HOMEASSISTANT_QOS'))
-        for topic, payload in Discovery(s.raw, s.adv, device).messages():
+        for topic, payload in Discovery(s.raw, s.adv, details).messages():
             self.bridge.publish(topic, payload, retain, qos)
 
     def publish_conf(self, name):

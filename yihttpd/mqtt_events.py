@@ -18,7 +18,7 @@ code is imported when first needed (the camera's heap is small).
 """
 import time
 
-from . import conf, files, ipc, ipc_settings, sysinfo
+from . import conf, files, ipc, ipc_settings, device
 
 FILE_SLOTS = 3              # motion events followed at once for their files (mqttv4's threads)
 GRABBER_TIMEOUT = 5.0       # seconds the frame grabber may take
@@ -100,7 +100,7 @@ class EventPublisher:
     def send_files(self, slot, stop):
         from . import mqtt_files
         s = self.settings
-        local = mqtt_files.local_folders(sysinfo.read_first_line(self.homever) or '', sysinfo.model_suffix(self.root))
+        local = mqtt_files.local_folders(device.homever(self.homever), device.model_suffix(self.root))
         text = mqtt_files.files_message(self.root + '/record', slot.start, stop, local)
         slot.start = None
         self.bridge.publish(s.topic('TOPIC_MOTION_FILES'), text, s.retain('MQTT_RETAIN_MOTION_FILES'))
@@ -123,7 +123,7 @@ class EventPublisher:
         self.grabs += 1
         out = files.temp_path(self.tmp_dir, 'motion-image', self.grabs)
         files.remove_if_there(out)
-        argv = [self.grabber, '-m', sysinfo.model_suffix(self.root) or '', '-r', 'high', '-w']
+        argv = [self.grabber, '-m', device.model_suffix(self.root) or '', '-r', 'high', '-w']
         try:
             self.grabbing = Background(self.bridge.loop, argv, GRABBER_TIMEOUT,
                                        lambda status: self.grabbed(status, out), self.tmp_dir, out)

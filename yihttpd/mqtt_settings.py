@@ -18,7 +18,7 @@ validate.c: PARAM must be a whole key (validate.c compares 9 characters,
 so TIMELAPSE_DT was taken as a switch), and TIMELAPSE_DT takes what
 set_configs.sh takes (a step, or 1440+N).
 """
-from . import ipc, sysinfo
+from . import ipc, device
 from .camera_queue import CommandQueue
 from .checks import Refused, decode_utf8, number, shown
 
@@ -104,7 +104,7 @@ class CameraLink:
         self.homever = options.homever
 
     def home_version(self):
-        return (sysinfo.read_first_line(self.homever) or '')[:2]
+        return device.homever(self.homever)[:2]
 
 
 class SettingsCommands:
@@ -186,7 +186,7 @@ class SettingsCommands:
             ptz_rules.stop_running_move(camera)
             camera.ipc.send(ipc.ptz_stop())
         elif param == 'MOVE':
-            ptz_rules.PtzMove(camera, (value,), ptz_rules.PTZ_DEFAULT_TIME, sysinfo.model_suffix(camera.root),
+            ptz_rules.PtzMove(camera, (value,), ptz_rules.PTZ_DEFAULT_TIME, device.model_suffix(camera.root),
                               self.done(param)).start()
         elif param in ('GOTO_PRESET', 'PTZ_PRESET'):
             camera.ipc.send(ipc.go_preset(int(value)))

@@ -32,6 +32,8 @@ OPTIONS = (
     ('--stats', cli.FLAG, False, 'log the heap high-water mark (MicroPython; for bench/)'),
     ('--grabber', str, None, 'snapshot tool (default ROOT/yi-hack/bin/imggrabber)'),
     ('--homever', str, '/home/homever', 'the vendor firmware version file (camera_settings.sh AI rules)'),
+    ('--wlan-carrier', str, '/sys/class/net/wlan0/carrier_changes',
+     "the kernel's count of Wi-Fi link changes: status.json reads the ESSID again when it moves"),
     ('--audio-fifo', str, '/tmp/audio_in_fifo', 'the FIFO the camera plays sound from (speak.sh)'),
     ('--no-cgi-fallback', cli.FLAG, False, "never run the firmware's cgi-bin scripts"),
     ('--cgi-timeout', float, None, 'seconds a CGI program may run (default 70)'),

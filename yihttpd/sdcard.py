@@ -11,6 +11,8 @@ HOUR_DIR_LEN = 14        # YYYYYMMMDDDHHH, e.g. 2020Y01M01D01H
 RECORDING_NAME = 'tmp.mp4.tmp'   # the video the firmware is writing now
 PSEUDO_FILE_READ = 256   # bytes read of a file whose size reads as 0 (/proc: a hostname, a pid)
 SMALL_TEXT_MAX = 4096    # the small text files read whole (hostname, version, a pid) are far shorter
+TIMELAPSE_DIR = 'timelapse'     # record/timelapse: the time-lapse videos
+TIMELAPSE_NAME_LEN = 23     # YYYY-MM-DD_HH-MM-SS.avi
 MODEL_MAX = 32           # characters of a model name (yi-hack/model_suffix)
 
 
@@ -101,6 +103,16 @@ def hour_dir_utc_seconds(name):
     return days * 86400 + int(name[11:13]) * 3600
 
 
+def is_timelapse_name(name):
+    """YYYY-MM-DD_HH-MM-SS.avi with digits where the digits go."""
+    if len(name) != TIMELAPSE_NAME_LEN or not name.endswith('.avi'):
+        return False
+    for at, mark in ((4, '-'), (7, '-'), (10, '_'), (13, '-'), (16, '-')):
+        if name[at] != mark:
+            return False
+    return all(ascii_digits(name[a:b]) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19)))
+
+
 def _check_kind(path, kind):
     """404 when path is missing, 400 when it is not a plain kind ('dir' or 'file'), e.g. a link."""
     found = files.entry_kind(path)
@@ -125,6 +137,7 @@ class SdCard:
         self.etc = self.yi_hack + '/etc'
         self.record = self.root + '/record'
         self.hostname_path = self.etc + '/hostname'
+        self.timelapse_dir = self.record + '/' + TIMELAPSE_DIR
         self.texts = {}   # path -> (settled stamp, text) of the small files read_text read
 
     def firmware_path(self):
@@ -162,6 +175,20 @@ class SdCard:
         """An hour directory that exists as a plain directory: its path (400/404 otherwise)."""
         path = self.hour_dir(dirname)
         _check_kind(path, 'dir')
+        return path
+
+    def timelapse_file(self, name):
+        """The path of an existing time-lapse video: 400 for another name or a link, 404 if missing."""
+        if not is_timelapse_name(name):
+            raise HttpError(400, 'not a time-lapse file name: ' + shown(name))
+        if files.entry_kind(self.timelapse_dir) != 'dir':
+            raise HttpError(404, 'no time-lapse folder')
+        path = self.timelapse_dir + '/' + name
+        kind = files.entry_kind(path)
+        if kind is None:
+            raise HttpError(404, 'no such time-lapse video')
+        if kind != 'file':
+            raise HttpError(400, 'not a plain time-lapse video')
         return path
 
     def is_recording(self):

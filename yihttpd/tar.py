@@ -79,12 +79,15 @@ def tar_header(name, size, mtime):
     return bytes(block)
 
 
-def write_archive(out, members, kind):
-    """Write a compressed tar of members, a list of (name, path), to the stream out.
+def write_archive(path, members):
+    """Write a bzip2 tar of members, a list of (name, path), to a new file at path.
 
     Each file is read whole (they are at most SETTINGS.member_size bytes).
     """
-    packer = compress.compressor(kind)
+    compress.write_bzip2(path, lambda out, packer: _write_members(out, packer, members))
+
+
+def _write_members(out, packer, members):
     for name, path in members:
         data = read_small(path, SETTINGS.member_size)
         st = files.stat(path)
@@ -97,15 +100,14 @@ def write_archive(out, members, kind):
 
 # Reading
 
-def open_compressed(section):
-    """A reader of the tar inside section, a bzip2 or gzip stream (by its magic bytes)."""
+def open_compressed(section, tmp_dir):
+    """A reader of the (small) tar inside section, a bzip2 or gzip stream (by its magic
+    bytes), with read(n) and close(); a gzip's window goes in a scratch file in tmp_dir."""
     magic = section.read(len(compress.BZIP2_MAGIC))
     section.seek(0)
     if magic.startswith(compress.GZIP_MAGIC):
-        return compress.gzip_reader(section, section.length)
+        return compress.SmallGzip(section, tmp_dir)
     if magic == compress.BZIP2_MAGIC:
-        if not compress.HAS_BZ2:
-            raise ArchiveError('this runtime cannot read bzip2: upload a gzip archive')
         return compress.bz2_reader(section)
     raise ArchiveError('not a bzip2 or gzip archive')
 

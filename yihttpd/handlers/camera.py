@@ -9,6 +9,7 @@ camera takes its settings.
 """
 from .. import camera_rules
 from ..camera_rules import CAMERA_CONF, MAX_SENDING, SETTINGS
+from ..device import homever
 from ..http import Deferred, HttpError, unquote, ok
 
 
@@ -21,8 +22,7 @@ def check_not_busy(app):
 
 def home_version(app):
     """The first two characters of the vendor firmware's version (/home/homever), '' if none."""
-    from .status import homever
-    return homever(app)[:2]
+    return homever(app.options.homever)[:2]
 
 
 def chosen_settings(req):

@@ -14,9 +14,10 @@ import io
 import json
 import os
 
-from .. import checks, child, compress, conf, files, tar
+from .. import checks, child, conf, files, tar
 from ..conf_rules import (CONF_FILES, MASK, PROXIES_KEY, PROXY_SEPARATOR, checked_changes,
                           is_secret, proxy_entries, write_changes)
+from ..device import homever, network_info, read_first_line
 from ..http import HttpError, Response, ok, text_response
 from ..multipart import multipart_file
 from ..sdcard import shown
@@ -25,10 +26,13 @@ READ_ONLY = ('ptz_presets',)   # preset.sh changes it, telling the camera in the
 REQUIRED_IN_ARCHIVE = ('system.conf', 'camera.conf')
 HOSTNAME_KEY = 'HOSTNAME'    # system's pseudo-key, kept in etc/hostname
 HOMEVER_KEY = 'HOMEVER'      # camera's pseudo-key: the camera's own firmware version
+EXACT_INTEGER = 1 << 53      # integers up to this are exact in jq's doubles
+DOUBLE_DIGITS = 17           # significant digits that tell any two doubles apart
 NAME_WORD = 'NAME'           # replaced by the new hostname in --hostname-cmd
 WLAN_MAC_PATH = '/sys/class/net/wlan0/address'   # the default hostname comes from this MAC
 LOADED = 'Upload completed successfully, restart your camera\r\n'   # the firmware's load.sh text, as its page shows it
-ARCHIVE_TYPES = {'bz2': 'application/x-bzip2', 'gz': 'application/gzip'}
+ARCHIVE_NAME = 'config.tar.bz2'              # what the firmware's page saves the answer as
+ARCHIVE_TYPE = 'application/x-bzip2'
 
 # proxychains.conf: its servers follow the [ProxyList] line, one a line (conf_rules has their rule)
 PROXY_LIST = '[ProxyList]'
@@ -55,28 +59,75 @@ def get_configs(req):
         values[HOSTNAME_KEY] = req.app.sd.read_text(req.app.sd.hostname_path, '')
     elif req.param('conf') == 'camera':
         # The firmware's page reads HOMEVER to pick the camera rows; it fails without it.
-        from .status import homever
-        values[HOMEVER_KEY] = homever(req.app)
+        values[HOMEVER_KEY] = homever(req.app.options.homever)
     return Response(json.dumps(values).encode())
 
 
 def parse_changes(body):
-    """The JSON object of a set, keys [A-Z0-9_]+ and values as stored (conf_rules); else 400 saying why."""
+    """The JSON object of a set: keys [A-Z0-9_]+, values as stored (conf_rules); else 400 saying why."""
     try:
         changes = json.loads(body.decode())
     except (ValueError, UnicodeError, RuntimeError, MemoryError):
         # RuntimeError (CPython's RecursionError) and MemoryError (MicroPython's
         # parse stack): deep nesting, which no flat object has.
-        raise HttpError(400, 'body is not a JSON object of strings')
+        raise HttpError(400, 'body is not a JSON object')
     if not isinstance(changes, dict):
         raise HttpError(400, 'body must be a JSON object')
     for key in changes:
         value = changes[key]
         if not conf.is_key(key):
             raise HttpError(400, 'not a config key: ' + shown(key))
-        if not isinstance(value, str):
-            raise HttpError(400, 'value of %s must be a string' % key)
+        changes[key] = value_text(key, value)
     return checked_changes(changes)   # a value refused: checks.Refused, answered 400
+
+
+def value_text(key, value):
+    """A value's text as the firmware's set_configs.sh stores it (jq prints it): a
+    string as it is, true or false, a number as jq writes it; 400 for null, lists and
+    objects, which no setting holds."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, (int, float)):
+        text = jq_number(value)
+        if text is not None:
+            return text
+        raise HttpError(400, 'value of %s is a number beyond what a double holds' % key)
+    raise HttpError(400, 'value of %s must be a string, a number, true or false' % key)
+
+
+def jq_number(number):
+    """number as jq prints it (jq holds numbers as doubles): the shortest digits that
+    read back as the same double, with an exponent below 1e-4 or past 15 places more
+    than the digits (its jvp_dtoa_fmt). None for what no double holds."""
+    if isinstance(number, int) and -EXACT_INTEGER <= number <= EXACT_INTEGER:
+        return str(number)
+    try:
+        f = float(number)
+    except OverflowError:
+        return None
+    if f - f != 0:          # infinite or not a number
+        return None
+    if f == 0:
+        return '-0' if str(f)[0] == '-' else '0'
+    sign = '-' if f < 0 else ''
+    f = abs(f)
+    for precision in range(1, DOUBLE_DIGITS + 1):
+        text = '%.*e' % (precision - 1, f)
+        if float(text) == f:
+            break
+    mantissa, _, exponent = text.partition('e')
+    digits = mantissa.replace('.', '').rstrip('0')
+    point = int(exponent) + 1      # where the decimal point goes after the first digit
+    if point <= -4 or point > len(digits) + 15:
+        rest = '.' + digits[1:] if len(digits) > 1 else ''
+        return '%s%s%se%s%02d' % (sign, digits[0], rest, '+' if point > 0 else '-', abs(point - 1))
+    if point <= 0:
+        return sign + '0.' + '0' * -point + digits
+    if point >= len(digits):
+        return sign + digits + '0' * (point - len(digits))
+    return sign + digits[:point] + '.' + digits[point:]
 
 
 def set_configs(req):
@@ -139,7 +190,6 @@ def checked_hostname(name):
 
 def default_hostname():
     """yi- and the last 4 hex digits of the wlan MAC (the default route's MAC off the camera)."""
-    from ..sysinfo import network_info, read_first_line
     mac = read_first_line(WLAN_MAC_PATH) or network_info()['mac_addr']
     digits = mac.replace(':', '').lower()
     if len(digits) != 12 or not checks.only(digits, checks.HEX_DIGITS, 12):
@@ -173,20 +223,18 @@ def settings_files(sd):
 
 
 def save(req):
-    """The settings archive as an attachment, built in a temp file and streamed."""
+    """The settings archive (tar.bz2, as the firmware's) as an attachment,
+    built in a temp file and streamed."""
     app = req.app
-    kind = compress.preferred_kind()
     path = files.temp_path(app.tmp_dir, 'save')
     try:
-        with files.create_new(path) as out:
-            tar.write_archive(out, settings_files(app.sd), kind)
+        tar.write_archive(path, settings_files(app.sd))
         size = files.stat_size(files.stat(path))
         f = open(path, 'rb')
     finally:
         files.remove_if_there(path)   # the open file stays readable until it is closed
-    filename = 'config.tar.' + kind
-    return Response.file_part(f, 0, size, 200, ARCHIVE_TYPES[kind], [
-        ('Content-Disposition', 'attachment; filename="%s"' % filename),
+    return Response.file_part(f, 0, size, 200, ARCHIVE_TYPE, [
+        ('Content-Disposition', 'attachment; filename="%s"' % ARCHIVE_NAME),
         ('Cache-Control', 'no-store')])
 
 
@@ -209,7 +257,7 @@ def load(req):
     os.mkdir(scratch)
     try:
         section = multipart_file(stream, size, req.headers.get('content-type', ''))
-        names = unpack_checked(section, scratch)
+        names = unpack_checked(section, scratch, app.tmp_dir)
         hostname = install(app.sd, scratch, names)
     finally:
         stream.close()
@@ -234,12 +282,17 @@ def unpack_settings(stream, scratch):
     return names
 
 
-def unpack_checked(section, scratch):
+def unpack_checked(section, scratch, tmp_dir):
     """Unpack an uploaded archive into scratch and check it whole; 400 at the first thing refused."""
+    stream = None
     try:
-        return unpack_settings(tar.open_compressed(section), scratch)
+        stream = tar.open_compressed(section, tmp_dir)
+        return unpack_settings(stream, scratch)
     except tar.ArchiveError as err:
         raise HttpError(400, 'settings archive refused: ' + err.message)
+    finally:
+        if stream is not None:
+            stream.close()
 
 
 def check_member_text(scratch, name):

@@ -3,9 +3,9 @@ integration takes as its stream_source (stream_links.py builds them, as
 the firmware's links.sh does).
 """
 from .. import conf
+from ..device import NA, network_info
 from ..http import Response
 from ..stream_links import links_text
-from ..sysinfo import NA, network_info
 
 
 def links_sh(req):

@@ -5,12 +5,10 @@ import json
 
 from .. import files
 from ..http import HttpError, Response, ok
-from ..sdcard import ascii_digits, shown
+from ..sdcard import is_timelapse_name
 
 RECORD_DEFAULT = '60'
 RECORD_MAX = 300            # seconds: ipc_cmd -S takes 1 to 300
-TIMELAPSE_DIR = 'timelapse'
-TIMELAPSE_NAME_LEN = 23     # YYYY-MM-DD_HH-MM-SS.avi
 TIMELAPSE_MAX = 10000       # videos listed at most (one a day for 27 years)
 
 
@@ -37,40 +35,11 @@ def record(req):
     return ok()
 
 
-def is_timelapse_name(name):
-    """YYYY-MM-DD_HH-MM-SS.avi with digits where the digits go."""
-    if len(name) != TIMELAPSE_NAME_LEN or not name.endswith('.avi'):
-        return False
-    for at, mark in ((4, '-'), (7, '-'), (10, '_'), (13, '-'), (16, '-')):
-        if name[at] != mark:
-            return False
-    return all(ascii_digits(name[a:b]) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19)))
-
-
-def timelapse_dir(sd):
-    return sd.record + '/' + TIMELAPSE_DIR
-
-
-def timelapse_file(sd, name):
-    """The path of an existing time-lapse video: 400 for another name or a link, 404 if missing."""
-    if not is_timelapse_name(name):
-        raise HttpError(400, 'not a time-lapse file name: ' + shown(name))
-    if files.entry_kind(timelapse_dir(sd)) != 'dir':
-        raise HttpError(404, 'no time-lapse folder')
-    path = timelapse_dir(sd) + '/' + name
-    kind = files.entry_kind(path)
-    if kind is None:
-        raise HttpError(404, 'no such time-lapse video')
-    if kind != 'file':
-        raise HttpError(400, 'not a plain time-lapse video')
-    return path
-
-
 def timelapse_list(sd):
     """{"error":"false","records":[{"date","time","filename"}]}, newest first, as the firmware lists them."""
     names = []
-    if files.entry_kind(timelapse_dir(sd)) == 'dir':
-        for name, kind in files.list_entries(timelapse_dir(sd)):
+    if files.entry_kind(sd.timelapse_dir) == 'dir':
+        for name, kind in files.list_entries(sd.timelapse_dir):
             if kind == 'file' and is_timelapse_name(name) and len(names) < TIMELAPSE_MAX:
                 names.append(name)
     names.sort(reverse=True)
@@ -87,6 +56,6 @@ def timelapse(req):
     action = req.choice('action', ('list', 'delete'))
     if action == 'list':
         return timelapse_list(req.app.sd)
-    path = timelapse_file(req.app.sd, req.param('file', ''))
+    path = req.app.sd.timelapse_file(req.param('file', ''))
     files.remove_if_there(path)
     return ok()

@@ -13,11 +13,11 @@ import os
 import time
 
 from .. import checks, compat, files
+from ..fileanswers import file_response
 from ..http import (Deferred, HttpError, Response, ok, text_response, unchanged,
                     unquote_path)
-from ..sdcard import (hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_video, shown,
+from ..sdcard import (TIMELAPSE_DIR, hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_video, shown,
                       thumbnail_name, video_minute)
-from . import static
 
 DIR_ENTRIES_PER_PIECE = 32   # eventsdir entries sent per piece (~2 KiB): few sends, small buffers
 REMOVALS_PER_TURN = 64       # files deleted per loop turn, so a big delete never stalls other clients
@@ -146,10 +146,9 @@ def serve_record(req):
     parts = unquote_path(req.path[len(req.route.path):]).split('/')
     if len(parts) != 2:
         raise HttpError(400, 'a record is /record/DIR/FILE')
-    if parts[0] == 'timelapse':
-        from .recorder import timelapse_file
-        return static.file_response(req, timelapse_file(req.app.sd, parts[1]))
-    return static.file_response(req, existing_record_file(req, parts[0], parts[1]))
+    if parts[0] == TIMELAPSE_DIR:
+        return file_response(req, req.app.sd.timelapse_file(parts[1]))
+    return file_response(req, existing_record_file(req, parts[0], parts[1]))
 
 
 def events_file_body(dirname, contents, mode):
@@ -291,7 +290,7 @@ def last_recorded_video(req):
         return text_response('http://%s/record/%s/%s\n' % (host, dirname, video))
     disposition = '%s; filename="%s"' % (DISPOSITIONS[kind], video)
     path = sd.record + '/' + dirname + '/' + video
-    return static.file_response(req, path, [('Content-Disposition', disposition)])
+    return file_response(req, path, [('Content-Disposition', disposition)])
 
 
 def parse_oldness(text):

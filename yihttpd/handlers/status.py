@@ -2,14 +2,18 @@
 
 Values come from /proc, /sys and the SD card; anything the host does not
 have is "N/A", so the answer always carries every field (Home Assistant
-needs mac_addr and serial_number to be present).
+needs mac_addr and serial_number to be present). The Wi-Fi network's name
+is iwconfig's, as the firmware reads it, but run again only when the link
+went down or up since (EssidWatch), not once per request, and no answer
+waits for it.
 """
 import json
-import time
 
-from .. import files
-from ..http import Response
-from ..sysinfo import APP_VERSION, NA, free_sd, memory_info, network_info, read_first_line, serial_number
+from .. import conf, dates, device, files, guard
+from ..child import Background
+from ..compat import monotonic
+from ..device import NA, free_sd, memory_info, read_first_line, serial_number
+from ..http import HttpError, Response
 
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
 # Models (yi-hack/model_suffix) whose camera can pan and tilt: today's
@@ -18,29 +22,69 @@ DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
 PTZ_MODELS = ('r30gb', 'r35gb', 'r37gb', 'r40ga', 'h51ga', 'h52ga', 'h60ga', 'q321br_lsx', 'qg311r',
               'b091qp', 'h201c', 'h305r', 'h307', 'y30', 'y30qa')
 GO2RTC = '/bin/go2rtc'      # under yi-hack/: the firmware says go2rtc yes when it is installed
+IWCONFIG = ('iwconfig', 'wlan0')   # what the firmware's status.json reads the ESSID from
+ESSID_TIMEOUT = 3.0         # seconds iwconfig may take
+ESSID_MAX_AGE = 60.0        # seconds an ESSID is kept where the kernel counts no carrier changes
+ESSID_OUTPUT_MAX = 4096     # bytes of iwconfig's output read
 
 
-def local_time():
-    t = time.localtime()
-    return '%04d-%02d-%02d %02d:%02d:%02d' % t[:6]
+class EssidWatch:
+    """wlan_essid without a program run per request: the name `iwconfig wlan0` gave
+    last, read again beside the loop when the link went down or up since (the
+    kernel's carrier_changes count, --wlan-carrier, moved), or after ESSID_MAX_AGE
+    where there is no such count. No answer waits for it: until a read has
+    ended, answers give the name before (N/A right after start)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.essid = NA
+        self.seen = None        # the carrier count (or age slot) the ESSID was read at
+        self.reading = False
+
+    def mark(self):
+        count = read_first_line(self.app.options.wlan_carrier)
+        return count if count is not None else int(monotonic() // ESSID_MAX_AGE)
+
+    def current(self):
+        """The ESSID last read; a new read starts when the link changed since."""
+        mark = self.mark()
+        if mark != self.seen and not self.reading:
+            self.read(mark)
+        return self.essid
+
+    def read(self, mark):
+        app = self.app
+        out = files.temp_path(app.tmp_dir, 'essid')
+        self.reading = True
+
+        def ended(status):
+            try:
+                text = conf.read_small(out, ESSID_OUTPUT_MAX).decode() if status == 0 else ''
+            except (OSError, ValueError, UnicodeError):
+                text = ''
+            files.remove_if_there(out)
+            self.essid = essid_of(text)
+            self.seen = mark
+            self.reading = False
+        try:
+            Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path()] + list(IWCONFIG),
+                       ESSID_TIMEOUT, ended, app.tmp_dir, out)
+        except OSError:   # no file or process to spare now (EMFILE): tried again next time
+            files.remove_if_there(out)
+            self.reading = False
+
+
+def essid_of(text):
+    """The quoted name after iwconfig's ESSID: (the firmware: grep ESSID | cut -d'"' -f2);
+    N/A when not associated (ESSID:off/any, where the firmware's cut takes the Nickname)."""
+    at = text.find('ESSID:"')
+    if at < 0:
+        return NA
+    return text[at + 7:].partition('"')[0]
 
 
 def hostname(sd):
     return sd.read_text(sd.hostname_path) or read_first_line('/proc/sys/kernel/hostname') or NA
-
-
-def homever(app):
-    """The vendor firmware's version, /home/homever (--homever; e.g. 12.0.51.08_202208101411), or ''.
-
-    Read like /proc: the file is the camera's, not the SD card's, and on
-    MicroPython a link check lists the whole directory on each request.
-    """
-    return read_first_line(app.options.homever) or ''
-
-
-def home_version(app):
-    """status.json's home_version: the firmware's reads /home/app/.appver; else homever."""
-    return read_first_line(APP_VERSION) or homever(app) or NA
 
 
 def has_ptz(app, model):
@@ -52,6 +96,9 @@ def has_ptz(app, model):
 
 def status_json(req):
     app = req.app
+    if app.essid_watch is None:
+        app.essid_watch = EssidWatch(app)
+    essid = app.essid_watch.current()
     sd = app.sd
     model = sd.model_suffix() or NA
     uptime = read_first_line('/proc/uptime')
@@ -61,22 +108,30 @@ def status_json(req):
         'name': app.options.family or DEFAULT_FAMILY,
         'hostname': hostname(sd),
         'fw_version': sd.read_text(sd.yi_hack + '/version') or NA,
-        'home_version': home_version(app),
+        'home_version': device.home_version(app.options.homever),
         'model_suffix': model,
         'ptz': has_ptz(app, model),
         'go2rtc': 'yes' if files.entry_kind(sd.yi_hack + GO2RTC) == 'file' else 'no',
         'serial_number': serial_number(),
-        'local_time': local_time(),
+        'local_time': dates.date_text(),
         'uptime': uptime.split()[0] if uptime else NA,
         'load_avg': ' '.join(load.split()[:3]) if load else NA,
         'total_memory': total_memory,
         'free_memory': free_memory,
         'free_sd': free_sd(sd.root),
     }
-    status.update(network_info())
+    status.update(device.network_info())
+    status['wlan_essid'] = essid
     return Response(json.dumps(status).encode())
 
 
 def hostname_js(req):
+    """The firmware page's <script src>: refused to a request that says it came from
+    another site's page, which could read it the same way (a name that tells this
+    camera apart; the default ends with its MAC's). A browser that says nothing is
+    answered: one set to send no Referer would break the firmware's page."""
+    reason = guard.other_site_reason(req)
+    if reason is not None:
+        raise HttpError(403, 'refused: ' + reason)
     body = 'hostname=%s;' % json.dumps(hostname(req.app.sd))
     return Response(body.encode(), 200, 'text/javascript')

@@ -140,7 +140,7 @@ def fw_version(app):
 def fw_info(req):
     app = req.app
     fields = {'fw_version': fw_version(app),
-              'local_fw': 'true' if files.stat(local_archive(app)) is not None else 'false'}
+              'local_fw': files.stat(local_archive(app)) is not None}   # a JSON boolean, as the firmware prints it
 
     deferred = Deferred(req)
 

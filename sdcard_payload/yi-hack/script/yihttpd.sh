@@ -92,6 +92,15 @@ install_default_confs() {
     done
 }
 
+# Adds an empty KEY= line to system.conf when the card's own (older) file has
+# none, so that the page shows the setting; nothing else in the file changes.
+add_missing_key() {
+    [ -f "$ETC/system.conf" ] || return 0
+    grep -q "^[[:space:]]*$1[[:space:]]*=" "$ETC/system.conf" && return 0
+    [ -n "$(tail -c 1 "$ETC/system.conf")" ] && echo >> "$ETC/system.conf"
+    echo "$1=" >> "$ETC/system.conf" && say "added $1= to system.conf"
+}
+
 find_python() {
     if [ -n "$YIHTTPD_PYTHON" ]; then
         echo "$YIHTTPD_PYTHON"
@@ -340,6 +349,9 @@ start() {
     pid=$(read_pid "$SERVER_PID")
     is_ours "$pid" && end_process "$pid"
     install_default_confs
+    # More names the camera is reached by, which the server reads from system.conf
+    # (README "Security"): the page's Settings, Access.
+    add_missing_key HTTPD_ALLOW_HOST
     if [ "$(conf_value HTTPD)" != yes ]; then
         say "HTTPD is not yes in $ETC/system.conf: the web server stays off"
         return 0

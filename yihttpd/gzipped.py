@@ -4,13 +4,22 @@ Its busybox (gzdef.patch) answers a request for X with X.gz. Here X.gz
 goes out as it is, with Content-Encoding: gzip, to a client whose
 Accept-Encoding takes gzip, and is inflated on the fly for one that does
 not (busybox has no answer for it); either way with X's Content-Type.
-As every www file (static.py), it is sent whole: a Range header gets the
+As every www file (handlers/static.py), it is sent whole: a Range header gets the
 whole 200 answer, never a part of the compressed or of the inflated bytes.
-"""
-from .. import compat, compress
-from . import static
 
-INFLATE_CHUNK = 4096   # inflated bytes sent at a time
+Inflating is one shared inflate.Inflater (App.inflater): its small buffers
+are made at the first page-file request, while the heap still has room,
+and kept, and its 32 KiB window is a scratch file, so a length once
+promised is delivered even on a small, long-used heap, where no fresh
+32 KiB block is to be had. It inflates one answer at a time; another client
+without gzip meanwhile (or, should it never have been made, any) gets 503
+with Retry-After before anything of its answer is sent.
+"""
+from . import compat, inflate
+from .fileanswers import content_type, file_response
+from .http import HttpError
+
+INFLATE_CHUNK = 1024   # inflated bytes sent at a time
 GZIP_TRAILER = 8       # CRC-32, then the inflated size modulo 2**32
 
 
@@ -45,13 +54,27 @@ def inflated_size(f, size):
     return tail[4] | tail[5] << 8 | tail[6] << 16 | tail[7] << 24 if len(tail) == GZIP_TRAILER else 0
 
 
-class Inflated:
-    """The inflated bytes of an open gzip file, as an answer body (exactly length of them)."""
+def shared_inflater(app):
+    """App.inflater, made now if it is not yet; None when there is no room for it."""
+    if app.inflater is None:
+        try:
+            app.inflater = inflate.Inflater(INFLATE_CHUNK, app.tmp_dir)
+        except MemoryError:
+            pass
+    return app.inflater
 
-    def __init__(self, f, size, length):
+
+class Inflated:
+    """The inflated bytes of an open gzip file, as an answer body (exactly length of
+    them), through the shared inflater, which it holds until it is closed (answer
+    sent, client gone). Each piece is a view of the inflater's buffer, sent before
+    the next is made."""
+
+    def __init__(self, inflater, f, length):
         self.f = f
         self.left = length
-        self.reader = compress.gzip_reader(f, size)
+        self.reader = inflater
+        inflater.start(f)
 
     def __iter__(self):
         return self
@@ -59,7 +82,10 @@ class Inflated:
     def __next__(self):
         if not self.left:
             raise StopIteration
-        data = self.reader.read(min(INFLATE_CHUNK, self.left))
+        try:
+            data = self.reader.read(min(INFLATE_CHUNK, self.left))
+        except inflate.InflateError as err:   # the file changed or broke since its trailer was read
+            raise OSError(compat.EPIPE, 'gzip file corrupt: %s' % err)
         if not data:
             raise OSError(compat.EPIPE, 'gzip file shorter than its trailer says')
         self.left -= len(data)
@@ -69,23 +95,33 @@ class Inflated:
         if self.f is not None:
             self.f.close()
             self.f = None
+            self.reader.release()
             self.reader = None
 
 
 def serve(req, gz_path, name):
     """X.gz for a request of X (name: X's last segment, for its Content-Type)."""
+    inflater = shared_inflater(req.app)
     gzip_ok = accepts_gzip(req.headers.get('accept-encoding', ''))
     headers = [('Cache-Control', 'no-cache'), ('Vary', 'Accept-Encoding')]
     if gzip_ok:
         headers.append(('Content-Encoding', 'gzip'))
-    response = static.file_response(req, gz_path, headers, False, '' if gzip_ok else '-inflated')
+    response = file_response(req, gz_path, headers, False, '' if gzip_ok else '-inflated')
     if response.status != 200:
         return response
-    response.content_type = static.content_type(name)
+    response.content_type = content_type(name)
     if not gzip_ok:
+        if inflater is None or inflater.busy():
+            response.close()
+            raise HttpError(503, 'a page file is being inflated for another client: try again',
+                            [('Retry-After', '1')])
         f = response.file
         response.file = None
         length = inflated_size(f, response.length)
-        response.body = Inflated(f, response.length, length)
+        try:
+            response.body = Inflated(inflater, f, length)
+        except OSError:      # no file to spare for the window now (EMFILE, a full /tmp)
+            f.close()
+            raise HttpError(503, 'no room to inflate a page file now: try again', [('Retry-After', '1')])
         response.length = length
     return response

@@ -1,19 +1,19 @@
-"""What the camera is and how it is doing, read from /proc, /sys and the card.
-
-status.json (handlers/status.py) and the MQTT bridge's telemetry and info
-(mqtt_advertise.py) both read it here. Anything the host does not have is
-NA, so an answer always carries every field.
+"""What the camera tells of itself, read from /proc, /sys and the vendor's files:
+its network (addresses, gateway, MAC, Wi-Fi strength), memory, card space,
+serial number, model and the vendor firmware's version. Anything the host
+does not have is NA, as the firmware's scripts say. status.json and the
+MQTT bridge's info and telemetry both read them here.
 """
 import os
 
 from . import checks
 
 NA = 'N/A'
-MODEL_MAX = 32                    # characters of a model name (yi-hack/model_suffix)
-APP_VERSION = '/home/app/.appver'   # the camera app's version (status.json's home_version)
+APP_VERSION = '/home/app/.appver'   # the firmware's status.json reads this for home_version
 SERIAL_FILE = '/tmp/mmap.info'    # the vendor program's shared info block
 SERIAL_OFFSET = 656               # where it keeps the 20-character serial number
 SERIAL_LENGTH = 20
+MODEL_MAX = 32                    # characters of a model name (yi-hack/model_suffix)
 
 
 def read_first_line(path):
@@ -93,6 +93,20 @@ def network_info():
     except OSError:
         pass
     return info
+
+
+def homever(path):
+    """The vendor firmware's version, /home/homever (--homever; e.g. 12.0.51.08_202208101411), or ''.
+
+    Read like /proc: the file is the camera's, not the SD card's, and on
+    MicroPython a link check lists the whole directory on each request.
+    """
+    return read_first_line(path) or ''
+
+
+def home_version(homever_path):
+    """status.json's home_version: the firmware's reads /home/app/.appver; else homever."""
+    return read_first_line(APP_VERSION) or homever(homever_path) or NA
 
 
 def meminfo():
