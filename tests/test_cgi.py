@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness import read_until_closed
+from harness import read_until_closed, running, wait_until
 from yihttpd.cgi import CGI_PER_PEER, MAX_CGI_RUNS
 
 pytestmark = pytest.mark.armhf
@@ -152,16 +152,10 @@ def test_the_cgi_environment_is_busybox_httpds(card, start_server):
         for at in (port, server.port):
             request = ('POST /cgi-bin/env.sh/extra/more?q=1%%202&r HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n%s\r\nhello'
                        % (8080, headers)).encode()
-            deadline = time.monotonic() + 5
-            while True:
-                try:
-                    with socket.create_connection(('127.0.0.1', at), timeout=5) as s:
-                        s.sendall(request)
-                        answers.append(read_until_closed(s))
-                    break
-                except ConnectionRefusedError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
+            assert wait_until(lambda: listening(at))   # busybox is up
+            with socket.create_connection(('127.0.0.1', at), timeout=5) as s:
+                s.sendall(request)
+                answers.append(read_until_closed(s))
     finally:
         busybox.kill()
         busybox.wait()
@@ -328,11 +322,19 @@ def family_gone(pid_file):
     return process_gone(pid_file) and process_gone(pid_file + '.child')
 
 
+def listening(port):
+    """Whether something takes connections on the loopback port."""
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_for_family(pid_file):
-    deadline = time.monotonic() + 5
-    while not os.path.exists(pid_file + '.child'):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    """Wait until the slow script's child has written its pid (its whole line)."""
+    assert wait_until(lambda: os.path.exists(pid_file + '.child') and
+                      open(pid_file + '.child').read().endswith('\n'))
 
 
 def process_gone(pid_file):
@@ -342,16 +344,14 @@ def process_gone(pid_file):
 
 
 def process_gone_pid(pid, within=3.0):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+    """Whether the process has ended within that time (a zombie counts as ended)."""
+    def gone():
         try:
             with open('/proc/%d/stat' % pid) as f:
-                if f.read().rpartition(')')[2].split()[0] == 'Z':
-                    return True
+                return f.read().rpartition(')')[2].split()[0] == 'Z'
         except OSError:
             return True
-        time.sleep(0.05)
-    return False
+    return wait_until(gone, within)
 
 
 def test_other_clients_are_served_while_a_cgi_program_is_slow(card, start_server, meanwhile):
@@ -372,7 +372,7 @@ def test_other_clients_are_served_while_onvif_waits_for_an_event(card, start_ser
         result['took'] = time.monotonic() - began
     thread = threading.Thread(target=pull)
     thread.start()
-    time.sleep(0.5)
+    assert wait_until(lambda: running(card.file(ONVIF + '/events_service')))   # PullMessages waits
     began = time.monotonic()
     assert server.get('/cgi-bin/status.json')[0] == 200
     assert post_soap(server)[0] == 200
@@ -435,12 +435,9 @@ def held_script(card, rel, seconds):
     return pids
 
 
-def running(pids, count):
+def programs_started(pids, count):
     """Wait until count programs have written their pid into pids."""
-    deadline = time.monotonic() + 10
-    while not os.path.exists(pids) or len(open(pids).read().split()) < count:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert wait_until(lambda: os.path.exists(pids) and len(open(pids).read().split()) >= count)
 
 
 def connect_from(server, address):
@@ -470,7 +467,7 @@ def test_at_most_8_programs_run_at_once(card, start_server):
                for address in ('127.0.0.2', '127.0.0.3') for _ in range(CGI_PER_PEER)]
     for thread in threads:
         thread.start()
-    running(pids, MAX_CGI_RUNS)
+    programs_started(pids, MAX_CGI_RUNS)
     status, reply = get_from(server, '127.0.0.4', '/cgi-bin/newservice.sh')
     assert status == 503 and b'\r\nRetry-After: 1\r\n' in reply
     for thread in threads:
@@ -492,7 +489,7 @@ def test_one_address_gets_4_programs_and_the_owner_still_gets_in(card, start_ser
     try:
         for s in holders:
             s.sendall(request)
-        running(pids, CGI_PER_PEER)
+        programs_started(pids, CGI_PER_PEER)
         with connect_from(server, '127.0.0.2') as s:
             s.sendall(request)
             assert s.recv(4096).startswith(b'HTTP/1.1 503 ')
@@ -537,8 +534,5 @@ def test_clients_that_leave_as_the_program_ends_leave_no_temp_file(card, start_s
             got = b''
             while b'first' not in got:
                 got += s.recv(4096)
-    deadline = time.monotonic() + 10
-    while os.listdir(str(tmp)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert os.listdir(str(tmp)) == []
+    assert wait_until(lambda: os.listdir(str(tmp)) == [])
     assert server.get('/cgi-bin/newservice.sh')[0] == 200

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from harness import REPO, free_port, runtime_command, runtime_env
+from harness import REPO, free_port, runtime_command, runtime_env, wait_until
 
 
 def fetch(url):
@@ -54,7 +54,4 @@ def test_demo_serves_a_sample_card_and_cleans_up(runtime, stop, tmp_path):
     finally:
         proc.send_signal(stop)
         proc.wait(10)
-    deadline = time.monotonic() + CLEANUP_WAIT
-    while os.path.exists(root) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not os.path.exists(root), 'the throw-away SD root was left behind'
+    assert wait_until(lambda: not os.path.exists(root), CLEANUP_WAIT), 'the throw-away SD root was left behind'

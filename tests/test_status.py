@@ -2,9 +2,10 @@
 import os
 import re
 import subprocess
-import time
 
 import pytest
+
+from harness import wait_until
 
 pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
 
@@ -107,12 +108,10 @@ ESSID_WAIT = 10   # seconds a new ESSID may take to show (iwconfig runs beside t
 
 def essid_shown(server, expected):
     """Ask status.json until it names expected (it answers at once, with the name read last)."""
-    deadline = time.monotonic() + ESSID_WAIT
-    while True:
-        essid = server.get_json('/cgi-bin/status.json')[1]['wlan_essid']
-        if essid == expected or time.monotonic() > deadline:
-            return essid
-        time.sleep(0.05)
+    essids = []
+    wait_until(lambda: essids.append(server.get_json('/cgi-bin/status.json')[1]['wlan_essid'])
+               or essids[-1] == expected, ESSID_WAIT)
+    return essids[-1]
 
 
 def test_wlan_essid_is_iwconfigs_read_again_only_when_the_link_reconnects(sd, tmp_path, start_server):

@@ -8,6 +8,8 @@ Response.body_iter does; the connection only says when to write.
 from . import compat, files
 
 SMALL_BODY = 4096         # a body below this goes out in the same send as its head
+WRITE_TURN = 65536        # bytes of one answer sent per loop turn at most, so that a body made
+                          # as it goes (a page file inflated) never holds the loop from others
 LINGER_TIME = 2.0         # seconds a refused request's unread body is drained before closing,
 LINGER_MAX = 2 * 1048576  # or this many bytes: closing on unread data would reset the
                           # connection and the client could lose the answer (RFC 9112 9.6)
@@ -125,9 +127,12 @@ class AnswerWriter:
         """Send until the socket is full; True once the whole answer is out.
 
         buffer is the shared copy buffer for runtimes without sendfile.
-        Raises OSError (EAGAIN: the socket takes nothing more now).
+        Raises OSError (EAGAIN: the socket takes nothing more now). After
+        WRITE_TURN bytes it returns False with the socket still writable: the
+        loop comes back to it once the others had their turn.
         """
-        while True:
+        turn_end = self.sent + WRITE_TURN
+        while self.sent < turn_end:
             if self.out is not None:
                 n = sock.send(self.out)
                 self.sent += n
@@ -151,3 +156,4 @@ class AnswerWriter:
                     return False
                 if piece:
                     self.out = memoryview(piece)
+        return False
