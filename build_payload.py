@@ -19,7 +19,7 @@ The same sources give the same bytes: entries are sorted, and mtimes, owners
 and modes are fixed (the tar's gzip header carries no time or name either).
 Dev-time only: runs on CPython. --mpy compiles with mpy-cross 1.26.1, the
 compiler of the camera's MicroPython, which tools/build-micropython.sh
-builds from ../shared/micropython (or give --mpy-cross PATH).
+builds from MicroPython's v1.26.1 source (or give --mpy-cross PATH).
 """
 import argparse
 import gzip

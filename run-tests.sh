@@ -1,27 +1,47 @@
 #!/usr/bin/env bash
 # Installs what the tests need (Debian packages when missing, pinned PyPI
-# packages in .venv), builds the camera's MicroPython 1.26.1 once (x86-64
-# and 32-bit ARM, cached outside git: tools/build-micropython.sh), then runs
-# the whole suite on CPython and MicroPython 1.26.1, and the armhf-marked
-# modules on ARM under qemu-arm. Extra arguments go to pytest,
-# e.g. ./run-tests.sh -k records
+# packages in .venv), builds the camera's MicroPython 1.26.1 once (x86-64,
+# 32-bit ARM and 32-bit little-endian MIPS, cached outside git:
+# tools/build-micropython.sh), then runs the whole suite on CPython and
+# MicroPython 1.26.1, and the arch-marked modules on ARM and MIPS under qemu.
+# Extra arguments go to pytest, e.g. ./run-tests.sh -k records
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Test programs; the C toolchains, armhf libffi and musl, and qemu-arm that
-# build and run MicroPython 1.26.1 like the camera's.
+# Test programs; the C toolchains, armhf and mipsel libffi and musl, and the
+# user-mode qemu that build and run MicroPython 1.26.1 like the camera's.
+FOREIGN_ARCHITECTURES="armhf mipsel"
 DEBIAN_PACKAGES="wget curl tar bzip2 jq mosquitto mosquitto-clients chromium chromium-driver busybox dash
-  build-essential pkg-config libffi-dev gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
-  libffi-dev:armhf musl-dev:armhf qemu-user"
+  build-essential pkg-config libffi-dev
+  gcc-arm-linux-gnueabihf libc6-dev-armhf-cross libffi-dev:armhf musl-dev:armhf
+  gcc-mipsel-linux-gnu libc6-dev-mipsel-cross libffi-dev:mipsel musl-dev:mipsel qemu-user"
+# A name without :ARCH is the machine's own (dpkg finds it ambiguous once a
+# foreign instance is installed too, as libffi-dev's is).
+host_arch=$(dpkg --print-architecture)
 missing=""
 for pkg in $DEBIAN_PACKAGES; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+  dpkg -s "$pkg" >/dev/null 2>&1 || dpkg -s "$pkg:$host_arch" >/dev/null 2>&1 || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then
+  # As root the packages are installed; otherwise through sudo, or the
+  # commands are named for whoever may run them.
+  if [ "$(id -u)" = 0 ]; then
+    as_root=""
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root="sudo"
+  else
+    echo "run-tests: missing Debian packages:$missing" >&2
+    echo "run-tests: as root, run:" >&2
+    for arch in $FOREIGN_ARCHITECTURES; do echo "  dpkg --add-architecture $arch" >&2; done
+    echo "  apt-get update && apt-get install -y$missing" >&2
+    exit 1
+  fi
   echo "run-tests: installing Debian packages:$missing"
-  dpkg --print-foreign-architectures | grep -qx armhf || dpkg --add-architecture armhf
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  for arch in $FOREIGN_ARCHITECTURES; do
+    dpkg --print-foreign-architectures | grep -qx "$arch" || $as_root dpkg --add-architecture "$arch"
+  done
+  $as_root apt-get update -qq
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

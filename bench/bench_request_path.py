@@ -1,10 +1,11 @@
-"""The request path's cost: hostname.js on yihttpd beside a bare poll loop.
+"""The request path's cost: hostname.js and status.json on yihttpd beside a bare poll loop.
 
     .venv/bin/python bench/bench_request_path.py [--seconds S] [--runtime cpython|micropython]
 
-For each runtime, in one run: requests/s of keep-alive GETs of a fixed tiny
-answer from bench/bare_loop.py (no parsing at all: the ceiling) and of
-yihttpd's /cgi-bin/hostname.js, and yihttpd's share of the ceiling.
+For each runtime, in one run, with wrk's keep-alive clients (wrk -t2 -cN):
+requests/s of a fixed tiny answer from bench/bare_loop.py (no parsing at
+all: the ceiling), of yihttpd's /cgi-bin/hostname.js and of its
+/cgi-bin/status.json, and hostname.js's share of the ceiling.
 """
 import os
 import shutil
@@ -48,8 +49,11 @@ def main():
                     ceiling = run_load('127.0.0.1', port, '/', clients, args.seconds)
                     ours = run_load(server.host, server.port, '/cgi-bin/hostname.js', clients,
                                     args.seconds)
+                    status = run_load(server.host, server.port, '/cgi-bin/status.json', clients,
+                                      args.seconds)
                     print(format_row('%s bare poll loop' % runtime, clients, ceiling))
                     print(format_row('%s hostname.js' % runtime, clients, ours))
+                    print(format_row('%s status.json' % runtime, clients, status))
                     print('%s %d clients: hostname.js at %.0f%% of the bare loop' % (
                         runtime, clients, 100.0 * ours['rps'] / ceiling['rps']), flush=True)
             finally:

@@ -1,15 +1,19 @@
 """kill -9 at random moments while the server writes: is every file old or new, never torn?
 
-    .venv/bin/python bench/kill_loop.py [--kills 200] [--runtime cpython|micropython]
+    .venv/bin/python bench/kill_loop.py [--kills 400] [--runtime cpython|micropython]
 
 Each round starts a server on one SD root, sends one writing request
 (set_configs.sh, load.sh of a settings archive, or eventsdirdel.sh of an
-hour directory), kills the server with SIGKILL after a random delay of
-0-15 ms, and then checks the card: system.conf and camera.conf are byte for
-byte the old or the new text; every video left is whole. Then the card is
-put back for the next round. Prints the rounds of each kind, the outcomes
-seen (old, new, partly deleted...), torn files found and leftovers in the
-temp folder. Figures, not a pass/fail test.
+hour directory), kills the server with SIGKILL after a random delay
+within the time that kind of request takes unkilled (timed first, once
+per kind), starts it again (it finishes or undoes a conf switch the kill cut
+short, before it listens) and then checks the card: system.conf and
+camera.conf are byte for byte the old or the new text, and both from the
+same set (a load.sh changes both: one old and one new is a mixed set);
+every video left is whole. Then the card is put back for the next round.
+Prints the rounds of each kind, the outcomes seen (old, new, partly
+deleted...), torn files and mixed sets found and leftovers in the temp
+folder. Figures, not a pass/fail test.
 """
 import argparse
 import json
@@ -30,7 +34,6 @@ from harness import SdRoot, ServerProcess  # noqa: E402
 HOUR = '2020Y01M01D01H'
 VIDEOS = 40                  # in the hour directory a delete removes
 VIDEO_BYTES = 4096
-LONGEST_DELAY = 0.015        # seconds before the kill: the writes take a few ms on loopback
 CONFS = ('system.conf', 'camera.conf')
 
 
@@ -46,7 +49,7 @@ def send(server, data):
 
 
 def request(method, path, body=b'', ctype='application/json'):
-    return ('%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: %s\r\n'
+    return ('%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: %s\r\n'
             'Content-Length: %d\r\n\r\n' % (method, path, ctype, len(body))).encode() + body
 
 
@@ -114,44 +117,65 @@ def writers(card):
     }
 
 
+def duration(card, data):
+    """Seconds a request takes, unkilled, on a server just started (the card is put back first)."""
+    card.reset()
+    server = card.start()
+    began = time.monotonic()
+    send(server, data)
+    took = time.monotonic() - began
+    server.stop()
+    return took
+
+
 def kill_loop(runtime, kills, seed):
     base = tempfile.mkdtemp(prefix='yihttpd-kill-')
     rng = random.Random(seed)
     try:
         card = Card(base, runtime)
         kinds = writers(card)
+        spans = {kind: duration(card, data) for kind, data in kinds.items()}
         counts = {}
         torn_total = 0
+        cut_short = {'finished': 0, 'removed': 0}   # conf switches the restart completed or undid
         for _ in range(kills):
             card.reset()
             kind = rng.choice(sorted(kinds))
             server = card.start()
             sender = threading.Thread(target=send, args=(server, kinds[kind]))
             sender.start()
-            time.sleep(rng.uniform(0, LONGEST_DELAY))
+            time.sleep(rng.uniform(0, spans[kind]))
             os.kill(server.proc.pid, signal.SIGKILL)
             server.proc.wait()
             sender.join()
             server.stop()
+            again = card.start()   # the next start, as on the camera: it listens once etc/ is settled
+            for outcome in cut_short:
+                cut_short[outcome] += ('%s a conf switch' % outcome) in again.log()
+            again.stop()
             seen, torn = card.outcome()
             torn_total += torn
             key = '%-12s %s' % (kind, ', '.join(s for s in seen if 'torn' in s or kind != 'eventsdirdel'
                                                  or s.startswith('videos')))
             counts[key] = counts.get(key, 0) + 1
-        print('%s: %d kills' % (runtime, kills))
+        print('%s: %d kills, each within the time its request takes (%s)' % (
+            runtime, kills, ', '.join('%s %.0f ms' % (kind, spans[kind] * 1000) for kind in sorted(spans))))
         for key in sorted(counts):
             print('  %4d  %s' % (counts[key], key))
         torn_confs = sum(n for key, n in counts.items() if 'torn' in key)
-        print('  torn confs: %d, torn videos: %d, left in the temp folder: %d %s' % (
-            torn_confs, torn_total, len(os.listdir(card.tmp_dir)), sorted(os.listdir(card.tmp_dir))[:4]),
-            flush=True)
+        mixed = sum(n for key, n in counts.items()
+                    if key.startswith('load.sh') and 'old' in key and 'new' in key)
+        print('  torn confs: %d, mixed sets: %d (conf switches cut short: %d finished, %d removed at the '
+              'next start), torn videos: %d, left in the temp folder: %d %s' % (
+                  torn_confs, mixed, cut_short['finished'], cut_short['removed'], torn_total,
+                  len(os.listdir(card.tmp_dir)), sorted(os.listdir(card.tmp_dir))[:4]), flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--kills', type=int, default=200)
+    parser.add_argument('--kills', type=int, default=400)
     parser.add_argument('--runtime', choices=('cpython', 'micropython'), action='append')
     args = parser.parse_args()
     for runtime in args.runtime or ('cpython', 'micropython'):

@@ -2,21 +2,19 @@
 
     .venv/bin/python bench/payload_heap.py [--heap 256K] [--runs N] [--skip-tests] [TEST FILE ...]
 
-Builds the --mpy payload and unpacks it in a temporary folder, then:
-1. runs the foundation's HTTP tests (their MicroPython 1.26.1 half) --runs
-   times with every server started from that unpacked bytecode package at
-   --heap instead of the checkout's sources at 512K, and prints each
-   pytest summary and how many runs passed;
-2. finds the smallest heap, to a HEAP_STEP, at which that package serves
+1. Runs the foundation's tests (modules marked small_heap: HTTP, files,
+   limits, auth, status; their MicroPython 1.26.1 x86-64 half) --runs
+   times, every server started from the --mpy payload (the harness's
+   precompiled package) at --heap, and prints each pytest summary and how
+   many runs passed. The suite itself runs them once at 256K.
+2. Finds the smallest heap, to a HEAP_STEP, at which that package serves
    status.json and a 20 MiB record intact (checksum), and prints it.
 Figures, not a pass/fail test.
 """
 import argparse
 import hashlib
 import os
-import subprocess
 import sys
-import tarfile
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,43 +22,16 @@ sys.path.insert(0, os.path.join(REPO, 'tests'))
 
 import harness  # noqa: E402
 
-FOUNDATION_TESTS = ['tests/test_http.py', 'tests/test_static.py', 'tests/test_limits.py',
-                    'tests/test_auth.py', 'tests/test_status.py']
 RECORD_SIZE = 20 * 1024 * 1024   # the foundation's large-download case
 HEAP_STEP = 8                    # KiB between probed heap sizes
 HEAP_LOW, HEAP_HIGH = 16, 512    # KiB: the search range
 
 
-def unpack_mpy_payload(tmp):
-    """Build the --mpy payload into tmp; the folder that holds its yihttpd package."""
-    archive = os.path.join(tmp, 'payload.tar.gz')
-    subprocess.run([sys.executable, os.path.join(REPO, 'build_payload.py'), '--mpy', '--out', archive],
-                   check=True, stdout=subprocess.DEVNULL)
-    root = os.path.join(tmp, 'card')
-    with tarfile.open(archive) as tar:
-        tar.extractall(root)
-    return os.path.join(root, 'yi-hack')
-
-
-HARNESS_COMMAND = harness.runtime_command
-
-
-def serve_from(package_parent, heap=None):
-    """Servers started through the harness run the unpacked package (at heap, if given).
-
-    harness.REPO is the working directory and MICROPYPATH of every server; the
-    unpacked folder holds no .py sources, so only the bytecode can load.
-    """
-    harness.REPO = package_parent
-
-    def command(runtime, module='yihttpd', asked=harness.MICROPYTHON_HEAP):
-        return HARNESS_COMMAND(runtime, module, heap or asked)
-    harness.runtime_command = command
-
-
-def run_tests(files):
+def run_tests(heap, files):
     import pytest
-    return pytest.main(['-q', '-p', 'no:cacheprovider', '-k', 'micropython', '--rootdir', REPO] + files)
+    harness.SMALL_HEAP = heap
+    return pytest.main(['-q', '-p', 'no:cacheprovider', '-m', 'small_heap', '-k', 'micropython',
+                        '--rootdir', REPO] + (files or [os.path.join(REPO, 'tests')]))
 
 
 def serves_large_record(tmp, heap_kib):
@@ -70,7 +41,7 @@ def serves_large_record(tmp, heap_kib):
     sd.add_video('2024Y01M01D00H', '00M00S60', data=data, thumb=None)
     try:
         server = harness.ServerProcess('micropython', sd.path, ['--quiet', '--ipc', 'record'],
-                                       '%dK' % heap_kib)
+                                       '%dK' % heap_kib, precompiled=True)
     except RuntimeError:
         return False
     try:
@@ -104,20 +75,17 @@ def main():
     parser.add_argument('--heap', default='256K', help='heap for the test run (default 256K)')
     parser.add_argument('--runs', type=int, default=1, help='times to run the tests (default 1)')
     parser.add_argument('--skip-tests', action='store_true', help='only search the smallest heap')
-    parser.add_argument('tests', nargs='*', default=FOUNDATION_TESTS)
+    parser.add_argument('tests', nargs='*', help='test files (default: the small_heap modules)')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        package_parent = unpack_mpy_payload(tmp)
         if not args.skip_tests:
-            serve_from(package_parent, args.heap)
             passed = 0
             for run in range(1, args.runs + 1):
-                code = run_tests(args.tests)
+                code = run_tests(args.heap, args.tests)
                 passed += code == 0
-                print('run %d: foundation HTTP tests, --mpy payload at heap %s: pytest exit %d'
+                print('run %d: foundation tests, --mpy payload at heap %s: pytest exit %d'
                       % (run, args.heap, code), flush=True)
             print('runs passed at heap %s: %d of %d' % (args.heap, passed, args.runs), flush=True)
-        serve_from(package_parent)
         found = smallest_heap(tmp)
         print('smallest heap serving status.json and a 20 MiB record: %s'
               % ('none up to %dK' % HEAP_HIGH if found is None else '%dK' % found), flush=True)

@@ -2,19 +2,26 @@
 
 Every test that takes `server` (or `start_server`, or `runtime`) runs on
 CPython and on the camera's MicroPython 1.26.1 with ffi (x86-64, heap
-capped at 512K); modules marked `pytest.mark.armhf` run a third time on
-the 32-bit ARM musl build under qemu-arm. A runtime that is missing fails
-the run; it is never skipped.
+capped at 512K); modules marked `pytest.mark.arch` run again on the 32-bit
+musl builds for ARM (under qemu-arm) and little-endian MIPS (under
+qemu-mipsel), from the precompiled .mpy payload as the camera runs it. In
+modules marked `pytest.mark.small_heap` (the foundation: HTTP, files,
+limits, auth, status) MicroPython x86-64 runs that payload at 256K, the
+heap it must keep fitting. A runtime that is missing fails the run; it is
+never skipped.
 """
 import os
 import sys
+import threading
+import time
 import zlib
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import MICROPYTHON_HEAP, SdRoot, ServerProcess  # noqa: E402
+import harness  # noqa: E402
+from harness import ARCH_RUNTIMES, MICROPYTHON_HEAP, SdRoot, ServerProcess  # noqa: E402
 from mqtt_harness import MqttSetup  # noqa: E402
 
 
@@ -33,8 +40,17 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     # Module scope: a module's tests run runtime by runtime, so its tables share servers.
     if 'runtime' in metafunc.fixturenames:
-        armhf = ('armhf',) if metafunc.definition.get_closest_marker('armhf') else ()
-        metafunc.parametrize('runtime', RUNTIMES + armhf, scope='module')
+        arch = ARCH_RUNTIMES if metafunc.definition.get_closest_marker('arch') else ()
+        metafunc.parametrize('runtime', RUNTIMES + arch, scope='module')
+
+
+def server_kind(runtime, node):
+    """(heap, precompiled) of the servers a test or a module's table starts: the .mpy
+    package at harness.SMALL_HEAP for MicroPython in modules marked small_heap
+    (bench/payload_heap.py sets another), else the runtime's default."""
+    if runtime == 'micropython' and node.get_closest_marker('small_heap') is not None:
+        return harness.SMALL_HEAP, True
+    return MICROPYTHON_HEAP, None
 
 
 def is_table_row(request):
@@ -49,7 +65,7 @@ def row_table(request):
     name = marker.args[0] if marker.args else ''
     tables = request.getfixturevalue('tables')
     if name not in tables:
-        tables[name] = Table(tables.runtime, tables.base / (name or 'table'))
+        tables[name] = Table(tables.runtime, tables.base / (name or 'table'), tables.kind)
     return tables[name]
 
 
@@ -58,9 +74,10 @@ class Table:
     one set per runtime. Every row proves that it changed nothing on the card, so
     a row that did would show, and a later row starts from the same card."""
 
-    def __init__(self, runtime, base):
+    def __init__(self, runtime, base, kind):
         self.runtime = runtime
         self.base = base
+        self.kind = kind   # server_kind's (heap, precompiled)
         base.mkdir()
         self.sd = SdRoot(base / 'sd')
         self.servers = []
@@ -76,7 +93,7 @@ class Table:
             self.prepared.append(setup)
 
     def start(self, *args):
-        server = ServerProcess(self.runtime, self.sd.path, args)
+        server = ServerProcess(self.runtime, self.sd.path, args, self.kind[0], precompiled=self.kind[1])
         self.servers.append(server)
         return server
 
@@ -101,15 +118,16 @@ class Table:
 class Tables(dict):
     """A module's tables for one runtime, by name."""
 
-    def __init__(self, runtime, base):
+    def __init__(self, runtime, base, kind):
         super().__init__()
         self.runtime = runtime
         self.base = base
+        self.kind = kind
 
 
 @pytest.fixture(scope='module')
-def tables(runtime, tmp_path_factory):
-    shared = Tables(runtime, tmp_path_factory.mktemp('tables-' + runtime))
+def tables(runtime, tmp_path_factory, request):
+    shared = Tables(runtime, tmp_path_factory.mktemp('tables-' + runtime), server_kind(runtime, request.node))
     yield shared
     for table in shared.values():
         table.close()
@@ -151,12 +169,13 @@ def sd(request, tmp_path):
 
 
 @pytest.fixture
-def start_server(runtime, sd):
+def start_server(runtime, sd, request):
     """start_server(*args, root=None, heap=..., env=None) -> ServerProcess; stopped after the test."""
     started = []
+    kind_heap, precompiled = server_kind(runtime, request.node)
 
-    def start(*args, root=None, heap=MICROPYTHON_HEAP, module='yihttpd', env=None):
-        server = ServerProcess(runtime, root or sd.path, args, heap, module, env)
+    def start(*args, root=None, heap=None, module='yihttpd', env=None):
+        server = ServerProcess(runtime, root or sd.path, args, heap or kind_heap, module, env, precompiled)
         started.append(server)
         return server
 
@@ -172,10 +191,38 @@ def server(request, start_server):
     return start_server()
 
 
+SWITCH_HELD_WAIT = 60.0   # s for a server to reach its held conf switch (qemu on a busy machine)
+
+
+@pytest.fixture
+def killed_mid_switch(start_server, sd):
+    """killed_mid_switch(point, send) -> (etc/'s files as the kill left them, the next server).
+
+    Starts a server whose conf switch (load.sh, reset.sh) stops at point
+    (--test-hold-switch: 'staged' or 'switching'), runs send(server) beside
+    it, SIGKILLs it once its log says it holds there, then starts a server
+    again on the same card.
+    """
+    def run(point, send):
+        held = start_server('--test-hold-switch', point)
+        thread = threading.Thread(target=send, args=(held,), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + SWITCH_HELD_WAIT
+        while 'conf switch held at ' + point not in held.log():
+            assert time.monotonic() < deadline and held.proc.poll() is None, held.log()
+            time.sleep(0.05)
+        held.proc.kill()
+        held.proc.wait()
+        thread.join(SWITCH_HELD_WAIT)
+        left = {name: sd.read('yi-hack/etc/' + name) for name in os.listdir(sd.etc)
+                if os.path.isfile(os.path.join(sd.etc, name))}
+        return left, start_server()
+    return run
+
+
 # --- camera commands read back (IPC) ---
 
 import select  # noqa: E402
-import time  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from yihttpd import mqueue as yihttpd_mqueue  # noqa: E402

@@ -14,6 +14,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAYLOAD_ETC = os.path.join(REPO, 'sdcard_payload', 'yi-hack', 'etc')
 MICROPYTHON_HEAP = '512K'
+SMALL_HEAP = '256K'    # the heap the .mpy payload must also serve the foundation tests in
 START_TIMEOUT = 10.0
 READY_POLL = 0.01   # seconds between tries to connect to a server starting up
 PORT_TRIES = 5      # a port taken between the check and the server's bind: another one
@@ -24,9 +25,12 @@ class PortTaken(Exception):
 
 
 # The runtimes a server test runs on: CPython, and the camera's MicroPython
-# 1.26.1 with ffi built from ../shared/micropython (x86-64, and 32-bit ARM
-# musl under qemu-arm), each the name of its binary in the build's bin/.
-MICROPYTHONS = {'micropython': 'micropython', 'armhf': 'micropython-armhf'}
+# 1.26.1 with ffi built by tools/build-micropython.sh (x86-64, and the 32-bit
+# musl builds for ARM and little-endian MIPS under qemu), each the name of
+# its binary in the build's bin/.
+MICROPYTHONS = {'micropython': 'micropython', 'armhf': 'micropython-armhf',
+                'mipsel': 'micropython-mipsel'}
+ARCH_RUNTIMES = ('armhf', 'mipsel')   # the camera CPUs, emulated: where word size and byte order show
 BUILD_SCRIPT = os.path.join(REPO, 'tools', 'build-micropython.sh')
 _build = []
 
@@ -49,7 +53,7 @@ def mpy_cross_path():
 
 # The runtimes that load the package as the camera does: compiled to .mpy
 # (build_payload.py --mpy), which also spares the emulator the compiling.
-MPY_RUNTIMES = ('armhf',)
+MPY_RUNTIMES = ARCH_RUNTIMES
 # What the package finds beside itself (the page, the demo's files, the payload's defaults).
 BESIDE_PACKAGE = ('www', 'demo', 'sdcard_payload')
 
@@ -93,20 +97,28 @@ def mpy_tree():
     return tree
 
 
+def package_root(runtime, precompiled=None):
+    """Where a MicroPython runtime imports yihttpd from: the checkout, or the .mpy
+    tree (by default under qemu)."""
+    if precompiled is None:
+        precompiled = runtime in MPY_RUNTIMES
+    return mpy_tree() if precompiled else REPO
+
+
 def runtime_command(runtime, module='yihttpd', heap=MICROPYTHON_HEAP):
-    """The argv prefix that runs a module of the checkout under a runtime (None: the bare interpreter)."""
+    """The argv prefix that runs a module of yihttpd under a runtime (None: the bare interpreter)."""
     run_module = ['-m', module] if module else []
     if runtime == 'cpython':
         return [sys.executable] + run_module
     return [micropython_path(runtime), '-X', 'heapsize=' + heap] + run_module
 
 
-def runtime_env(runtime):
+def runtime_env(runtime, precompiled=None):
     env = dict(os.environ, TZ='UTC0')   # event times are shown in TZ: the same on every machine
     if runtime == 'cpython':
         env['PYTHONPATH'] = REPO
     else:
-        env['MICROPYPATH'] = mpy_tree() if runtime in MPY_RUNTIMES else REPO
+        env['MICROPYPATH'] = package_root(runtime, precompiled)
     return env
 
 
@@ -294,16 +306,17 @@ class SdRoot:
 class ServerProcess:
     """The real yihttpd process on a free loopback port."""
 
-    def __init__(self, runtime, root, args=(), heap=MICROPYTHON_HEAP, module='yihttpd', env=None):
+    def __init__(self, runtime, root, args=(), heap=MICROPYTHON_HEAP, module='yihttpd', env=None,
+                 precompiled=None):
         for _ in range(PORT_TRIES):
             try:
-                self.start(runtime, root, args, heap, module, env)
+                self.start(runtime, root, args, heap, module, env, precompiled)
                 return
             except PortTaken:
                 self.log_file.close()
         raise RuntimeError('%d ports in a row were taken before the server bound them' % PORT_TRIES)
 
-    def start(self, runtime, root, args, heap, module, env):
+    def start(self, runtime, root, args, heap, module, env, precompiled):
         self.runtime = runtime
         self.root = root
         self.port = free_port()
@@ -318,10 +331,17 @@ class ServerProcess:
                                        'ipc-%s-%d.bin' % (runtime, self.port))
         if module == 'yihttpd' and '--ipc' not in args:
             args += ['--ipc', 'record', '--ipc-record', self.ipc_record]
+        # Nor is this machine the camera: a loaded hostname goes to `true`,
+        # never to `hostname` (which renamed the test machine as root).
+        if module == 'yihttpd' and '--hostname-cmd' not in args:
+            args += ['--hostname-cmd', 'true']
         cmd = runtime_command(runtime, module, heap) + [
             '--root', root, '--port', str(self.port), '--bind', self.host] + args
         self.log_file = open(self.log_path, 'wb')
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=dict(runtime_env(runtime), **(env or {})),
+        # MicroPython looks in its working folder ('') before MICROPYPATH: started in
+        # the checkout it would load the sources, not the .mpy tree.
+        cwd = REPO if runtime == 'cpython' else package_root(runtime, precompiled)
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=dict(runtime_env(runtime, precompiled), **(env or {})),
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
         self.wait_ready()
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import prepared, shared
 from harness import wait_until
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 # Stand-ins: each logs its arguments; nanotts turns its text into "PCM<text>",
 # pcmvol copies its input to its output (the FIFO), as the real ones stream.

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import prepared
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+# also on 32-bit ARM and MIPS (musl) under qemu; the foundation: the .mpy payload at 256K
+pytestmark = [pytest.mark.arch, pytest.mark.small_heap]
 
 
 def basic(user, password):

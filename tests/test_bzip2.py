@@ -13,7 +13,7 @@ from harness import PAYLOAD_ETC, REPO, runtime_command, runtime_env
 from pure_units import read_through
 from yihttpd import bzip2, bzip2_writer
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bzip2_tool.py')
 HEAP = '256K'

@@ -14,7 +14,7 @@ from harness import read_until_closed
 
 from yihttpd import ipc
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 ALL_SETTINGS = ('switch_on=no&save_video_on_motion=yes&sensitivity=medium'
                 '&led=no&ir=yes&rotate=yes')

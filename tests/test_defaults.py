@@ -9,7 +9,7 @@ import pytest
 
 from conftest import prepared
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 DEFAULT_SYSTEM = b'HTTPD=yes\nHTTPD_PORT=8080\nRTSP=yes\n'
 DEFAULT_CAMERA = b'SWITCH_ON=yes\nLED=no\n'
@@ -94,3 +94,36 @@ def test_a_link_in_place_of_the_archive_is_not_followed(server, card, tmp_path):
     before = card.snapshot()
     assert server.get_json('/cgi-bin/reset.sh')[0] == 503
     assert card.snapshot() == before
+
+
+def killed_reset(killed_mid_switch, point):
+    """reset.sh killed at point of its switch: (etc/ as the kill left it, the server started again)."""
+    def send(server):
+        try:
+            server.get('/cgi-bin/reset.sh')
+        except OSError:
+            pass   # killed before it answered
+    return killed_mid_switch(point, send)
+
+
+def test_a_reset_killed_before_its_switch_began_leaves_the_old_settings(card, killed_mid_switch):
+    card.write('yi-hack/etc/defaults.tar.bz2', archive(good()))
+    before = card.snapshot()
+    left, server = killed_reset(killed_mid_switch, 'staged')
+    assert left['system.conf'] != DEFAULT_SYSTEM and 'hostname' in left
+    assert card.snapshot() == before
+    assert 'the old set stays' in server.log()
+
+
+def test_a_reset_killed_half_way_through_its_switch_is_finished_at_the_next_start(card, killed_mid_switch):
+    card.write('yi-hack/etc/defaults.tar.bz2', archive(good()))
+    left, server = killed_reset(killed_mid_switch, 'switching')
+    assert left['system.conf'] == DEFAULT_SYSTEM and left['camera.conf'] != DEFAULT_CAMERA   # mixed when killed
+    assert 'hostname' in left and 'proxychains.conf' in left
+    assert card.read('yi-hack/etc/system.conf') == DEFAULT_SYSTEM
+    assert card.read('yi-hack/etc/camera.conf') == DEFAULT_CAMERA
+    assert card.read('yi-hack/etc/mqttv4.conf') == b'MQTT_IP=\n'
+    etc = os.listdir(card.etc)
+    assert 'hostname' not in etc and 'proxychains.conf' not in etc and '.yihttpd-switch' not in etc
+    assert card.read('yi-hack/etc/ptz_presets.conf') == b'0=Door,1,2\n'
+    assert 'the new set is in place' in server.log()

@@ -108,7 +108,7 @@ def test_a_long_poll_check_that_fails_answers_every_waiter(client, sd, monkeypat
     sd.write('record/tmp.mp4.tmp', b'being recorded')
     monkeypatch.setattr(records, 'newest_state', fail)
     assert_internal_error(answered_promptly(client, '/cgi-bin/getlastrecordedvideo.sh?oldness=-1'))
-    assert client.app.video_watch.waiters == []
+    assert client.app.state(records.__name__, records.NextVideoWatch).waiters == []
 
 
 def test_a_snapshot_whose_image_cannot_be_read_is_answered_and_its_grabber_let_go(
@@ -116,7 +116,7 @@ def test_a_snapshot_whose_image_cannot_be_read_is_answered_and_its_grabber_let_g
     executable(sd, 'yi-hack/bin/imggrabber', 'printf "\\377\\330\\377frame"')
     monkeypatch.setattr(snapshot, 'open_jpeg', fail)
     assert_internal_error(answered_promptly(client, '/cgi-bin/snapshot.sh'))
-    assert client.app.grabbers == 0
+    assert snapshot.grabbers(client.app).running == 0
     assert [n for n in os.listdir(tmp_dir) if n.startswith('yihttpd-snapshot')] == []
 
 
@@ -150,7 +150,7 @@ def test_an_upgrade_that_fails_while_installed_is_answered_and_another_may_start
     client.options.reboot_cmd = 'true'
     monkeypatch.setattr(system, 'keep_settings', fail)
     assert_internal_error(answered_promptly(client, '/cgi-bin/fw_upgrade.sh?get=upgrade'))
-    assert not client.app.upgrading
+    assert not client.app.state(system.__name__, system.Upgrading).running
     assert not os.path.exists(sd.file(system.STAGING))
     assert sd.read('yi-hack/version') == b'0.4.1\n'
 
@@ -172,7 +172,7 @@ def test_a_sound_whose_end_cannot_be_answered_is_answered_and_the_speaker_let_go
     answer = audio.answer
     monkeypatch.setattr(audio, 'answer', lambda error, *args: fail() if not error else answer(error, *args))
     assert_internal_error(answered_promptly(client, '/cgi-bin/speaker_file.sh', 'POST', b'door.pcm'))
-    assert not client.app.playing
+    assert not audio.speaker_state(client.app).playing
 
 
 def test_a_reset_that_fails_while_restoring_is_answered_and_changes_nothing(client, sd, monkeypatch):

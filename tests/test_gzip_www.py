@@ -16,7 +16,7 @@ from conftest import prepared
 
 from harness import REPO, wait_until
 
-pytestmark = pytest.mark.armhf
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 FIRMWARE_WEB = os.path.join(os.path.dirname(REPO), 'shared', 'firmware',
                             'yi-hack-Allwinner-v2-web.tar.xz')

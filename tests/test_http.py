@@ -8,7 +8,8 @@ import pytest
 
 from harness import REPO, read_until_closed, runtime_command, runtime_env, wait_until
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+# also on 32-bit ARM and MIPS (musl) under qemu; the foundation: the .mpy payload at 256K
+pytestmark = [pytest.mark.arch, pytest.mark.small_heap]
 
 
 def read_response(sock):

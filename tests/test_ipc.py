@@ -10,7 +10,7 @@ import pytest
 from harness import wait_until
 from yihttpd import compat, ipc, mqueue
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 
 def h(text):

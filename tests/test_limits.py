@@ -9,7 +9,8 @@ import pytest
 
 from harness import wait_until
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+# also on 32-bit ARM and MIPS (musl) under qemu; the foundation: the .mpy payload at 256K
+pytestmark = [pytest.mark.arch, pytest.mark.small_heap]
 
 CROWD = 200
 MAX_CONNECTIONS = 32   # server.MAX_CONNECTIONS

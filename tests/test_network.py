@@ -7,7 +7,7 @@ import pytest
 
 from conftest import shared
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 IWLIST_OUTPUT = r'''wlan0     Scan completed :
           Cell 01 - Address: 00:11:22:33:44:55

@@ -20,7 +20,7 @@ import zipfile
 
 import pytest
 
-from harness import REPO, free_port, micropython_path, mpy_cross_path
+from harness import ARCH_RUNTIMES, REPO, free_port, micropython_path, mpy_cross_path
 
 BUILD_SCRIPT = os.path.join(REPO, 'build_payload.py')
 START_SCRIPT = 'yi-hack/script/yihttpd.sh'
@@ -309,7 +309,7 @@ def test_httpd_off_in_system_conf_starts_nothing(tmp_path, archives):
         made.clean_up()
 
 
-@pytest.mark.parametrize('interpreter', ['micropython', 'armhf'])
+@pytest.mark.parametrize('interpreter', ('micropython',) + ARCH_RUNTIMES)
 def test_the_cameras_python3_runs_the_server_with_yi_hack_lib_and_a_heap_cap(
         tmp_path, archives, interpreter):
     """yi-hack-Allwinner-v2 ships MicroPython 1.26.1 as yi-hack/bin/python3 and libffi.so in yi-hack/lib."""

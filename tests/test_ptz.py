@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 # ipc_cmd.h, byte for byte
 MOVE = b'\x01\x00\x00\x00\x08\x00\x00\x00\x06\x40\x06\x40\x18\x00\x00\x00%c\x00\x00\x00\x00\x00\x00\x00'

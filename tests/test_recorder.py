@@ -6,7 +6,7 @@ import pytest
 
 from conftest import prepared
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 # ipc_cmd.h's IPC_MOTION_START and IPC_MOTION_STOP
 MOTION_START = b'\x01\x00\x00\x00\x02\x00\x00\x00\x7c\x00\x7c\x00\x00\x00\x00\x00'

@@ -11,7 +11,7 @@ import pytest
 from conftest import prepared
 from harness import SdRoot, read_until_closed, wait_until
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
 
 DIR = '2020Y01M01D01H'
 OLDER = '2020Y01M01D00H'

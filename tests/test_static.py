@@ -8,7 +8,8 @@ import pytest
 from conftest import prepared
 from harness import REPO, wait_until
 
-pytestmark = pytest.mark.armhf
+# also on 32-bit ARM and MIPS (musl) under qemu; the foundation: the .mpy payload at 256K
+pytestmark = [pytest.mark.arch, pytest.mark.small_heap]
 
 VIDEO = bytes(range(256)) * 40          # 10,240 bytes with a recognisable pattern
 SECRET = b'root:SECRET-OUTSIDE-THE-ROOT'

@@ -7,7 +7,8 @@ import pytest
 
 from harness import wait_until
 
-pytestmark = pytest.mark.armhf   # also on 32-bit ARM (musl) under qemu-arm
+# also on 32-bit ARM and MIPS (musl) under qemu; the foundation: the .mpy payload at 256K
+pytestmark = [pytest.mark.arch, pytest.mark.small_heap]
 
 FIELDS = ('name', 'hostname', 'fw_version', 'home_version', 'model_suffix', 'ptz', 'go2rtc',
           'serial_number', 'local_time', 'uptime', 'load_avg', 'total_memory', 'free_memory',

@@ -4,10 +4,10 @@ Also runs as `micropython -m yihttpd ...` with MICROPYPATH at the checkout.
 """
 import sys
 
-from . import checks, compat, conf, files, transports
+from . import checks, cli, compat, conf, files, transports
 from .app import App
 from .loop import Loop
-from .options import DEFAULT_PORT, DEFAULT_ROOT, MAX_PORT, parse
+from .options import DEFAULT_PORT, DEFAULT_ROOT, MAX_PORT, OPTIONS, parse
 from .server import Server
 
 
@@ -24,6 +24,17 @@ def main(argv):
         demo.remove_when_gone(options.root, compat.getpid())
         log('demo SD root at %s' % options.root)
     options.root = options.root or DEFAULT_ROOT
+    # Before anything reads a conf: a load or reset a kill cut short is finished
+    # or undone (confset.py, imported only then: its heap is not held for nothing).
+    etc = options.root + '/yi-hack/etc'
+    if files.entry_kind(etc + '/' + conf.SWITCH_STAGE) is not None:
+        from . import confset
+        confset.finish_cut_short(etc, log)
+    if options.test_hold_switch is not None:
+        from . import confset
+        if options.test_hold_switch not in confset.HOLD_POINTS:
+            cli.fail('yihttpd', OPTIONS, '--test-hold-switch takes %s' % ', '.join(confset.HOLD_POINTS))
+        confset.hold_at(options.test_hold_switch, log)
     port = options.port
     if port is None:
         configured = conf.read_conf(options.root + '/yi-hack/etc/system.conf').get('HTTPD_PORT', '')

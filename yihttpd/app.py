@@ -78,24 +78,20 @@ class App:
         if stale and log is not None:
             log('removed %d temp files left by an earlier run that was killed' % stale)
         self.ipc = None   # the camera transport (transports.py), set by __main__
-        # What services have under way: each is changed by one handler module.
+        self.kept = {}    # what each service keeps between requests, by its module (state)
+        # What services have under way, not yet their own modules' (state()):
         self.ptz_move = None        # the PTZ move running (ptz)
-        self.position_asks = 0      # camera positions asked of ipc_cmd, for unique temp names (ptz)
-        self.playing = False        # a sound plays on the speaker: one at a time (audio)
-        self.record_stop = None     # the timer that ends record.sh's motion event (recorder)
-        self.outputs_read = 0       # program outputs read back, for unique temp names (network)
-        self.inflater = None        # the page files' shared inflater, made at the first (gzipped)
-        self.essid_watch = None     # the Wi-Fi name, read again when the link reconnects (status)
         self.settings_sending = 0   # camera setting sequences being sent (camera)
-        self.grabbers = 0           # snapshot grabbers running (snapshot)
-        self.grab_count = 0         # snapshots taken, for unique temp names (snapshot)
         self.script_runs = 0        # service scripts running (services)
         self.bridge = None          # the MQTT bridge Child this server started (services)
-        self.upgrading = False      # a firmware upgrade runs: one at a time (system)
-        self.fetch_count = 0        # release checks made, for unique temp names (system)
-        self.video_watch = None     # the long-poll's watch for a new recording (records)
-        self.cgi_runs = []          # the client address of each CGI answer under way (cgi)
-        self.cgi_count = 0          # CGI runs started, for unique temp names (cgi)
+
+    def state(self, owner, make):
+        """What the service of module owner keeps between requests: make(app), its own
+        class, made at its first request and kept (the App knows nothing of it)."""
+        kept = self.kept.get(owner)
+        if kept is None:
+            kept = self.kept[owner] = make(self)
+        return kept
 
     def admit(self, req):
         """Checks made as soon as the head is read, before any body is taken.

@@ -150,15 +150,20 @@ def read_buffer():
     return _read_buffer[0]
 
 
+def runs(app):
+    """What the gateway keeps: the client address of each CGI answer under way."""
+    return app.state(__name__, lambda _app: [])
+
+
 class CgiRun:
     """One program run for one request; also the iterator of its answer body."""
 
     def __init__(self, req, argv, cwd, env, timeout=CGI_TIMEOUT):
         app = req.app
-        if len(app.cgi_runs) >= MAX_CGI_RUNS:
+        if len(runs(app)) >= MAX_CGI_RUNS:
             raise HttpError(503, 'busy: %d CGI programs already run, try again' % MAX_CGI_RUNS,
                             [('Retry-After', '1')])
-        if app.cgi_runs.count(req.peer) >= CGI_PER_PEER:
+        if runs(app).count(req.peer) >= CGI_PER_PEER:
             raise HttpError(503, 'busy: %d CGI programs already run for %s, try again' % (
                 CGI_PER_PEER, req.peer), [('Retry-After', '1')])
         self.app = app
@@ -175,7 +180,7 @@ class CgiRun:
         self.ended = False        # the program closed its output
         self.writer_waiting = False
         self.failure = None       # why the answer was cut short
-        self.counted = False      # in app.cgi_runs until the answer is over
+        self.counted = False      # in runs(app) until the answer is over
         self.fifo = None
         self.stdin_path = None    # the body written out for the program's stdin
         self.run = None
@@ -191,8 +196,7 @@ class CgiRun:
     def start(self, req, argv, cwd, env):
         app = self.app
         read_buffer()   # taken now: a run that cannot have it fails here, before anything starts
-        app.cgi_count += 1
-        key = app.cgi_count
+        key = files.unique_key()   # one for the run's pipe and its stdin file
         try:
             self.fifo = FifoReader(files.temp_path(app.tmp_dir, 'cgi-out', key))
         except (OSError, ImportError) as exc:   # a --tmp-dir on FAT (no named pipes), no ffi or libc
@@ -208,7 +212,7 @@ class CgiRun:
                                   output_fifo=True)
         except OSError as exc:   # CPython: the program cannot be started (MicroPython: no output)
             raise HttpError(502, 'the program could not start: %s' % exc)
-        app.cgi_runs.append(self.peer)
+        runs(app).append(self.peer)
         self.counted = True
         self.names_left = True    # the pipe's and the stdin file's names are still there
         self.loop.register(self.fifo.fd, POLLIN, self.readable)
@@ -390,7 +394,7 @@ class CgiRun:
             self.stop_program()
         if self.counted:
             self.counted = False
-            self.app.cgi_runs.remove(self.peer)
+            runs(self.app).remove(self.peer)
         if self.fifo is not None:
             self.fifo.close()
         self.ended = True

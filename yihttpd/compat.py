@@ -14,22 +14,26 @@ belong to one subject sit at the top of the module about it:
 
 Here: no os.sendfile (files are copied through one shared buffer), no
 socket.getsockname (--port 0 cannot report the chosen port), no EPIPE in
-errno (Linux's numbers are defined here), no signal module (SIGTERM ends
+errno (Linux's number is defined here), no signal module (SIGTERM ends
 the MQTT bridge at once; the broker then publishes its will itself), and
-under `-m` no SIGINT handler (interrupt_on_sigint sets it up).
+under `-m` no SIGINT handler (interrupt_on_sigint sets it up). No O_* open
+flags in os either: openflags.py has the kernel's numbers for the CPU.
 """
+import errno
 import os
 import time
 
-# Linux errno values that MicroPython's errno module may lack.
-ENOENT = 2
-EAGAIN = 11
-ENOMEM = 12
-ENFILE = 23
-EMFILE = 24
-EPIPE = 32
-ECONNRESET = 104
-ENOBUFS = 105
+# errno numbers as the errno module has them: the CPU's own (MIPS numbers
+# ECONNRESET, ENOBUFS and others apart from ARM and x86). The few that
+# MicroPython's module lacks have the same number on every Linux CPU.
+ENOENT = errno.ENOENT
+EAGAIN = errno.EAGAIN
+ENOMEM = errno.ENOMEM
+ENFILE = getattr(errno, 'ENFILE', 23)
+EMFILE = getattr(errno, 'EMFILE', 24)
+EPIPE = getattr(errno, 'EPIPE', 32)
+ECONNRESET = errno.ECONNRESET
+ENOBUFS = errno.ENOBUFS
 # accept() errors that mean "no room for another socket now" (out of fds or kernel memory).
 OUT_OF_SOCKETS = (EMFILE, ENFILE, ENOBUFS, ENOMEM)
 

@@ -10,6 +10,7 @@ from . import checks, files
 MAX_CONF_SIZE = 65536   # a config file larger than this is not one of ours
 KEY_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ_' + checks.DIGITS
 MAX_KEY = 128           # longest key taken: the firmware's are far shorter
+SWITCH_STAGE = '.yihttpd-switch'   # in etc/: a whole set of confs being switched in (confset.py)
 
 
 class ConfTooLarge(ValueError):

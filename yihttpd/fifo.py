@@ -14,9 +14,10 @@ import os
 
 from .compat import libc_function
 from .files import remove_if_there
+from .openflags import open_flag
 
 O_RDONLY = getattr(os, 'O_RDONLY', 0)
-O_NONBLOCK = getattr(os, 'O_NONBLOCK', 0o4000)   # Linux's values on ARM and x86
+O_NONBLOCK = open_flag('O_NONBLOCK')
 O_CLOEXEC = 0o2000000     # for ffi's open (CPython's os.open never lets a child inherit)
 FIFO_MODE = 0o600
 

@@ -132,6 +132,15 @@ def remove_tree(path):
     os.rmdir(path)
 
 
+def remove_entry(path):
+    """Remove what is at path, if anything: a directory with all it holds, a
+    file, or a link (never what the link points to)."""
+    if entry_kind(path) == 'dir':
+        remove_tree(path)
+    else:
+        remove_if_there(path)
+
+
 HAS_FSYNC = hasattr(os, 'fsync')
 
 
@@ -161,11 +170,25 @@ def fsync_dir(path):
 TEMP_PREFIX = 'yihttpd-'
 
 
+_made = [0]   # the last unique_key given
+
+
 def temp_path(directory, purpose, key=None):
     """A file name in directory that no other process or purpose uses:
     yihttpd-PURPOSE-PID (then -KEY when one process needs several)."""
     path = '%s/%s%s-%d' % (directory, TEMP_PREFIX, purpose, getpid())
     return path if key is None else '%s-%s' % (path, key)
+
+
+def unique_key():
+    """A number no earlier call in this process gave: a key for temp_path."""
+    _made[0] += 1
+    return _made[0]
+
+
+def unique_temp_path(directory, purpose, suffix=''):
+    """temp_path with a key no other name of this process had (yihttpd-PURPOSE-PID-N)."""
+    return temp_path(directory, purpose, '%d%s' % (unique_key(), suffix))
 
 
 def temp_owner(name):

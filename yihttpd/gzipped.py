@@ -7,7 +7,7 @@ not (busybox has no answer for it); either way with X's Content-Type.
 As every www file (handlers/static.py), it is sent whole: a Range header gets the
 whole 200 answer, never a part of the compressed or of the inflated bytes.
 
-Inflating is one shared inflate.Inflater (App.inflater): its small buffers
+Inflating is one shared inflate.Inflater (kept with App.state): its small buffers
 are made at the first page-file request, while the heap still has room,
 and kept, and its 32 KiB window is a scratch file, so a length once
 promised is delivered even on a small, long-used heap, where no fresh
@@ -54,14 +54,23 @@ def inflated_size(f, size):
     return tail[4] | tail[5] << 8 | tail[6] << 16 | tail[7] << 24 if len(tail) == GZIP_TRAILER else 0
 
 
+class SharedInflater:
+    """What the page files keep: the one inflater, made at the first request for one
+    (None while there was no room for it: tried again at the next)."""
+
+    def __init__(self, _app):
+        self.inflater = None
+
+
 def shared_inflater(app):
-    """App.inflater, made now if it is not yet; None when there is no room for it."""
-    if app.inflater is None:
+    """The shared inflater, made now if it is not yet; None when there is no room for it."""
+    kept = app.state(__name__, SharedInflater)
+    if kept.inflater is None:
         try:
-            app.inflater = inflate.Inflater(INFLATE_CHUNK, app.tmp_dir)
+            kept.inflater = inflate.Inflater(INFLATE_CHUNK, app.tmp_dir)
         except MemoryError:
             pass
-    return app.inflater
+    return kept.inflater
 
 
 class Inflated:

@@ -3,6 +3,7 @@
 Pure functions and small classes; the socket work is in loop.py.
 """
 import json
+import re
 
 from . import checks, routes
 from .loop import log_exception
@@ -13,13 +14,17 @@ MAX_HEADERS = 8192        # header block after the request line; longer: 431
 MAX_HEAD = MAX_REQUEST_LINE + MAX_HEADERS
 MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number is malformed
 
+# A control character other than NUL (MicroPython's re takes no NUL in a pattern): one
+# search is twenty times faster there than a loop over the characters.
+CONTROL = re.compile('[\x01-\x1f\x7f]')
+
 # Only these request headers are kept, unless the route keeps all (a CGI program
 # gets them as HTTP_*, as busybox httpd passes them; bounded by MAX_HEADERS).
-KEPT_HEADERS = (
+KEPT_HEADERS = {
     'host', 'content-length', 'content-type', 'connection', 'authorization',
     'range', 'if-none-match', 'if-modified-since', 'transfer-encoding', 'expect', 'accept-encoding',
     'origin', 'referer', 'sec-fetch-site', 'sec-fetch-dest', 'user-agent',   # guard.py
-)
+}
 
 # Headers that frame or address the request: two of them are ambiguous
 # (request smuggling, a forged Host in a link), so they are refused.
@@ -140,9 +145,8 @@ def parse_head(head):
     except UnicodeError:
         raise HttpError(400, 'request head is not UTF-8')
     lines = text.split('\r\n')
-    for c in lines[0]:
-        if c < ' ' or c == '\x7f':   # a bare LF would start a forged line in the log
-            raise HttpError(400, 'control character in the request line')
+    if '\0' in lines[0] or CONTROL.search(lines[0]):   # a bare LF would forge a line in the log
+        raise HttpError(400, 'control character in the request line')
     parts = lines[0].split(' ')
     if len(parts) != 3 or not parts[1].startswith('/'):
         raise HttpError(400, 'malformed request line')

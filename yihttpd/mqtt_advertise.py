@@ -105,12 +105,13 @@ class Advertiser:
     def telemetry(self):
         uptime = device.read_first_line('/proc/uptime') or ''
         load = device.read_first_line('/proc/loadavg') or ''
-        memory = device.meminfo()
+        memory = device.read_text('/proc/meminfo') or ''
         pairs = [('uptime', uptime.split(' ')[0]), ('load_avg', ' '.join(load.split(' ')[:3]))]
         free_sd = free_sd_percent(self.root)
         if free_sd is not None:
             pairs.append(('free_sd', free_sd))
-        pairs += [('total_memory', memory.get('MemTotal', '')), ('free_memory', memory.get('MemAvailable', '')),
+        kb = lambda name: '%d' % device.meminfo_kb(memory, name) if device.meminfo_kb(memory, name) is not None else ''
+        pairs += [('total_memory', kb('MemTotal')), ('free_memory', kb('MemAvailable')),
                   ('wlan_strength', known(device.network_info()['wlan_strength']))]
         self.group_publish('MQTT_ADV_TELEMETRY', script_json(pairs))
 

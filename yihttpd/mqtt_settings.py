@@ -96,7 +96,6 @@ class CameraLink:
         self.ipc = CommandQueue(options.ipc_queue)
         self.settings_sending = 0
         self.ptz_move = None
-        self.position_asks = 0
         self.tmp_dir = options.tmp_dir
         self.root = options.root
         self.etc = options.root + '/yi-hack/etc'

@@ -5,17 +5,17 @@ built with it (the camera's 1.26.1 is); a build without ffi has none, so
 MessageQueue raises there and has_mqueue() is False.
 """
 import os
+import struct
 
 from .compat import ENOENT
+from .openflags import open_flag
 
-# Linux open flags, used when os lacks them (MicroPython's os does): the
-# values of the ARM and x86 camera kernels.
 O_RDONLY = getattr(os, 'O_RDONLY', 0)
 O_WRONLY = getattr(os, 'O_WRONLY', 1)
 O_RDWR = getattr(os, 'O_RDWR', 2)
-O_CREAT = getattr(os, 'O_CREAT', 0o100)
-O_EXCL = getattr(os, 'O_EXCL', 0o200)
-O_NONBLOCK = getattr(os, 'O_NONBLOCK', 0o4000)
+O_CREAT = open_flag('O_CREAT')
+O_EXCL = open_flag('O_EXCL')
+O_NONBLOCK = open_flag('O_NONBLOCK')
 # glibc >= 2.34 has the mq_* calls in libc; older ones (the cameras') in librt.
 MQUEUE_LIBRARIES = ('librt.so.1', 'libc.so.6', 'libc.so.0', 'libc.so')
 # struct mq_attr: mq_flags, mq_maxmsg, mq_msgsize, mq_curmsgs and 4 reserved longs.
@@ -82,11 +82,10 @@ def _load_mq_ffi(ffi):
         mq_close = lib.func('i', 'mq_close', 'i')
         mq_unlink = lib.func('i', 'mq_unlink', 's')
         errno_location = lib.func('p', '__errno_location', '')
-        errno_value = lambda: ffi.as_bytearray(errno_location(), 4)
 
         def last_errno():
-            raw = errno_value()
-            return raw[0] | raw[1] << 8 | raw[2] << 16 | raw[3] << 24
+            """libc's errno: an int in the CPU's own byte order."""
+            return struct.unpack('i', ffi.as_bytearray(errno_location(), 4))[0]
 
         return {
             'open': lambda name, flags, mode, attr: mq_open(

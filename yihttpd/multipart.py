@@ -1,11 +1,12 @@
-"""multipart/form-data uploads (load.sh).
+"""multipart/form-data uploads (load.sh, speaker.sh).
 
-The body is scanned through a seekable stream (the in-memory body or its
-spool file) a chunk at a time, and the file is handed on as a Section of
-that stream, never copied.
+The body is scanned through a seekable stream (body_stream: the in-memory
+body or its spool file) a chunk at a time, and the file is handed on as a
+Section of that stream, never copied.
 """
 import io
 
+from . import files
 from .http import HttpError
 
 MULTIPART_CHUNK = 2048   # bytes scanned at a time while looking for a boundary
@@ -43,6 +44,47 @@ class Section(io.IOBase):
         got = self.f.readinto(memoryview(buf)[:n])
         self.left -= got
         return got
+
+
+class BlockReader(io.IOBase):
+    """A seekable read-only stream over an in-memory body. io.BytesIO would copy
+    it, and a second block of its size is often not to be had on a small heap."""
+
+    def __init__(self, block):
+        self.view = memoryview(block)
+        self.pos = 0
+
+    def readable(self):
+        return True
+
+    def seek(self, offset, whence=0):
+        self.pos = offset + (0, self.pos, len(self.view))[whence]
+        return self.pos
+
+    def tell(self):
+        return self.pos
+
+    def read(self, n=-1):
+        end = len(self.view) if n is None or n < 0 else min(len(self.view), self.pos + n)
+        data = bytes(self.view[self.pos:end])
+        self.pos = max(self.pos, end)
+        return data
+
+    def readinto(self, buf):
+        n = max(0, min(len(buf), len(self.view) - self.pos))
+        buf[:n] = self.view[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+    def close(self):
+        self.view = memoryview(b'')
+
+
+def body_stream(req):
+    """(seekable stream, size) of a request's body: its spool file, or the block in memory."""
+    if req.body_path:
+        return open(req.body_path, 'rb'), files.stat_size(files.stat(req.body_path))
+    return BlockReader(req.body), len(req.body)
 
 
 def multipart_boundary(content_type):

@@ -37,6 +37,7 @@ OPTIONS = (
     ('--audio-fifo', str, '/tmp/audio_in_fifo', 'the FIFO the camera plays sound from (speak.sh)'),
     ('--no-cgi-fallback', cli.FLAG, False, "never run the firmware's cgi-bin scripts"),
     ('--cgi-timeout', float, None, 'seconds a CGI program may run (default 70)'),
+    ('--test-hold-switch', str, None, 'tests only: a conf switch waits to be killed there (staged, switching)'),
 ) + transports.OPTIONS
 
 

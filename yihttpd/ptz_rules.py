@@ -2,9 +2,9 @@
 
 ptz.sh/preset.sh (handlers/ptz.py) and PTZ over MQTT (mqtt_settings.py)
 both go through here, so one rule holds for both. `ctx` is what sends and
-waits: .ipc, .loop, .ptz_move (the move under way), .position_asks,
-.tmp_dir and .log, which the web server's App and the bridge's camera link
-both have. Refusals are checks.Refused (status 400) or
+waits: .ipc, .loop, .ptz_move (the move under way), .tmp_dir and .log,
+which the web server's App and the bridge's camera link both have.
+Refusals are checks.Refused (status 400) or
 camera_queue.Unavailable (503); results come back through on_done(error).
 """
 from . import checks, conf, files, ipc
@@ -158,8 +158,7 @@ def add_preset(ctx, path, name, number, tool, on_done):
     first free one), add it on the camera; on_done(error or None). Refused at once what cannot fit."""
     check_preset_name(name)
     place_preset(read_presets(path), number, name, '0,0')
-    ctx.position_asks += 1
-    out = files.temp_path(ctx.tmp_dir, 'position', ctx.position_asks)
+    out = files.unique_temp_path(ctx.tmp_dir, 'position')
 
     def ended(status):
         try:

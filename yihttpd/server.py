@@ -249,6 +249,11 @@ class Connection:
             self.close()
 
     def read_some(self):
+        if self.state == READ_HEAD and b'\r\n\r\n' in self.inbuf:
+            # A pipelined request is whole in hand: answer it before reading
+            # more, so what is kept stays one read past a head.
+            self.process_input()
+            return
         try:
             data = self.sock.recv(RECV_SIZE)
         except OSError as exc:
@@ -264,10 +269,11 @@ class Connection:
                 self.close()
             return
         if self.state in (WAIT, WRITE):
-            # Pipelined requests while an answer is pending: kept for after it;
-            # past a head's worth the rest waits in the kernel (not read, not lost).
+            # Pipelined requests while an answer is pending: kept for after it
+            # up to a read's worth (memory: 32 connections may wait at once);
+            # the rest waits in the kernel (not read, not lost).
             self.inbuf += data
-            if len(self.inbuf) >= http.MAX_HEAD:
+            if len(self.inbuf) >= RECV_SIZE:
                 self.loop.modify(self.fd, 0)
             return
         now = compat.monotonic()

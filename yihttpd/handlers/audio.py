@@ -8,13 +8,12 @@ run beside the loop as one fixed shell script whose values are its
 arguments (never part of its text), so the server never waits on the FIFO;
 one sound plays at a time (503 while busy).
 """
-import io
 import json
 
 from .. import checks, files
 from ..child import Background
 from ..http import Deferred, HttpError, Response
-from ..multipart import multipart_file
+from ..multipart import body_stream, multipart_file
 
 AUDIO_DIR = 'audio'                 # speaker_file.sh plays files of ROOT/audio
 LANG_DIR = '/yi-hack/usr/share/pico/lang'
@@ -62,11 +61,22 @@ def gain(req, default_db):
     return '-g', volume(req, 'vol', '1')
 
 
+class SpeakerState:
+    """What the speaker services keep: whether a sound plays (one at a time)."""
+
+    def __init__(self, _app):
+        self.playing = False
+
+
+def speaker_state(app):
+    return app.state(__name__, SpeakerState)
+
+
 def check_ready(app):
     """The FIFO (audio input on) and no other sound playing; 503 otherwise."""
     if files.entry_kind(app.options.audio_fifo) != 'other':
         raise Refused(503, 'Audio input disabled')
-    if app.playing:
+    if speaker_state(app).playing:
         raise Refused(503, 'Speaker busy')
 
 
@@ -76,14 +86,14 @@ def play(req, script, args, remove, description, wait):
     deferred = Deferred(req) if wait else None
 
     def ended(status):
-        app.playing = False
+        speaker_state(app).playing = False
         for made in remove:
             files.remove_if_there(made)
         if deferred is not None:
             if status != 0:
                 raise Refused(503, 'Playing failed')
             deferred.resolve(answer(False, description))
-    app.playing = True
+    speaker_state(app).playing = True
     try:
         Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path(), 'sh', '-c', script] + args,
                    PLAY_TIMEOUT, deferred.step(ended) if wait else ended, app.tmp_dir)
@@ -122,11 +132,7 @@ def speak(req):
 def copy_sound(req, pcm):
     """Write the sound of speaker.sh's body (a form's first file part, or the
     body itself) to pcm, less the 4 bytes 'RIFF' of a WAV file as the firmware does."""
-    if req.body_path:
-        stream = open(req.body_path, 'rb')
-        size = files.stat_size(files.stat(req.body_path))
-    else:
-        stream, size = io.BytesIO(req.body), len(req.body)
+    stream, size = body_stream(req)
     try:
         source = stream
         if req.headers.get('content-type', '').lower().startswith('multipart/'):

@@ -3,23 +3,23 @@
 The conf files are only ever changed through conf.update_conf and
 conf.atomic_write, so a power cut or a kill leaves each file whole, old or
 new. A load unpacks the archive into a scratch directory first and touches
-etc/ only once every member has passed every rule.
+etc/ only once every member has passed every rule, then switches the whole
+set in one step (confset.py): a kill leaves all old or all new confs.
 
 get/set take the conf names the firmware's page uses. Keys with a rule in
 the firmware's set_configs.sh (HOSTNAME, MOTION_IMAGE_DELAY, TIMELAPSE_DT,
 PROXYCHAINS_SERVERS) follow it, except that a value it would silently skip
 is refused with 400 and nothing is written.
 """
-import io
 import json
 import os
 
-from .. import checks, child, conf, files, tar
+from .. import checks, child, conf, confset, files, tar
 from ..conf_rules import (CONF_FILES, MASK, PROXIES_KEY, PROXY_SEPARATOR, checked_changes,
                           is_secret, proxy_entries, write_changes)
 from ..device import homever, network_info, read_first_line
 from ..http import HttpError, Response, ok, text_response
-from ..multipart import multipart_file
+from ..multipart import body_stream, multipart_file
 from ..sdcard import shown
 
 READ_ONLY = ('ptz_presets',)   # preset.sh changes it, telling the camera in the same step
@@ -238,22 +238,12 @@ def save(req):
         ('Cache-Control', 'no-store')])
 
 
-def upload_stream(req):
-    """(stream, size) of the request body, in memory or spooled to a file."""
-    if req.body_path:
-        return open(req.body_path, 'rb'), files.stat_size(files.stat(req.body_path))
-    return io.BytesIO(req.body), len(req.body)
-
-
 def load(req):
     app = req.app
     camera_control().check_not_busy(app)   # its settings are sent after the load
-    stream, size = upload_stream(req)
+    stream, size = body_stream(req)
     scratch = files.temp_path(app.tmp_dir, 'load')
-    if files.entry_kind(scratch) == 'dir':   # left by a killed load; a link is only removed
-        files.remove_tree(scratch)
-    else:
-        files.remove_if_there(scratch)
+    files.remove_entry(scratch)   # left by a killed load; a link is only removed
     os.mkdir(scratch)
     try:
         section = multipart_file(stream, size, req.headers.get('content-type', ''))
@@ -308,14 +298,13 @@ def check_member_text(scratch, name):
         raise tar.ArchiveError('hostname must hold %s' % checks.HOSTNAME_RULE)
 
 
-def install(sd, scratch, names):
-    """Write each checked member over etc/ (one atomic write each); the new hostname or None."""
+def install(sd, scratch, names, dropped=()):
+    """The checked members replace their confs in etc/ and `dropped` go, as one
+    step (confset.py); the new hostname or None."""
     hostname = None
-    for name in names:
-        data = conf.read_small(scratch + '/' + name, tar.SETTINGS.member_size)
-        conf.atomic_write(sd.etc + '/' + name, data)
-        if name == tar.HOSTNAME:
-            hostname = data.decode().strip() or None
+    if tar.HOSTNAME in names:
+        hostname = conf.read_small(scratch + '/' + tar.HOSTNAME, tar.SETTINGS.member_size).decode().strip() or None
+    confset.replace(sd.etc, scratch, names, dropped)
     return hostname
 
 

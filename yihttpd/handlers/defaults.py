@@ -17,21 +17,16 @@ RESET_FILES = ('hostname', 'camera.conf', 'mqttv4.conf', 'proxychains.conf', 'sy
 
 def restore(sd, archive, scratch):
     """Unpack and check the archive in scratch, then put the defaults in place: its
-    members replace the confs, the other RESET_FILES are removed, as after the firmware's reset."""
+    members replace the confs, the other RESET_FILES are removed, as after the
+    firmware's reset; all in one step, so a kill leaves the old settings or the defaults."""
     with open(archive, 'rb') as f:
         names = unpack_settings(compress.bz2_reader(f), scratch)
-    install(sd, scratch, names)
-    for name in RESET_FILES:
-        if name not in names:
-            files.remove_if_there(sd.etc + '/' + name)
+    install(sd, scratch, names, [name for name in RESET_FILES if name not in names])
 
 
 def clear(scratch):
     """Remove a scratch folder (or whatever a killed reset left at its name)."""
-    if files.entry_kind(scratch) == 'dir':
-        files.remove_tree(scratch)
-    else:
-        files.remove_if_there(scratch)
+    files.remove_entry(scratch)
 
 
 def reset(req):

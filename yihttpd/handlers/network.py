@@ -25,8 +25,7 @@ PRINTABLE = ''.join(chr(c) for c in range(32, 127))
 
 def run_for_output(app, argv, timeout, on_output):
     """Run argv beside the loop; on_output(stdout text, or None when it failed or ran too long)."""
-    app.outputs_read += 1
-    out = files.temp_path(app.tmp_dir, 'output', app.outputs_read)
+    out = files.unique_temp_path(app.tmp_dir, 'output')
 
     def ended(status):
         try:

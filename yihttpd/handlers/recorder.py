@@ -12,6 +12,13 @@ RECORD_MAX = 300            # seconds: ipc_cmd -S takes 1 to 300
 TIMELAPSE_MAX = 10000       # videos listed at most (one a day for 27 years)
 
 
+class Recording:
+    """What record.sh keeps: the timer that ends its motion event (a new call moves it)."""
+
+    def __init__(self, _app):
+        self.stop = None
+
+
 def record(req):
     """GET record.sh?time=N: a motion event now and its end N seconds later (ipc_cmd -S N).
 
@@ -21,17 +28,18 @@ def record(req):
     app = req.app
     seconds = req.number('time', 1, RECORD_MAX, RECORD_DEFAULT)
     app.ipc.send(ipc.motion_start_event())
-    if app.record_stop is not None:
-        app.record_stop.cancel()
+    recording = app.state(__name__, Recording)
+    if recording.stop is not None:
+        recording.stop.cancel()
 
     def stop():
-        app.record_stop = None
+        recording.stop = None
         try:
             app.ipc.send(ipc.motion_stop_event())
         except HttpError as err:
             if app.log:
                 app.log('record.sh: motion stop not sent: %s' % err.message)
-    app.record_stop = app.loop.call_later(seconds, stop)
+    recording.stop = app.loop.call_later(seconds, stop)
     return ok()
 
 

@@ -331,10 +331,7 @@ def newest_state(app):
 
 def next_video_watch(req):
     """The one watch that all long-poll waiters share."""
-    app = req.app
-    if app.video_watch is None:
-        app.video_watch = NextVideoWatch(app, app.loop)
-    return app.video_watch
+    return req.app.state(__name__, NextVideoWatch)
 
 
 class Waiter:
@@ -355,9 +352,9 @@ class NextVideoWatch:
     mapped in the one usual place). A client that leaves is just dropped.
     """
 
-    def __init__(self, app, loop):
+    def __init__(self, app):
         self.app = app
-        self.loop = loop
+        self.loop = app.loop
         self.timeout = app.options.longpoll_timeout or LONGPOLL_TIMEOUT
         self.waiters = []
         self.baseline = None

@@ -135,15 +135,25 @@ def open_jpeg(path):
     return f, files.stat_size(st)
 
 
+class Grabbers:
+    """What snapshot.sh keeps: how many grabbers run now (MAX_GRABBERS at most)."""
+
+    def __init__(self, _app):
+        self.running = 0
+
+
+def grabbers(app):
+    return app.state(__name__, Grabbers)
+
+
 class Grab:
     """One run of the grabber into a temp file, beside the loop."""
 
     def __init__(self, req, argv, answer):
         app = self.app = req.app
         self.answer = answer
-        app.grabbers += 1
-        app.grab_count += 1
-        self.path = files.temp_path(app.tmp_dir, 'snapshot', '%d.jpg' % app.grab_count)
+        grabbers(app).running += 1
+        self.path = files.unique_temp_path(app.tmp_dir, 'snapshot', '.jpg')
         self.deferred = Deferred(req, on_cancel=self.finish)
         self.run = Background(app.loop, argv, GRABBER_TIMEOUT, self.deferred.step(self.ended), app.tmp_dir,
                               self.path, GRABBER_POLL)
@@ -165,7 +175,7 @@ class Grab:
     def finish(self):
         """Done, or the client went away: stop the grabber, drop its file."""
         self.run.cancel()
-        self.app.grabbers -= 1
+        grabbers(self.app).running -= 1
         files.remove_if_there(self.path)
 
 
@@ -192,6 +202,6 @@ def snapshot(req):
     argv = grabber_argv(app, res, watermark == 'yes')
     if files.stat(argv[0]) is None:
         return answer(None, argv[0] + ' is missing')
-    if app.grabbers >= MAX_GRABBERS:
+    if grabbers(app).running >= MAX_GRABBERS:
         return answer(None, '%d grabbers already running' % MAX_GRABBERS)
     return Grab(req, argv, answer).deferred

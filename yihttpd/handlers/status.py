@@ -96,9 +96,7 @@ def has_ptz(app, model):
 
 def status_json(req):
     app = req.app
-    if app.essid_watch is None:
-        app.essid_watch = EssidWatch(app)
-    essid = app.essid_watch.current()
+    essid = app.state(__name__, EssidWatch).current()
     sd = app.sd
     model = sd.model_suffix() or NA
     uptime = read_first_line('/proc/uptime')

@@ -112,8 +112,7 @@ def fetch(deferred, url, path, timeout, on_done):
 def latest_tag(deferred, on_tag):
     """Ask the release URL for the latest tag; on_tag(tag or '') within LATEST_TIMEOUT."""
     app = deferred.req.app
-    app.fetch_count += 1
-    path = files.temp_path(app.tmp_dir, 'release', app.fetch_count)
+    path = files.unique_temp_path(app.tmp_dir, 'release')
 
     def done(arrived):
         tag = tag_from_release(path) if arrived else ''
@@ -178,7 +177,7 @@ def html_safe(text):
 
 def fw_upgrade(req):
     app = req.app
-    if app.upgrading:
+    if app.state(__name__, Upgrading).running:
         return upgrade_text(app, UNDER_WAY)
     needed = app.options.upgrade_min_free_mb
     needed = MIN_FREE_MB if needed is None else needed
@@ -191,6 +190,13 @@ def fw_upgrade(req):
     if app.sd.model_suffix() is None:
         return upgrade_text(app, NO_DOWNLOAD, 'yi-hack/model_suffix is missing or not a model name')
     return Upgrade(req).deferred
+
+
+class Upgrading:
+    """What fw_upgrade.sh keeps: whether an upgrade runs (one at a time)."""
+
+    def __init__(self, _app):
+        self.running = False
 
 
 class Upgrade:
@@ -209,7 +215,7 @@ class Upgrade:
             if files.is_dir(leftover):
                 files.remove_tree(leftover)
         files.remove_if_there(self.root + '/' + DOWNLOADED)
-        self.app.upgrading = True
+        self.app.state(__name__, Upgrading).running = True
         self.deferred.step(self.start)()
 
     def start(self):
@@ -230,7 +236,7 @@ class Upgrade:
         if files.is_dir(self.staging):
             files.remove_tree(self.staging)
         files.remove_if_there(self.root + '/' + DOWNLOADED)
-        self.app.upgrading = False
+        self.app.state(__name__, Upgrading).running = False
 
     def fail(self, sentence, detail=None):
         self.clean_up()
@@ -287,7 +293,7 @@ class Upgrade:
         except OSError as exc:
             return self.fail(NOT_INSTALLED, 'could not put the new firmware in place: %r' % exc)
         files.remove_if_there(self.archive)
-        self.app.upgrading = False
+        self.app.state(__name__, Upgrading).running = False
         if self.client_left:
             reboot(self.app)
             return
