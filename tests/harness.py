@@ -317,6 +317,8 @@ class ServerProcess:
         raise RuntimeError('%d ports in a row were taken before the server bound them' % PORT_TRIES)
 
     def start(self, runtime, root, args, heap, module, env, precompiled):
+        if precompiled is None and runtime != 'cpython' and heap != MICROPYTHON_HEAP:
+            precompiled = True   # a camera short of heap runs the .mpy payload (compiling takes heap)
         self.runtime = runtime
         self.root = root
         self.port = free_port()

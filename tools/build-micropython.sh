@@ -110,14 +110,14 @@ EOF
   local loader
   loader=$(sed -n 's/.*-dynamic-linker \([^ ]*\).*/\1/p' "/usr/lib/${musl_gcc%-gcc}/musl-gcc.specs")
   cp -L "$loader" "$dir/root$loader"
+  "$qemu" -L "$dir/root" "$dir/micropython" -c "import ffi"
+  # Where the build will be once renamed into place (a copy of this script runs anywhere).
   cat > "$out/bin/micropython-$arch" <<EOF
 #!/bin/sh
 # MicroPython 1.26.1 for $arch (musl), under user-mode qemu.
-build=\$(cd "\$(dirname "\$0")/.." && pwd)
-exec $qemu -L "\$build/$arch/root" "\$build/$arch/micropython" "\$@"
+exec $qemu -L "$done_dir/$arch/root" "$done_dir/$arch/micropython" "\$@"
 EOF
   chmod +x "$out/bin/micropython-$arch"
-  "$out/bin/micropython-$arch" -c "import ffi"
 }
 build_musl armhf arm-linux-gnueabihf arm-linux-musleabihf-gcc arm-linux-gnueabihf- qemu-arm
 build_musl mipsel mipsel-linux-gnu mipsel-linux-musl-gcc mipsel-linux-gnu- qemu-mipsel
