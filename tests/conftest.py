@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from harness import ARCH_RUNTIMES, MICROPYTHON_HEAP, SdRoot, ServerProcess  # noqa: E402
-from mqtt_harness import Bridge, Broker, EventSource, Subscriber  # noqa: E402
+from mqtt_harness import MqttSetup  # noqa: E402
 
 
 RUNTIMES = ('cpython', 'micropython')
@@ -347,36 +347,11 @@ def meanwhile():
 
 @pytest.fixture
 def mqtt(runtime, sd, tmp_path, test_queue):
-    """A broker, a subscriber factory, an event source and a bridge starter, all cleaned up."""
-    made = []
-
-    class Setup:
-        broker = Broker(str(tmp_path))
-        events = EventSource(test_queue, str(tmp_path))
-
-        def configure(self, **values):
-            sd.set_conf('mqttv4.conf', 'MQTT_IP', '127.0.0.1')
-            sd.set_conf('mqttv4.conf', 'MQTT_PORT', str(self.broker.port))
-            for key, value in values.items():
-                sd.set_conf('mqttv4.conf', key, value)
-
-        def subscribe(self, topic='yicam/#', qos=1):
-            subscriber = Subscriber(self.broker, topic, qos)
-            made.append(subscriber)
-            return subscriber
-
-        def start_bridge(self, *args):
-            bridge = Bridge(runtime, sd.path, ('--ipc-events', self.events.name) + args)
-            made.append(bridge)
-            return bridge
-
-    setup = Setup()
-    setup.configure()
+    """The firmware's confs on the card pointed at a real broker, the camera's queues
+    (mqtt.events.send puts a camera message in them), subscribers and bridges; all stopped after."""
+    setup = MqttSetup(runtime, sd, str(tmp_path), test_queue)
     yield setup
-    for thing in made:
-        thing.stop()
-    setup.broker.stop()
-    setup.events.close()
+    setup.close()
 
 
 BOMB_CHUNK = 1 << 20   # bytes of zeros fed to the compressor at a time

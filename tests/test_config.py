@@ -330,8 +330,8 @@ def test_set_configs_refuses_bad_bodies_and_changes_nothing(server, sd):
 
 # Numbers and booleans as scripts send them; the firmware stores the text its jq prints.
 NUMBERS = {'MQTT_PORT': 1883, 'MQTT_KEEPALIVE': 120.0, 'MQTT_QOS': 1e0, 'MQTT_RETAIN_MOTION': True,
-           'MQTT_RETAIN_SOUND_DETECTION': False, 'MQTT_RETAIN_BABY_CRYING': -0.25,
-           'MQTT_RETAIN_BIRTH_WILL': 1e-5, 'MQTT_TLS': 12345678901234567, 'MQTT_RETAIN_AI_HUMAN_DETECTION': 3e17}
+           'MQTT_RETAIN_SOUND_DETECTION': False, 'MQTT_RETAIN_MOTION_IMAGE': -0.25,
+           'MQTT_RETAIN_BIRTH_WILL': 1e-5, 'MQTT_TLS': 12345678901234567, 'MQTT_RETAIN_MOTION_FILES': 3e17}
 
 
 def jq_stored(body):

@@ -82,7 +82,7 @@ def test_a_preset_that_cannot_be_written_is_answered(client, sd, monkeypatch):
     tool = executable(sd, 'yi-hack/bin/ipc_cmd', 'echo 12.5,40.0')
     client.options.ipc_cmd = tool
     before = sd.read('yi-hack/etc/ptz_presets.conf')
-    monkeypatch.setattr(ptz, 'write_presets', fail)
+    monkeypatch.setattr(ptz.ptz_rules, 'write_presets', fail)   # the presets' rule (ptz_rules.py)
     assert_internal_error(answered_promptly(client, '/cgi-bin/preset.sh?action=add_preset&name=Door'))
     assert sd.read('yi-hack/etc/ptz_presets.conf') == before
 

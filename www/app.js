@@ -326,19 +326,25 @@ const SYSTEM_GROUPS = [
     REC_WITHOUT_CLOUD: field('Record without the cloud', 'toggle', {values: YES_NO}),
     FREE_SPACE: field('Keep this % of the SD card free (0: off)', 'number', {min: 0, max: 99, step: 1, required: true}),
     FTP_UPLOAD: field('Upload videos by FTP', 'toggle', {values: YES_NO}),
-    MQTT: field('Start the MQTT bridge at boot', 'toggle', {values: YES_NO}),
+    MQTT: field('MQTT: events and settings through a broker', 'toggle', {values: YES_NO}),
   }],
 ];
 
+/* mqttv4.conf: the keys of the firmware's MQTT programs, which yihttpd's bridge reads the same way. */
 const MQTT_GROUPS = [
+  ['Which MQTT runs', {
+    YIHTTPD_MQTT: field("yihttpd's bridge instead of the firmware's mqttv4, mqtt-config and mqtt_advertise " +
+      '(from the next start of yihttpd)', 'toggle', {values: YES_NO}),
+  }],
   ['Broker', {
     MQTT_IP: field('Broker address', 'text', {pattern: '[A-Za-z0-9.:_\\-]{0,253}'}),
     MQTT_PORT: field('Broker port', 'number', PORT),
+    MQTT_TLS: field('TLS (etc/mqtt/ca.crt; client.crt and client.key if there)', 'toggle', {values: ONE_ZERO}),
     MQTT_CLIENT_ID: field('Client id', 'text'),
     MQTT_USER: field('User', 'text', {autocomplete: 'off'}),
     MQTT_PASSWORD: field('Password', 'secret'),
     MQTT_KEEPALIVE: field('Keepalive (seconds)', 'number', {min: 0, max: 65535, step: 1, required: true}),
-    MQTT_QOS: field('QoS', 'choice', {options: ['0', '1']}),
+    MQTT_QOS: field('QoS', 'choice', {options: ['0', '1', '2']}),
   }],
   ['Topics and messages', {
     MQTT_PREFIX: field('Topic prefix', 'text'),
@@ -346,21 +352,24 @@ const MQTT_GROUPS = [
     BIRTH_MSG: field('Birth message', 'text'),
     WILL_MSG: field('Will message', 'text'),
     MQTT_RETAIN_BIRTH_WILL: field('Retain birth and will', 'toggle', {values: ONE_ZERO}),
-    TOPIC_MOTION: field('Motion topic', 'text'),
+    TOPIC_MOTION: field('Motion topic (motion, AI and baby crying)', 'text'),
     MOTION_START_MSG: field('Motion start message', 'text'),
     MOTION_STOP_MSG: field('Motion stop message', 'text'),
+    AI_HUMAN_DETECTION_MSG: field('Person detected message', 'text'),
+    AI_VEHICLE_DETECTION_MSG: field('Vehicle detected message', 'text'),
+    AI_ANIMAL_DETECTION_MSG: field('Animal detected message', 'text'),
+    BABY_CRYING_MSG: field('Baby crying message', 'text'),
     MQTT_RETAIN_MOTION: field('Retain motion messages', 'toggle', {values: ONE_ZERO}),
   }],
-  ['Sound, crying and person events', {
+  ['Image, files and sound', {
+    TOPIC_MOTION_IMAGE: field('Motion image topic', 'text'),
+    MOTION_IMAGE_DELAY: field('Seconds before the image is taken', 'text', {pattern: '[0-5]([.,][0-9]{1,4})?'}),
+    MQTT_RETAIN_MOTION_IMAGE: field('Retain the motion image', 'toggle', {values: ONE_ZERO}),
+    TOPIC_MOTION_FILES: field('Motion files topic', 'text'),
+    MQTT_RETAIN_MOTION_FILES: field('Retain the motion files', 'toggle', {values: ONE_ZERO}),
     TOPIC_SOUND_DETECTION: field('Sound topic', 'text'),
     SOUND_DETECTION_MSG: field('Sound message', 'text'),
     MQTT_RETAIN_SOUND_DETECTION: field('Retain sound messages', 'toggle', {values: ONE_ZERO}),
-    TOPIC_BABY_CRYING: field('Baby crying topic', 'text'),
-    BABY_CRYING_MSG: field('Baby crying message', 'text'),
-    MQTT_RETAIN_BABY_CRYING: field('Retain baby crying messages', 'toggle', {values: ONE_ZERO}),
-    TOPIC_AI_HUMAN_DETECTION: field('Person detected topic', 'text'),
-    AI_HUMAN_DETECTION_MSG: field('Person detected message', 'text'),
-    MQTT_RETAIN_AI_HUMAN_DETECTION: field('Retain person messages', 'toggle', {values: ONE_ZERO}),
   }],
 ];
 
@@ -467,32 +476,38 @@ function serviceUrl(name, action, params) {
   return '/cgi-bin/service.sh?' + query(Object.assign({name, action}, params || {}));
 }
 
-async function serviceState(name, stateNode) {
+/* A service's state; for mqtt also which program runs (yihttpd.mqtt or the firmware's mqttv4). */
+async function serviceState(name, stateNode, programNode) {
+  let state = {};
   try {
-    stateNode.textContent = (await getJson(serviceUrl(name, 'status'))).status || 'unknown';
+    state = await getJson(serviceUrl(name, 'status'));
+    stateNode.textContent = state.status || 'unknown';
   } catch (err) {
     stateNode.textContent = err.message === SERVICE_MISSING ? 'not available' : 'unknown';
   }
+  if (programNode) programNode.textContent = MQTT_PROGRAMS[state.program] || '';
 }
 
+const MQTT_PROGRAMS = {'yihttpd.mqtt': "yihttpd's bridge", mqttv4: "the firmware's mqttv4"};
+
 /* Start or stop a service, then show its state again. */
-async function runService(button, out, name, action, params, stateNode) {
+async function runService(button, out, name, action, params, stateNode, programNode) {
   await act(button, out, (action === 'start' ? 'Starting ' : 'Stopping ') + name + '…',
     name + (action === 'start' ? ' started' : ' stopped'),
     () => getJson(serviceUrl(name, action, params)));
-  await serviceState(name, stateNode);
+  await serviceState(name, stateNode, programNode);
 }
 
 const loadMqttForm = configSection('mqtt', $('mqtt-form'), $('mqtt-out'), MQTT_GROUPS);
 sections.mqtt = {
   enter() {
     loadMqttForm();
-    serviceState('mqtt', $('mqtt-state'));
+    serviceState('mqtt', $('mqtt-state'), $('mqtt-program'));
   },
 };
 for (const action of ['start', 'stop']) {
-  $('mqtt-' + action).addEventListener('click', (event) =>
-    runService(event.currentTarget, $('mqtt-service-out'), 'mqtt', action, null, $('mqtt-state')));
+  $('mqtt-' + action).addEventListener('click', (event) => runService(
+    event.currentTarget, $('mqtt-service-out'), 'mqtt', action, null, $('mqtt-state'), $('mqtt-program')));
 }
 
 /* ---------- Events ---------- */

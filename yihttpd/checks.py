@@ -14,6 +14,30 @@ HOSTNAME_CHARS = LETTERS + DIGITS + '-_.'   # what the firmware's users put in h
 MAX_HOSTNAME = 63          # one DNS label's length
 MAX_DIGITS = 18            # more digits than any bound here: refused before int() reads them
 LARGEST = 10 ** MAX_DIGITS - 1   # the largest number() can take
+SHOWN_MAX = 40           # characters of a refused value repeated in a message
+
+
+class Refused(Exception):
+    """A value or command that a rule does not take, and why.
+
+    Rules shared by the web server and the MQTT bridge raise it (no HTTP
+    below the handlers): a handler answers it with `status`, the bridge
+    logs it.
+    """
+    status = 400
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def shown(value):
+    """A refused value as a message repeats it: 'quoted', printable ASCII, at most SHOWN_MAX.
+
+    Other characters become '?', so that an answer stays plain UTF-8 JSON
+    whatever was sent (MicroPython's decode lets invalid UTF-8 through).
+    """
+    return "'%s'" % ''.join(c if ' ' <= c <= '~' else '?' for c in value[:SHOWN_MAX])
 
 
 def only(text, chars, longest):

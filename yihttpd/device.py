@@ -1,9 +1,20 @@
 """What the camera tells of itself, read from /proc, /sys and the vendor's files:
-its network (addresses, gateway, MAC, Wi-Fi strength) and the vendor firmware's
-version. Anything the host does not have is NA, as the firmware's scripts say.
+its network (addresses, gateway, MAC, Wi-Fi strength), memory, card space,
+serial number, model and the vendor firmware's version. Anything the host
+does not have is NA, as the firmware's scripts say. status.json and the
+MQTT bridge's info and telemetry both read them here.
 """
+import os
+
+from . import checks
+
 NA = 'N/A'
 APP_VERSION = '/home/app/.appver'   # the firmware's status.json reads this for home_version
+SERIAL_FILE = '/tmp/mmap.info'    # the vendor program's shared info block
+SERIAL_OFFSET = 656               # where it keeps the 20-character serial number
+SERIAL_LENGTH = 20
+MODEL_MAX = 32                    # characters of a model name (yi-hack/model_suffix)
+MEMINFO_HEAD = 512   # bytes of /proc/meminfo read: MemTotal, MemFree, MemAvailable, Buffers, Cached come first
 READ_PIECE = 512    # bytes a /proc or /sys file is read at a time: MicroPython's text files
                     # read their lines a character per system call (meminfo: 2.6 ms a time)
 FIRST_LINE_MAX = 256   # bytes read of a file whose first line is wanted (a version, a count)
@@ -137,3 +148,53 @@ def homever(path):
 def home_version(homever_path):
     """status.json's home_version: the firmware's reads /home/app/.appver; else homever."""
     return read_first_line(APP_VERSION) or homever(homever_path) or NA
+
+
+def memory_info():
+    """(total, free) in kB; free counts what the kernel can give back."""
+    head = read_head('/proc/meminfo', MEMINFO_HEAD)
+    if not head:
+        return NA, NA
+    total = meminfo_kb(head, b'MemTotal')
+    free = sum(meminfo_kb(head, name) or 0 for name in (b'MemFree', b'Buffers', b'Cached'))
+    return (NA if total is None else str(total)), str(free)
+
+
+def meminfo_kb(head, name):
+    """The kB figure of a /proc/meminfo line, or None (found by search: parsing every
+    line took MicroPython a millisecond a request)."""
+    at = head.find(b'\n' + name + b':')
+    if at < 0 and head.startswith(name + b':'):
+        at = -1
+    elif at < 0:
+        return None
+    words = head[at + len(name) + 2:head.find(b'\n', at + 1)].split()
+    return int(words[0]) if words and words[0].isdigit() else None
+
+
+def free_sd(root):
+    """Free space on the SD card as a percentage, e.g. '87%'."""
+    try:
+        st = os.statvfs(root)
+    except OSError:
+        return NA
+    if not st[2]:
+        return NA
+    return '%d%%' % (st[4] * 100 // st[2])
+
+
+def serial_number():
+    try:
+        with open(SERIAL_FILE, 'rb') as f:
+            f.seek(SERIAL_OFFSET)
+            raw = f.read(SERIAL_LENGTH)
+        text = raw.split(b'\0')[0].decode().strip()
+        return text or NA
+    except (OSError, UnicodeError):
+        return NA
+
+
+def model_suffix(root):
+    """ROOT/yi-hack/model_suffix (e.g. y211ga) when it is a plain model name, else None."""
+    model = read_first_line(root + '/yi-hack/model_suffix') or ''
+    return model if checks.only(model, checks.NAME_CHARS, MODEL_MAX) else None

@@ -371,6 +371,15 @@ class Deferred:
         """Run fn(*args) on the loop after delay seconds, its errors answered."""
         return self.req.app.loop.call_later(delay, self.step(fn), *args)
 
+    def report(self):
+        """on_done(error or None, interrupted=False) for work a shared rule does (camera_rules,
+        ptz_rules): ok ({"interrupted":"true"} for a move cut short), else the error's answer."""
+        def done(err, interrupted=False):
+            if err is not None:
+                raise err
+            self.resolve(ok({'interrupted': 'true'} if interrupted else None))
+        return self.step(done)
+
     def cancel(self):
         if self.done:
             return
@@ -410,6 +419,8 @@ def error_answer(exc, req):
     traceback and answered 500 (503 when memory ran out)."""
     if isinstance(exc, HttpError):
         return exc.response()
+    if isinstance(exc, checks.Refused):   # a shared rule's refusal, with its status
+        return error_response(exc.status, exc.message)
     log_exception(req.method + ' ' + req.path, exc)
     return failure_response(exc)
 

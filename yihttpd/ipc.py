@@ -92,6 +92,11 @@ def ai_animal(on):
     return _message(1, 0x103f, _word(1 if on else 0))
 
 
+def baby_crying_detection(on):
+    """Baby crying detection (ipc_cmd -B)."""
+    return _message(2, 0x1029, _word(2 if on else 1))
+
+
 def ai_motion(on):
     """AI motion detection as a whole (home versions 11 and 12)."""
     return _message(1, 0x1041, _word(1 if on else 0))
@@ -192,6 +197,9 @@ EVENTS = {
     b'\x04\x00\x00\x00\x02\x00\x00\x00\x09\x70\x09\x70\x00\x00\x00\x00': 'motion_start',
     b'\x01\x00\x00\x00\x02\x00\x00\x00\x7d\x00\x7d\x00\x00\x00\x00\x00': 'motion_stop',
     b'\x01\x00\x00\x00\x02\x00\x00\x00\xed\x00\xed\x00\x00\x00\x00\x00': 'ai_human_detected',
+    b'\x04\x00\x00\x00\x02\x00\x00\x00\x06\x70\x06\x70\x00\x00\x00\x00': 'ai_human_detected',
+    b'\x04\x00\x00\x00\x02\x00\x00\x00\x07\x70\x07\x70\x00\x00\x00\x00': 'ai_vehicle_detected',
+    b'\x04\x00\x00\x00\x02\x00\x00\x00\x08\x70\x08\x70\x00\x00\x00\x00': 'ai_animal_detected',
     b'\x04\x00\x00\x00\x02\x00\x00\x00\x02\x60\x02\x60\x00\x00\x00\x00': 'baby_crying',
     b'\x04\x00\x00\x00\x02\x00\x00\x00\x04\x60\x04\x60\x00\x00\x00\x00': 'sound_detected',
 }
@@ -209,3 +217,4 @@ def event_name(message):
         return EVENTS.get(bytes(message[:HEADER_SIZE]))
     except (TypeError, ValueError):
         return None
+

@@ -1,40 +1,39 @@
-"""A small MQTT 3.1.1 client with umqtt.simple's API, for runtimes without it.
+"""The bridge's MQTT 3.1.1 client: publish at QoS 0, 1 and 2, subscribe,
+take the broker's messages at any QoS, ping; plain TCP or TLS.
 
-The bridge (mqtt.py) uses `umqtt.simple` when the camera's micropython-lib
-has it and this module otherwise; both are driven through the same calls:
-MQTTClient(client_id, server, port, user, password, keepalive),
-set_last_will, connect, publish (QoS 0, or 1 waiting for the PUBACK), ping,
-check_msg, disconnect and the `sock` attribute. Only what a publisher needs
-is here: no subscriptions, no QoS 2, no TLS.
-
-Calls block like umqtt.simple's, but every socket wait is bounded by
-SOCKET_TIMEOUT, so a broker that stops answering raises OSError instead
-of hanging the bridge.
+Made for a poll loop: the owner registers fileno() and calls
+process_input() when it is readable; acknowledgements are handled there,
+and the broker's messages wait in `messages` for the owner to take.
+Nothing waits on the broker except, bounded by `timeout` each time, the
+CONNACK, a SUBACK, and room for a publish when MAX_IN_FLIGHT messages
+await their acknowledgement. Every read and write has the socket's
+timeout (SO_RCVTIMEO/SO_SNDTIMEO on MicroPython, for a TLS socket too), so
+a broker that stops answering raises OSError instead of hanging the loop.
 """
 import socket
 
 from . import compat
 
 DEFAULT_PORT = 1883
-SOCKET_TIMEOUT = 10.0      # seconds any single wait on the broker may take
-MAX_REMAINING_LENGTH = 4096  # bytes of an incoming packet body; a publisher only gets small acks
-MAX_KEEPALIVE = 65535      # the CONNECT field is 16 bits
+SOCKET_TIMEOUT = 10.0        # seconds any single wait on the broker may take
+MAX_PACKET = 4096            # bytes of a broker's packet kept: a setting's message is far shorter
+HEAD_KEPT = 512              # bytes kept of a longer one, enough for its topic (then skipped)
+MAX_IN_FLIGHT = 16           # QoS 1/2 messages sent and not yet acknowledged before a publish waits
+MAX_WAITING = 32             # broker's messages kept until the owner takes them; more are dropped
+MAX_REMEMBERED = 64          # QoS 2 packet ids kept until their PUBREL (so one is taken once)
+READ_CHUNK = 2048            # bytes asked of the socket per read
+FILE_CHUNK = 4096            # bytes of a file payload sent per write
+MAX_KEEPALIVE = 65535        # the CONNECT field is 16 bits
 
 # Fixed-header packet types (high nibble)
-CONNECT = 0x10
-CONNACK = 0x20
-PUBLISH = 0x30
-PUBACK = 0x40
-PINGREQ = 0xC0
-PINGRESP = 0xD0
-DISCONNECT = 0xE0
+CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
+PUBREC, PUBREL, PUBCOMP = 0x50, 0x60, 0x70
+SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 0x80, 0x90, 0xC0, 0xD0, 0xE0
+PUBREL_FLAGS = 0x02          # PUBREL and SUBSCRIBE carry these fixed flags
+SUBSCRIBE_FLAGS = 0x02
 
 # CONNECT flag bits
-FLAG_USER = 0x80
-FLAG_PASSWORD = 0x40
-FLAG_WILL_RETAIN = 0x20
-FLAG_WILL = 0x04
-FLAG_CLEAN_SESSION = 0x02
+FLAG_USER, FLAG_PASSWORD, FLAG_WILL_RETAIN, FLAG_WILL, FLAG_CLEAN_SESSION = 0x80, 0x40, 0x20, 0x04, 0x02
 
 CONNACK_REASONS = {
     1: 'unacceptable protocol version',
@@ -46,7 +45,7 @@ CONNACK_REASONS = {
 
 
 class MQTTException(Exception):
-    """The broker refused or broke the protocol (umqtt.simple's name)."""
+    """The broker refused or broke the protocol."""
 
     def __init__(self, message):
         super().__init__(message)
@@ -76,10 +75,27 @@ def packet(first_byte, body=b''):
     return bytes((first_byte,)) + encode_remaining_length(len(body)) + body
 
 
-class MQTTClient:
-    """One connection to a broker, umqtt.simple style."""
+def id_packet(first_byte, pid):
+    return bytes((first_byte, 2, pid >> 8, pid & 0xFF))
 
-    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0):
+
+def split_header(data):
+    """(first byte, remaining length, header size) of the packet data starts with, or None if cut short."""
+    length = 0
+    for i in range(1, min(len(data), 5)):
+        length |= (data[i] & 0x7F) << (7 * (i - 1))
+        if not data[i] & 0x80:
+            return data[0], length, i + 1
+    if len(data) >= 5:
+        raise MQTTException('malformed remaining length')
+    return None
+
+
+class MQTTClient:
+    """One connection to a broker."""
+
+    def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
+                 tls=None, timeout=SOCKET_TIMEOUT):
         if not 0 <= keepalive <= MAX_KEEPALIVE:
             raise ValueError('keepalive must be 0..%d' % MAX_KEEPALIVE)
         self.client_id = client_id
@@ -88,70 +104,44 @@ class MQTTClient:
         self.user = user
         self.pswd = password
         self.keepalive = keepalive
+        self.tls = tls               # (mqtt_tls module, SSL context) or None
+        self.timeout = timeout
+        self.will = None
         self.sock = None
+        self.raw = None
         self.pid = 0
-        self.lw_topic = None
-        self.lw_msg = None
-        self.lw_qos = 0
-        self.lw_retain = False
+        self.in_flight = {}          # packet id -> the acknowledgement awaited (PUBACK, PUBREC, PUBCOMP)
+        self.remembered = []         # QoS 2 packet ids received, until their PUBREL
+        self.suback = {}             # packet id -> the broker's return codes
+        self.messages = []           # (topic, payload or None if too long, retain) for the owner
+        self.dropped = 0             # broker's messages dropped: more than MAX_WAITING waited
+        self.inbox = bytearray()
+        self.skip = 0                # bytes still to skip of a packet longer than MAX_PACKET
+        self.heard = False           # a packet came since the owner last cleared it (the broker lives)
 
     def set_last_will(self, topic, msg, retain=False, qos=0):
         """The message the broker publishes if this client vanishes without DISCONNECT."""
-        if not topic:
-            raise ValueError('the will needs a topic')
-        if qos not in (0, 1, 2):
-            raise ValueError('bad will QoS')
-        self.lw_topic = topic
-        self.lw_msg = msg
-        self.lw_qos = qos
-        self.lw_retain = retain
+        self.will = (topic, msg, retain, qos)
 
-    # -- socket helpers ------------------------------------------------------
+    def fileno(self):
+        """The socket's descriptor (CPython's TLS socket holds it; MicroPython's wraps the raw one)."""
+        return (self.sock if hasattr(self.sock, 'fileno') else self.raw).fileno()
 
-    def _send(self, data):
-        view = memoryview(data)
-        while view:
-            sent = self.sock.send(view)
-            view = view[sent:]
-
-    def _recv_exact(self, n):
-        data = b''
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise OSError(compat.ECONNRESET, 'the broker closed the connection')
-            data += chunk
-        return data
-
-    def _read_packet_rest(self, first_byte):
-        """The body of a packet whose first byte was read; (type, body)."""
-        length = 0
-        shift = 0
-        while True:
-            digit = self._recv_exact(1)[0]
-            length |= (digit & 0x7F) << shift
-            if not digit & 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise MQTTException('malformed remaining length')
-        if length > MAX_REMAINING_LENGTH:
-            raise MQTTException('packet of %d bytes from the broker' % length)
-        return first_byte & 0xF0, self._recv_exact(length) if length else b''
-
-    # -- the umqtt.simple API -----------------------------------------------
+    # -- the socket ------------------------------------------------------------
 
     def connect(self, clean_session=True):
-        """Open the TCP connection and send CONNECT; True if the broker kept a session."""
+        """TCP (and TLS) then CONNECT, and the CONNACK; raises OSError, TlsError or MQTTException."""
         family, kind, proto, _name, address = socket.getaddrinfo(
             self.server, self.port, 0, socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.settimeout(SOCKET_TIMEOUT)
-        self.sock = sock
+        self.raw = self.sock = socket.socket(family, kind, proto)
+        self.raw.settimeout(self.timeout)
         try:
-            sock.connect(address)
+            self.raw.connect(address)
+            if self.tls is not None:
+                tls_module, context = self.tls
+                self.sock = tls_module.wrap(context, self.raw, self.server)
             self._send(self.connect_packet(clean_session))
-            kind, body = self._read_packet_rest(self._recv_exact(1)[0])
+            kind, body = self._next_packet()
         except BaseException:
             self.close()
             raise
@@ -166,9 +156,10 @@ class MQTTClient:
     def connect_packet(self, clean_session):
         flags = FLAG_CLEAN_SESSION if clean_session else 0
         payload = encode_string(self.client_id)
-        if self.lw_topic:
-            flags |= FLAG_WILL | self.lw_qos << 3 | (FLAG_WILL_RETAIN if self.lw_retain else 0)
-            payload += encode_string(self.lw_topic) + encode_string(self.lw_msg)
+        if self.will is not None:
+            topic, msg, retain, qos = self.will
+            flags |= FLAG_WILL | qos << 3 | (FLAG_WILL_RETAIN if retain else 0)
+            payload += encode_string(topic) + encode_string(msg)
         if self.user:
             flags |= FLAG_USER
             payload += encode_string(self.user)
@@ -178,50 +169,206 @@ class MQTTClient:
         header = encode_string('MQTT') + bytes((4, flags, self.keepalive >> 8, self.keepalive & 0xFF))
         return packet(CONNECT, header + payload)
 
-    def publish(self, topic, msg, retain=False, qos=0):
-        """Send one message; with qos=1 wait (bounded) for the broker's PUBACK."""
-        if qos not in (0, 1):
-            raise ValueError('only QoS 0 and 1 are supported')
+    def _send(self, data):
+        sendall = getattr(self.sock, 'sendall', None)
+        if sendall is not None:
+            sendall(data)
+            return
+        view = memoryview(data)
+        while view:
+            sent = self.sock.write(view)
+            if not sent:
+                raise OSError(compat.ECONNRESET, 'the broker closed the connection')
+            view = view[sent:]
+
+    def _set_blocking(self, blocking):
+        """Timeout mode (blocking, bounded) or non-blocking; MicroPython's TLS socket has no settimeout."""
+        if blocking:
+            (self.sock if hasattr(self.sock, 'settimeout') else self.raw).settimeout(self.timeout)
+        else:
+            self.sock.setblocking(False)
+
+    def set_timeout(self, seconds):
+        """Bound every later wait on the broker by seconds (a stop waits less)."""
+        self.timeout = seconds
+        self._set_blocking(True)
+
+    def _would_block(self, exc):
+        if compat.errno_of(exc) == compat.EAGAIN:
+            return True
+        return self.tls is not None and self.tls[0].would_block(exc)
+
+    def _read(self, size):
+        """Up to size bytes; None when none has come (non-blocking); OSError at the end of the stream."""
+        recv = getattr(self.sock, 'recv', None) or self.sock.read
+        try:
+            data = recv(size)
+        except OSError as exc:
+            if self._would_block(exc):
+                return None
+            raise
+        if data is not None and not data:
+            raise OSError(compat.ECONNRESET, 'the broker closed the connection')
+        return data
+
+    # -- incoming packets ------------------------------------------------------
+
+    def process_input(self):
+        """Take what the broker sent (without waiting) and handle every whole packet."""
+        chunks = []
+        self._set_blocking(False)
+        try:
+            while True:
+                data = self._read(READ_CHUNK)
+                if data is None:
+                    break
+                chunks.append(data)
+        finally:
+            self._set_blocking(True)
+        for data in chunks:
+            self._take(data)
+        self._handle_packets()
+
+    def _next_packet(self):
+        """Wait (bounded) for the next whole packet: (type, body). For the CONNACK."""
+        while True:
+            found = self._cut_packet()
+            if found is not None:
+                return found[0] & 0xF0, found[1]
+            self._take(self._read(READ_CHUNK))
+
+    def _wait_until(self, done, what):
+        """Read and handle packets until done(); each read bounded by the timeout, and all of it."""
+        deadline = compat.monotonic() + self.timeout
+        self._handle_packets()
+        while not done():
+            if compat.monotonic() > deadline:
+                raise OSError(compat.ETIMEDOUT, 'no %s from the broker in %d s' % (what, self.timeout))
+            self._take(self._read(READ_CHUNK))
+            self._handle_packets()
+
+    def _take(self, data):
+        if self.skip:
+            skipped = min(self.skip, len(data))
+            self.skip -= skipped
+            data = data[skipped:]
+        self.inbox += data
+
+    def _cut_packet(self):
+        """(first byte, body, whole) of the first packet in the inbox, or None; a packet past
+        MAX_PACKET gives its first HEAD_KEPT bytes (whole=False) and the rest is skipped."""
+        header = split_header(self.inbox)
+        if header is None:
+            return None
+        first, length, size = header
+        kept = length if length <= MAX_PACKET else HEAD_KEPT
+        if len(self.inbox) < size + kept:
+            return None
+        body = bytes(self.inbox[size:size + kept])
+        available = len(self.inbox) - size
+        self.inbox = self.inbox[size + min(length, available):]
+        self.skip = length - min(length, available)
+        return first, body, kept == length
+
+    def _handle_packets(self):
+        while True:
+            found = self._cut_packet()
+            if found is None:
+                return
+            self.heard = True
+            first, body, whole = found
+            kind = first & 0xF0
+            pid = body[0] << 8 | body[1] if len(body) >= 2 else 0
+            if kind == PUBLISH:
+                self._received(first, body, whole)
+            elif kind in (PUBACK, PUBCOMP):
+                self.in_flight.pop(pid, None)
+            elif kind == PUBREC:
+                self.in_flight[pid] = PUBCOMP
+                self._send(id_packet(PUBREL | PUBREL_FLAGS, pid))
+            elif kind == PUBREL:
+                if pid in self.remembered:
+                    self.remembered.remove(pid)
+                self._send(id_packet(PUBCOMP, pid))
+            elif kind == SUBACK:
+                self.suback[pid] = body[2:]
+
+    def _received(self, first, body, whole):
+        """A PUBLISH from the broker: acknowledged at its QoS, kept once for the owner."""
+        qos = first >> 1 & 3
+        size = body[0] << 8 | body[1]
+        topic = body[2:2 + size]
+        at = 2 + size
+        pid = body[at] << 8 | body[at + 1] if qos else 0
+        payload = body[at + 2 if qos else at:] if whole else None
+        new = True
+        if qos == 2:
+            new = pid not in self.remembered
+            if new:
+                self.remembered.append(pid)
+                del self.remembered[:-MAX_REMEMBERED]
+        if new:
+            if len(self.messages) < MAX_WAITING:
+                self.messages.append((topic.decode('latin-1'), payload, bool(first & 1)))
+            else:
+                self.dropped += 1
+        if qos == 1:
+            self._send(id_packet(PUBACK, pid))
+        elif qos == 2:
+            self._send(id_packet(PUBREC, pid))
+
+    # -- outgoing --------------------------------------------------------------
+
+    def _next_pid(self):
+        while True:
+            self.pid = self.pid % 0xFFFF + 1
+            if self.pid not in self.in_flight and self.pid not in self.suback:
+                return self.pid
+
+    def _publish_head(self, topic, size, retain, qos):
+        """The PUBLISH header for a payload of size bytes, counting it in flight at QoS 1 and 2."""
+        if qos not in (0, 1, 2):
+            raise ValueError('QoS must be 0, 1 or 2')
+        if qos and len(self.in_flight) >= MAX_IN_FLIGHT:
+            self._wait_until(lambda: len(self.in_flight) < MAX_IN_FLIGHT, 'acknowledgement')
         body = encode_string(topic)
         if qos:
-            self.pid = self.pid % 0xFFFF + 1
-            body += bytes((self.pid >> 8, self.pid & 0xFF))
-        body += as_bytes(msg)
-        self._send(packet(PUBLISH | qos << 1 | (1 if retain else 0), body))
-        if qos:
-            self.wait_for_puback(self.pid)
+            pid = self._next_pid()
+            body += bytes((pid >> 8, pid & 0xFF))
+            self.in_flight[pid] = PUBACK if qos == 1 else PUBREC
+        first = PUBLISH | qos << 1 | (1 if retain else 0)
+        return bytes((first,)) + encode_remaining_length(len(body) + size) + body
 
-    def wait_for_puback(self, pid):
-        while True:
-            kind, body = self._read_packet_rest(self._recv_exact(1)[0])
-            if kind == PUBACK and len(body) == 2 and (body[0] << 8 | body[1]) == pid:
-                return
+    def publish(self, topic, msg, retain=False, qos=0):
+        """Send one message; a QoS 1 or 2 one is acknowledged later (process_input)."""
+        msg = as_bytes(msg)
+        self._send(self._publish_head(topic, len(msg), retain, qos) + msg)
+
+    def publish_file(self, topic, f, size, retain=False, qos=0):
+        """Send size bytes of an open file as one message, FILE_CHUNK at a time (an image)."""
+        self._send(self._publish_head(topic, size, retain, qos))
+        buf = bytearray(FILE_CHUNK)
+        left = size
+        while left:
+            n = f.readinto(buf)
+            if not n:
+                raise OSError(compat.EIO, 'the file ended %d bytes early' % left)
+            n = min(n, left)
+            self._send(memoryview(buf)[:n])
+            left -= n
+
+    def subscribe(self, filters):
+        """SUBSCRIBE [(topic filter, QoS)], waiting (bounded) for the SUBACK; the granted QoS list."""
+        pid = self._next_pid()
+        body = bytes((pid >> 8, pid & 0xFF))
+        for topic, qos in filters:
+            body += encode_string(topic) + bytes((qos,))
+        self._send(packet(SUBSCRIBE | SUBSCRIBE_FLAGS, body))
+        self._wait_until(lambda: pid in self.suback, 'SUBACK')
+        return list(self.suback.pop(pid))
 
     def ping(self):
         self._send(packet(PINGREQ))
-
-    def wait_msg(self):
-        """Read one packet (blocking, bounded); its type, or None for a PINGRESP."""
-        return self._packet_kind(self._recv_exact(1)[0])
-
-    def _packet_kind(self, first_byte):
-        kind, _body = self._read_packet_rest(first_byte)
-        return None if kind == PINGRESP else kind
-
-    def check_msg(self):
-        """Like wait_msg, but None at once when nothing has arrived."""
-        self.sock.setblocking(False)
-        try:
-            first = self.sock.recv(1)
-        except OSError as exc:
-            if compat.errno_of(exc) == compat.EAGAIN:
-                return None
-            raise
-        finally:
-            self.sock.settimeout(SOCKET_TIMEOUT)
-        if not first:
-            raise OSError(compat.ECONNRESET, 'the broker closed the connection')
-        return self._packet_kind(first[0])
 
     def disconnect(self):
         """Say goodbye (the broker then drops the will) and close the socket."""
@@ -232,5 +379,8 @@ class MQTTClient:
 
     def close(self):
         if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = self.raw = None

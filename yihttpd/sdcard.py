@@ -4,6 +4,7 @@ Every name that comes from a client passes through the checks here before
 it becomes a path; a path is only ever built from names that passed.
 """
 from . import checks, files
+from .checks import shown  # noqa: F401 (where handlers take it from)
 from .http import HttpError
 
 HOUR_DIR_LEN = 14        # YYYYYMMMDDDHHH, e.g. 2020Y01M01D01H
@@ -13,16 +14,6 @@ SMALL_TEXT_MAX = 4096    # the small text files read whole (hostname, version, a
 TIMELAPSE_DIR = 'timelapse'     # record/timelapse: the time-lapse videos
 TIMELAPSE_NAME_LEN = 23     # YYYY-MM-DD_HH-MM-SS.avi
 MODEL_MAX = 32           # characters of a model name (yi-hack/model_suffix)
-SHOWN_MAX = 40           # characters of a refused client value repeated in an error message
-
-
-def shown(value):
-    """A client value as an error message repeats it: 'quoted', printable ASCII, at most SHOWN_MAX.
-
-    Other characters become '?', so that an answer stays plain UTF-8 JSON
-    whatever was sent (MicroPython's decode lets invalid UTF-8 through).
-    """
-    return "'%s'" % ''.join(c if ' ' <= c <= '~' else '?' for c in value[:SHOWN_MAX])
 
 
 def ascii_digits(text):

@@ -2,13 +2,14 @@
 ipc_cmd tool, or a file that only records them (--demo).
 
 A transport has one method, send(message): it hands the bytes of one
-command to the camera or raises IpcUnavailable (answered as 503). It never
-waits for the camera: a full queue is an error, not a pause.
+command to the camera or raises IpcUnavailable or camera_queue.Unavailable
+(answered as 503). It never waits for the camera: a full queue is an
+error, not a pause. The queue's writer is camera_queue.CommandQueue, the
+MQTT bridge's too; it is imported only when the queue is used.
 """
-from . import compat, files, mqueue
+from . import files, mqueue
 from .http import HttpError
 
-DEFAULT_QUEUE = '/ipc_dispatch'
 # ipc_cmd normally ends in milliseconds; one that hangs (full queue) is killed.
 TOOL_TIMEOUT = 5.0
 # How often a running ipc_cmd is checked for its end.
@@ -27,33 +28,11 @@ def hex_bytes(message):
     return ' '.join('%02x' % b for b in message)
 
 
-class QueueTransport:
-    """Writes straight into the camera's POSIX queue, never waiting on it."""
-    name = 'mqueue'
-
-    def __init__(self, queue_name):
-        self.queue_name = queue_name
-        self.queue = None
-
-    def open(self):
-        if self.queue is None:
-            self.queue = mqueue.MessageQueue(self.queue_name, mqueue.O_RDWR | mqueue.O_NONBLOCK)
-        return self.queue
-
-    def send(self, message):
-        try:
-            self.open().send(message)
-        except OSError as err:
-            code = compat.errno_of(err)
-            if code == compat.EAGAIN:
-                raise IpcUnavailable('camera queue %s is full, try again' % self.queue_name)
-            self.close()
-            raise IpcUnavailable('camera queue %s: %s' % (self.queue_name, err))
-
-    def close(self):
-        if self.queue is not None:
-            self.queue.close()
-            self.queue = None
+def queue_transport(name):
+    """The camera's POSIX queue written straight into (camera_queue.CommandQueue), never waited
+    on; its camera_queue.Unavailable is answered 503 as IpcUnavailable is (http.error_answer)."""
+    from .camera_queue import CommandQueue
+    return CommandQueue(name)
 
 
 class ToolTransport:
@@ -129,7 +108,7 @@ class RecordTransport:
 # CLI rows of options.OPTIONS
 OPTIONS = (
     ('--ipc', str, 'auto', 'camera commands: auto, mqueue, ipc_cmd or record'),
-    ('--ipc-queue', str, DEFAULT_QUEUE, 'the camera command queue (--ipc mqueue)'),
+    ('--ipc-queue', str, '/ipc_dispatch', 'the camera command queue (--ipc mqueue)'),   # camera_queue's DEFAULT_QUEUE
     ('--ipc-cmd', str, None, 'the firmware ipc_cmd tool (default ROOT/yi-hack/bin/ipc_cmd)'),
     ('--ipc-record', str, None, 'file the record transport appends to (default TMP-DIR/yihttpd-ipc.bin)'),
 )
@@ -162,10 +141,10 @@ def choose_transport(options, loop, log):
         if not mqueue.has_mqueue():
             raise IpcSetupError('--ipc mqueue: this runtime cannot reach POSIX message queues '
                                 '(no ctypes, no ffi); use --ipc ipc_cmd')
-        return QueueTransport(options.ipc_queue)
+        return queue_transport(options.ipc_queue)
     if kind != 'auto':
         raise IpcSetupError('--ipc must be auto, mqueue, ipc_cmd or record, not %r' % kind)
-    queue = QueueTransport(options.ipc_queue) if mqueue.has_mqueue() else None
+    queue = queue_transport(options.ipc_queue) if mqueue.has_mqueue() else None
     if queue is not None:
         try:
             queue.open()

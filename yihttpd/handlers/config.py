@@ -15,49 +15,27 @@ import json
 import os
 
 from .. import checks, child, conf, confset, files, tar
+from ..conf_rules import (CONF_FILES, MASK, PROXIES_KEY, PROXY_SEPARATOR, checked_changes,
+                          is_secret, proxy_entries, write_changes)
 from ..device import homever, network_info, read_first_line
 from ..http import HttpError, Response, ok, text_response
 from ..multipart import body_stream, multipart_file
 from ..sdcard import shown
 
-# ?conf= names the firmware's page uses, and their files in yi-hack/etc
-CONF_FILES = {'system': 'system.conf', 'mqtt': 'mqttv4.conf', 'camera': 'camera.conf',
-              'mqtt_advertise': 'mqtt_advertise.conf', 'ptz_presets': 'ptz_presets.conf',
-              'proxychains': 'proxychains.conf'}
 READ_ONLY = ('ptz_presets',)   # preset.sh changes it, telling the camera in the same step
 REQUIRED_IN_ARCHIVE = ('system.conf', 'camera.conf')
-SECRET_SUFFIX = 'PASSWORD'   # keys ending so are never sent back in clear
-MASK = '********'            # what a secret is answered as; sent back, it keeps the stored value
 HOSTNAME_KEY = 'HOSTNAME'    # system's pseudo-key, kept in etc/hostname
 HOMEVER_KEY = 'HOMEVER'      # camera's pseudo-key: the camera's own firmware version
-MAX_VALUE = 1024             # longest value stored: the firmware's URLs, passwords and cron lines are far shorter
 EXACT_INTEGER = 1 << 53      # integers up to this are exact in jq's doubles
 DOUBLE_DIGITS = 17           # significant digits that tell any two doubles apart
-STORED_LINE_BREAK = '\\n'    # a value's line break is stored as these two characters, as the firmware does
 NAME_WORD = 'NAME'           # replaced by the new hostname in --hostname-cmd
 WLAN_MAC_PATH = '/sys/class/net/wlan0/address'   # the default hostname comes from this MAC
 LOADED = 'Upload completed successfully, restart your camera\r\n'   # the firmware's load.sh text, as its page shows it
 ARCHIVE_NAME = 'config.tar.bz2'              # what the firmware's page saves the answer as
 ARCHIVE_TYPE = 'application/x-bzip2'
 
-# Values the firmware's set_configs.sh checks (it skips others and says saved; we refuse them)
-TIMELAPSE_STEPS = ('1', '2', '3', '4', '5', '6', '10', '15', '20', '30', '60', '120', '180',
-                   '240', '360', '1440')   # minutes between time-lapse frames
-DAILY_AT = '1440+'           # 1440+N: one frame a day, N minutes after midnight
-MINUTES_A_DAY = 1440
-MOST_IMAGE_DELAY = 5         # seconds: MOTION_IMAGE_DELAY's upper bound
-DELAY_DIGITS = 4             # digits either side of the point in MOTION_IMAGE_DELAY
-
-# proxychains.conf: its servers follow the [ProxyList] line, one a line; the page
-# shows and sends them joined by ';' as PROXYCHAINS_SERVERS
+# proxychains.conf: its servers follow the [ProxyList] line, one a line (conf_rules has their rule)
 PROXY_LIST = '[ProxyList]'
-PROXY_SEPARATOR = ';'
-PROXIES_KEY = 'PROXYCHAINS_SERVERS'
-PROXY_TYPES = ('http', 'raw', 'socks4', 'socks5')
-PROXY_HOST_CHARS = checks.LETTERS + checks.DIGITS + '-.:'
-PROXY_CREDENTIAL_CHARS = checks.LETTERS + checks.DIGITS + "-._~!$%&*+,=:@/?^'()[]{}|<>"
-PROXY_WORD = 253             # longest host name (DNS), user or password taken
-PROXY_RULE = 'TYPE HOST PORT [USER PASSWORD], TYPE one of ' + ', '.join(PROXY_TYPES)
 
 
 def conf_path(req):
@@ -67,10 +45,6 @@ def conf_path(req):
     if files.entry_kind(path) != 'file':
         raise HttpError(404, 'no such config file: %s' % name)
     return path
-
-
-def is_secret(key):
-    return key.endswith(SECRET_SUFFIX)
 
 
 def get_configs(req):
@@ -90,7 +64,7 @@ def get_configs(req):
 
 
 def parse_changes(body):
-    """The JSON object of a set: keys [A-Z0-9_]+, values as stored; else 400 saying why."""
+    """The JSON object of a set: keys [A-Z0-9_]+, values as stored (conf_rules); else 400 saying why."""
     try:
         changes = json.loads(body.decode())
     except (ValueError, UnicodeError, RuntimeError, MemoryError):
@@ -103,8 +77,8 @@ def parse_changes(body):
         value = changes[key]
         if not conf.is_key(key):
             raise HttpError(400, 'not a config key: ' + shown(key))
-        changes[key] = stored_value(key, value_text(key, value))
-    return changes
+        changes[key] = value_text(key, value)
+    return checked_changes(changes)   # a value refused: checks.Refused, answered 400
 
 
 def value_text(key, value):
@@ -156,106 +130,26 @@ def jq_number(number):
     return sign + digits[:point] + '.' + digits[point:]
 
 
-def stored_value(key, value):
-    """value as one KEY=VALUE line holds it: a line break (a multi-line CRONTAB) becomes a
-    literal \\n, as the firmware's set_configs.sh stores it; 400 for what a line cannot hold."""
-    if '\r' in value:
-        raise HttpError(400, 'value of %s has a carriage return (CR): a conf line cannot hold it' % key)
-    if '\0' in value:
-        raise HttpError(400, 'value of %s has a NUL character: a conf line cannot hold it' % key)
-    if any('\ud800' <= c <= '\udfff' for c in value):
-        # No UTF-8 form. CPython's json joins an escaped pair into one character;
-        # MicroPython's keeps the two halves, so there a \uD83D\uDE00 pair is refused too.
-        raise HttpError(400, 'value of %s holds a UTF-16 surrogate escape' % key)
-    value = value.replace('\n', STORED_LINE_BREAK)
-    if len(value) > MAX_VALUE:
-        raise HttpError(400, 'value of %s is longer than %d characters' % (key, MAX_VALUE))
-    return value
-
-
 def set_configs(req):
     path = conf_path(req)
     if req.param('conf') in READ_ONLY:
         raise HttpError(400, '%s is changed by preset.sh, not set_configs.sh' % req.param('conf'))
     changes = parse_changes(req.body)
-    for key in changes:
-        checked_value(key, changes[key])
     if req.param('conf') == 'proxychains':
         if PROXIES_KEY in changes:
             set_proxy_servers(path, changes[PROXIES_KEY])
         return ok()
-    if DELAY_KEY in changes:
-        changes[DELAY_KEY] = changes[DELAY_KEY].replace(',', '.')
     hostname = None
     if req.param('conf') == 'system' and HOSTNAME_KEY in changes:
         hostname = checked_hostname(changes.pop(HOSTNAME_KEY) or default_hostname())
-    for key in list(changes):
-        if is_secret(key) and changes[key] == MASK:
-            del changes[key]
-    try:
-        conf.update_conf(path, changes)
-    except conf.ConfTooLarge as err:
-        raise HttpError(400, 'refused: ' + err.message)
+    write_changes(path, changes)
     if hostname is not None:
         conf.atomic_write(req.app.sd.hostname_path, (hostname + '\n').encode())
         apply_hostname(req.app, hostname)
     return ok()
 
 
-# Keys with a rule
-
-DELAY_KEY = 'MOTION_IMAGE_DELAY'
-STEP_KEY = 'TIMELAPSE_DT'
-
-
-def checked_value(key, value):
-    """400 naming the key when the firmware's rule for it does not take value."""
-    if key == STEP_KEY and not is_timelapse_step(value):
-        raise HttpError(400, 'value of %s must be one of %s, or 1440+N with N at most %d' % (
-            key, ', '.join(TIMELAPSE_STEPS), MINUTES_A_DAY))
-    if key == DELAY_KEY and not is_image_delay(value):
-        raise HttpError(400, 'value of %s must be a number of seconds from 0 to %d' % (
-            key, MOST_IMAGE_DELAY))
-    if key == PROXIES_KEY:
-        for entry in proxy_entries(value):
-            if not is_proxy(entry):
-                raise HttpError(400, 'each server of %s must be %s: %s' % (key, PROXY_RULE, shown(entry)))
-
-
-def is_timelapse_step(value):
-    if value in TIMELAPSE_STEPS:
-        return True
-    return value.startswith(DAILY_AT) and \
-        checks.number(value[len(DAILY_AT):], 0, MINUTES_A_DAY) is not None
-
-
-def is_image_delay(value):
-    """Seconds as the page sends them: 0.5 or 0,5, up to MOST_IMAGE_DELAY."""
-    whole, point, fraction = value.replace(',', '.').partition('.')
-    if not checks.only(whole, checks.DIGITS, DELAY_DIGITS):
-        return False
-    if point and not checks.only(fraction, checks.DIGITS, DELAY_DIGITS):
-        return False
-    return int(whole) < MOST_IMAGE_DELAY or (int(whole) == MOST_IMAGE_DELAY and
-                                               fraction.strip('0') == '')
-
-
 # proxychains.conf
-
-def proxy_entries(value):
-    return [entry.strip() for entry in value.split(PROXY_SEPARATOR) if entry.strip()]
-
-
-def is_proxy(entry):
-    words = entry.split()
-    if len(words) not in (3, 5) or words[0] not in PROXY_TYPES:
-        return False
-    if not checks.only(words[1], PROXY_HOST_CHARS, PROXY_WORD):
-        return False
-    if checks.number(words[2], 1, 65535) is None:
-        return False
-    return all(checks.only(word, PROXY_CREDENTIAL_CHARS, PROXY_WORD) for word in words[3:])
-
 
 def proxy_lines(path):
     """(lines up to and with [ProxyList], the server lines after it)."""

@@ -4,29 +4,18 @@ Moves are sent as the picture should move: ipc.ptz_move turns them for the
 models whose motors are mounted the other way, as the firmware's ipc_cmd
 does. Waits are timers on the loop; what needs the camera's position (its
 motor driver, /dev/ssp) asks the firmware's ipc_cmd, run beside the loop
-with fixed arguments.
+with fixed arguments. Moves and presets are ptz_rules.py's (shared with
+PTZ over MQTT).
 """
-from .. import checks, conf, files, ipc
-from ..child import Background
+from .. import checks, files, ipc, ptz_rules
 from ..http import Deferred, HttpError, json_response, ok
+from ..ptz_rules import PRESET_SLOTS, PRESETS_CONF, parse_degrees, read_presets, stop_running_move
 from ..sdcard import shown
-from ..transports import IpcUnavailable
-from .camera import answer_when_sent
 
 PTZ_DEFAULT_TIME = '0.3'
 PTZ_MAX_TIME = 10.0        # seconds of movement at most (API.md)
-PTZ_STOP_RETRY = 0.5       # seconds between tries of a stop the camera could not take,
-PTZ_STOP_TRIES = 20        # for this many tries (10 s)
 TIME_TEXT_MAX = 8          # characters of a TIME value, e.g. "10.00000"
-DEGREES_TEXT_MAX = 12      # characters of an x or y value, e.g. "-359.123456"
 GO_PRESET_COUNT = 16       # presets the camera can go to: 0-15
-PRESET_SLOTS = 8           # named presets in ptz_presets.conf: 0-7, as the firmware keeps them
-PRESET_NAME_CHARS = checks.NAME_CHARS + ' '
-PRESET_NAME_MAX = 32
-PRESETS_CONF = 'ptz_presets.conf'
-TOOL_TIMEOUT = 5.0         # ipc_cmd asks the motor driver and ends in milliseconds
-POSITION_MAX = 64          # bytes of ipc_cmd -g's answer, "123.4,56.7"
-HOME_SPACING = 1.0         # ipc_cmd -H waits 1 s between removing preset 0 and adding it
 
 DIAGONALS = {'up_left': ('up', 'left'), 'up_right': ('up', 'right'),
              'down_left': ('down', 'left'), 'down_right': ('down', 'right')}
@@ -47,97 +36,8 @@ def parse_seconds(text):
     return seconds
 
 
-def parse_degrees(text, bounds):
-    """An x or y value: [-]digits[.digits] within bounds (lo, hi), else None."""
-    if text is None or len(text) > DEGREES_TEXT_MAX:
-        return None
-    whole, dot, fraction = (text[1:] if text.startswith('-') else text).partition('.')
-    if not checks.only(whole, checks.DIGITS, DEGREES_TEXT_MAX) or \
-            (dot and not checks.only(fraction, checks.DIGITS, DEGREES_TEXT_MAX)):
-        return None
-    value = float(text)
-    return value if bounds[0] <= value <= bounds[1] else None
-
-
-def ipc_tool(app, args, on_exit, stdout_path=None):
-    """Run the firmware's ipc_cmd with fixed arguments beside the loop; 503 when it is missing."""
-    tool = app.options.ipc_cmd or app.sd.yi_hack + '/bin/ipc_cmd'
-    if files.entry_kind(tool) != 'file':
-        raise IpcUnavailable('%s is missing' % tool)
-    return Background(app.loop, [tool] + args, TOOL_TIMEOUT, on_exit, app.tmp_dir, stdout_path)
-
-
-class PtzMove:
-    """One manual move (step): each direction for TIME, then the stop; a
-    diagonal is its two directions one after the other, as the firmware's.
-
-    The answer waits for the last stop. A client that goes away does not
-    cancel the stop: the camera must never be left moving.
-    """
-
-    def __init__(self, req, directions, seconds, model):
-        self.app = req.app
-        self.left = list(directions)
-        self.seconds = seconds
-        self.model = model
-        self.deferred = Deferred(req)
-        self.timer = None
-
-    def start(self):
-        self.app.ptz_move = self
-        self.next_move()
-        return self.deferred
-
-    def next_move(self):
-        try:
-            self.app.ipc.send(ipc.ptz_move(self.left.pop(0), self.model))
-        except Exception as err:
-            self.finish(err)
-            return
-        self.timer = self.deferred.later(self.seconds, self.stop)
-
-    def stop(self, interrupted=False):
-        """Send the stop (now, if a newer move interrupts this one), then the next direction."""
-        self.timer.cancel()
-        try:
-            self.app.ipc.send(ipc.ptz_stop())
-        except Exception as err:
-            self.finish(err)
-            self.app.loop.call_later(PTZ_STOP_RETRY, self.send_stop_again, PTZ_STOP_TRIES - 1)
-            return
-        if self.left and not interrupted:
-            self.next_move()
-        else:
-            self.finish(ok({'interrupted': 'true'} if interrupted else None))
-
-    def send_stop_again(self, tries):
-        """A stop the camera could not take is sent again until it goes (the
-        client was told at once): the camera must never be left moving. A
-        newer move sends its own stop, so a retry then is dropped."""
-        if self.app.ptz_move is not None:
-            return
-        try:
-            self.app.ipc.send(ipc.ptz_stop())
-        except Exception as err:
-            if tries > 1:
-                self.app.loop.call_later(PTZ_STOP_RETRY, self.send_stop_again, tries - 1)
-            elif self.app.log is not None:
-                self.app.log('ptz: the stop could not be sent: %r' % err)
-
-    def finish(self, outcome):
-        """The move is over: answer with outcome, a Response or the error that ended it."""
-        if self.app.ptz_move is self:
-            self.app.ptz_move = None
-        if isinstance(outcome, Exception):
-            self.deferred.fail(outcome)
-        else:
-            self.deferred.resolve(outcome)
-
-
-def stop_running_move(app):
-    running = app.ptz_move
-    if running is not None:
-        running.stop(interrupted=True)
+def ipc_tool_path(app):
+    return app.options.ipc_cmd or app.sd.yi_hack + '/bin/ipc_cmd'
 
 
 def answer_when_ended(req, args):
@@ -148,7 +48,7 @@ def answer_when_ended(req, args):
         if status != 0:
             raise HttpError(503, 'ipc_cmd %s failed' % args[0])
         deferred.resolve(ok())
-    ipc_tool(req.app, args, deferred.step(ended))
+    ptz_rules.run_tool(req.app, ipc_tool_path(req.app), args, deferred.step(ended))
     return deferred
 
 
@@ -178,98 +78,35 @@ def ptz(req):
     seconds = parse_seconds(req.param('time', PTZ_DEFAULT_TIME))
     if seconds is None:
         raise HttpError(400, 'time must be a number of seconds, more than 0, at most %d' % PTZ_MAX_TIME)
-    stop_running_move(app)
-    return PtzMove(req, DIAGONALS.get(direction, (direction,)), seconds, model).start()
+    deferred = Deferred(req)
+    ptz_rules.PtzMove(app, DIAGONALS.get(direction, (direction,)), seconds, model, deferred.report()).start()
+    return deferred
 
 
 # --- presets ---
-
-def read_presets(path):
-    """The PRESET_SLOTS values of ptz_presets.conf ('name,x,y' or '')."""
-    values = conf.read_conf(path)
-    return [values.get(str(n), '') for n in range(PRESET_SLOTS)]
-
-
-def write_presets(path, slots):
-    """Rewrite ptz_presets.conf as the firmware's ptz_presets.sh writes it: N=VALUE, 0 to 7."""
-    conf.atomic_write(path, ''.join('%d=%s\n' % (n, v) for n, v in enumerate(slots)).encode())
-
-
-def preset_name(req):
-    name = req.param('name', '')
-    if not checks.only(name, PRESET_NAME_CHARS, PRESET_NAME_MAX):
-        raise HttpError(400, 'name must be 1 to %d letters, digits, spaces, _ or -' % PRESET_NAME_MAX)
-    return name
-
-
-def place_preset(slots, number, name, position):
-    """Put name,x,y in slot number, or the first free one (-1); the firmware's messages when it cannot."""
-    if number < 0:
-        if any(value.partition(',')[0] == name for value in slots):
-            raise HttpError(400, 'Preset already exists')
-        free = [n for n, value in enumerate(slots) if not value]
-        if not free:
-            raise HttpError(400, 'No free preset available')
-        number = free[0]
-    slots[number] = '%s,%s' % (name, position)
-
-
-def parse_position(text):
-    """ipc_cmd -g's 'x,y' in degrees, or None."""
-    x, comma, y = text.strip().partition(',')
-    if parse_degrees(x, (-360, 360)) is None or parse_degrees(y, (-180, 180)) is None:
-        return None
-    return x + ',' + y
 
 
 def add_preset(req, path):
     """Ask ipc_cmd -g where the camera points, name that position in the conf, add it on the camera."""
     app = req.app
-    name = preset_name(req)
     number = req.number('num', 0, PRESET_SLOTS - 1) if req.param('num') is not None else -1
-    place_preset(read_presets(path), number, name, '0,0')   # refuse early what cannot fit
-    out = files.unique_temp_path(app.tmp_dir, 'position')
     deferred = Deferred(req)
-
-    def ended(status):
-        try:
-            text = conf.read_small(out, POSITION_MAX).decode() if status == 0 else ''
-        except (OSError, ValueError):
-            text = ''
-        files.remove_if_there(out)
-        position = parse_position(text)
-        if position is None:
-            raise HttpError(503, 'Error getting PTZ position')
-        slots = read_presets(path)
-        place_preset(slots, number, name, position)
-        write_presets(path, slots)
-        app.ipc.send(ipc.add_preset())
-        deferred.resolve(ok())
-    ipc_tool(app, ['-g'], deferred.step(ended), out)
+    ptz_rules.add_preset(app, path, req.param('name', ''), number, ipc_tool_path(app), deferred.report())
     return deferred
 
 
 def del_preset(req, path):
     which = req.param('num')
     numbers = range(PRESET_SLOTS) if which == 'all' else [req.number('num', 0, PRESET_SLOTS - 1)]
-    slots = read_presets(path)
-    for n in numbers:
-        req.app.ipc.send(ipc.remove_preset(n))
-        slots[n] = ''
-        write_presets(path, slots)
+    ptz_rules.del_presets(req.app, path, numbers)
     return ok()
 
 
 def set_home_position(req, path):
     """Preset 0 becomes where the camera points: the conf names it Home, the camera re-adds it."""
-    slots = read_presets(path)
-    slots[0] = ''
-    try:
-        place_preset(slots, -1, 'Home', ',')
-    except HttpError:
-        pass   # a Home preset is already named (the firmware leaves it too)
-    write_presets(path, slots)
-    return answer_when_sent(req, [(0, ipc.remove_preset(0)), (HOME_SPACING, ipc.add_preset())])
+    deferred = Deferred(req)
+    ptz_rules.set_home_position(req.app, path, deferred.report())
+    return deferred
 
 
 def preset(req):

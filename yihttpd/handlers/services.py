@@ -13,9 +13,12 @@ How status is known:
   child. Its own asking process is left out: the firmware's
   `service.sh ftpd status` found itself, so ftpd, mqtt-config and
   mp4record always read "started" there;
-- mqtt: the bridge's pid file (written by the shell that execs it) names a
-  live process whose command line is the bridge's. The pid file lives in
-  --tmp-dir, so a restarted server still finds and stops its bridge.
+- mqtt: the bridge's pid file (written by the shell that execs it, or by
+  yihttpd.sh's watchdog) names a live process whose command line is the
+  bridge's; else the firmware's mqttv4, found as above. The answer's
+  "program" says which runs. The pid files live in --tmp-dir, so a
+  restarted server still finds and stops its bridge (and yihttpd.sh's
+  watchdog for it, which would start it again).
 """
 import sys
 
@@ -48,6 +51,8 @@ MAX_SCRIPT_RUNS = 8       # service scripts at once: a flood of starts (each cli
 MQTT_START_CHECK = 1.0    # seconds after which a bridge that has not died is taken as started
 MQTT_STOP_TIMEOUT = 5.0   # seconds the bridge gets to leave after SIGTERM before SIGKILL
 MQTT_MODULE = 'yihttpd.mqtt'
+FIRMWARE_MQTT = 'mqttv4'  # the firmware's program the bridge replaces
+WATCHDOG_WORD = b'yihttpd.sh'   # in the command line of yihttpd.sh's watchdog for the bridge
 MAX_PID = 4194304         # Linux's largest pid (pid_max)
 # The shell records its own pid, then becomes the bridge (exec keeps the pid).
 # A constant: the pid file and the bridge's argv come in as positional arguments.
@@ -192,7 +197,11 @@ def mqtt_action(req, action):
     app = req.app
     pid = bridge_pid(app)
     if action == 'status':
-        return json_response({'status': 'stopped' if pid is None else 'started'})
+        if pid is not None:
+            return json_response({'status': 'started', 'program': MQTT_MODULE})
+        if program_runs(FIRMWARE_MQTT):
+            return json_response({'status': 'started', 'program': FIRMWARE_MQTT})
+        return json_response({'status': 'stopped'})
     if action == 'start':
         return ok() if pid is not None else start_bridge(req)
     return ok() if pid is None else stop_bridge(req, pid)
@@ -219,8 +228,12 @@ def start_bridge(req):
 
 
 def stop_bridge(req, pid):
-    """SIGTERM, wait up to MQTT_STOP_TIMEOUT for it to leave, then SIGKILL; answer when gone."""
+    """SIGTERM, wait up to MQTT_STOP_TIMEOUT for it to leave, then SIGKILL; answer when gone.
+    yihttpd.sh's watchdog for the bridge, if one runs, is stopped first."""
     app = req.app
+    watchdog = checks.number(app.sd.read_text(app.tmp_dir + '/yihttpd-mqtt-watchdog.pid', ''), 1, MAX_PID)
+    if watchdog is not None and WATCHDOG_WORD in b' '.join(command_words(str(watchdog))):
+        child.run(['kill', '-TERM', str(watchdog)])
     child.run(['kill', '-TERM', str(pid)])
     deferred = Deferred(req)
     deadline = compat.monotonic() + MQTT_STOP_TIMEOUT

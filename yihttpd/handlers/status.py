@@ -9,12 +9,11 @@ since, or after a while (LinkWatch), not once per request; no answer waits
 for iwconfig.
 """
 import json
-import os
 
 from .. import conf, dates, device, files, guard
 from ..child import Background
 from ..compat import monotonic
-from ..device import NA, read_first_line, read_head
+from ..device import NA, free_sd, memory_info, read_first_line, serial_number
 from ..http import HttpError, Response
 
 DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
@@ -24,60 +23,12 @@ DEFAULT_FAMILY = 'yi-hack-allwinner-v2'
 PTZ_MODELS = ('r30gb', 'r35gb', 'r37gb', 'r40ga', 'h51ga', 'h52ga', 'h60ga', 'q321br_lsx', 'qg311r',
               'b091qp', 'h201c', 'h305r', 'h307', 'y30', 'y30qa')
 GO2RTC = '/bin/go2rtc'      # under yi-hack/: the firmware says go2rtc yes when it is installed
-SERIAL_FILE = '/tmp/mmap.info'    # the vendor program's shared info block
-SERIAL_OFFSET = 656               # where it keeps the 20-character serial number
-SERIAL_LENGTH = 20
 IWCONFIG = ('iwconfig', 'wlan0')   # what the firmware's status.json reads the ESSID from
 ESSID_TIMEOUT = 3.0         # seconds iwconfig may take
 ESSID_MAX_AGE = 60.0        # seconds an ESSID is kept where the kernel counts no carrier changes
 ADDRESSES_MAX_AGE = 10.0    # seconds the addresses are kept between reconnects (a new DHCP lease
                             # shows within them): reading them took most of status.json's time
 ESSID_OUTPUT_MAX = 4096     # bytes of iwconfig's output read
-MEMINFO_HEAD = 512          # bytes of /proc/meminfo read: MemTotal, MemFree, Buffers, Cached come first
-
-
-def memory_info():
-    """(total, free) in kB; free counts what the kernel can give back."""
-    head = read_head('/proc/meminfo', MEMINFO_HEAD)
-    if not head:
-        return NA, NA
-    total = meminfo_kb(head, b'MemTotal')
-    free = sum(meminfo_kb(head, name) or 0 for name in (b'MemFree', b'Buffers', b'Cached'))
-    return (NA if total is None else str(total)), str(free)
-
-
-def meminfo_kb(head, name):
-    """The kB figure of a /proc/meminfo line, or None (found by search: parsing every
-    line took MicroPython a millisecond a request)."""
-    at = head.find(b'\n' + name + b':')
-    if at < 0 and head.startswith(name + b':'):
-        at = -1
-    elif at < 0:
-        return None
-    words = head[at + len(name) + 2:head.find(b'\n', at + 1)].split()
-    return int(words[0]) if words and words[0].isdigit() else None
-
-
-def free_sd(root):
-    """Free space on the SD card as a percentage, e.g. '87%'."""
-    try:
-        st = os.statvfs(root)
-    except OSError:
-        return NA
-    if not st[2]:
-        return NA
-    return '%d%%' % (st[4] * 100 // st[2])
-
-
-def serial_number():
-    try:
-        with open(SERIAL_FILE, 'rb') as f:
-            f.seek(SERIAL_OFFSET)
-            raw = f.read(SERIAL_LENGTH)
-        text = raw.split(b'\0')[0].decode().strip()
-        return text or NA
-    except (OSError, UnicodeError):
-        return NA
 
 
 class LinkWatch:

@@ -5,6 +5,14 @@
 # system.conf, and keeps it running: a watchdog restarts it, with a growing
 # pause, when it dies. Run from yi-hack/startup.sh at boot.
 #
+# MQTT: with YIHTTPD_MQTT=yes in mqttv4.conf (the page's "MQTT served by
+# yihttpd"), yihttpd's bridge replaces the firmware's MQTT programs: start
+# stops mqttv4, mqtt-config and mqtt_set_config.sh by pid, drops the
+# mqtt_advertise lines from crond's table, and runs the bridge under its own
+# watchdog. With YIHTTPD_MQTT=no (the default) start gives them back: the
+# bridge stops, and what it replaced is started again by the firmware's own
+# scripts.
+#
 # Plain POSIX sh (busybox ash, dash). Every path can be overridden from the
 # environment, so a test can point the script at a throw-away SD root:
 #   YIHTTPD_SD_ROOT    the SD root (default: two folders above this script)
@@ -17,6 +25,9 @@
 #   YIHTTPD_LOG        log file (default /tmp/yihttpd.log)
 #   YIHTTPD_RUN_DIR    where the pid files go (default /tmp)
 #   YIHTTPD_PROC       the proc file system (default /proc)
+#   YIHTTPD_MQTT_LOG   the MQTT bridge's log (default /tmp/yihttpd-mqtt.log)
+#   YIHTTPD_MQTT_ARGS  extra bridge options (default none)
+#   YIHTTPD_CRONTAB    crond's table (default /var/spool/cron/crontabs/root)
 #   YIHTTPD_BACKOFF_MIN, YIHTTPD_BACKOFF_MAX   restart pauses in seconds
 
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +42,14 @@ RUN_DIR=${YIHTTPD_RUN_DIR:-/tmp}
 PROC=${YIHTTPD_PROC:-/proc}
 WATCHDOG_PID=$RUN_DIR/yihttpd-watchdog.pid
 SERVER_PID=$RUN_DIR/yihttpd.pid
+MQTT_LOG=${YIHTTPD_MQTT_LOG:-/tmp/yihttpd-mqtt.log}
+MQTT_ARGS=${YIHTTPD_MQTT_ARGS:-}
+MQTT_WATCHDOG_PID=$RUN_DIR/yihttpd-mqtt-watchdog.pid
+MQTT_PID=$RUN_DIR/yihttpd-mqtt.pid      # where service.sh?name=mqtt looks (the server's --tmp-dir)
+MQTT_REPLACED=$RUN_DIR/yihttpd-mqtt-replaced   # the firmware's MQTT was stopped for the bridge
+CRONTAB=${YIHTTPD_CRONTAB:-/var/spool/cron/crontabs/root}
+FIRMWARE_SERVICE=$YI_HACK/script/service.sh
+ADVERTISE_STARTUP=$YI_HACK/script/mqtt_advertise/startup.sh
 
 DEFAULT_PORT=8080           # the firmware's own default for HTTPD_PORT
 BACKOFF_MIN=${YIHTTPD_BACKOFF_MIN:-1}    # first pause before a restart
@@ -47,9 +66,9 @@ say() {
     echo "yihttpd.sh: $*"
 }
 
-# The first KEY=VALUE of system.conf, as the server reads it.
+# The first KEY=VALUE of system.conf (or of the conf file given second), as the server reads it.
 conf_value() {
-    sed -n "s/^[[:space:]]*$1[[:space:]]*=//p" "$ETC/system.conf" 2>/dev/null | head -n 1 | tr -d '\r'
+    sed -n "s/^[[:space:]]*$1[[:space:]]*=//p" "$ETC/${2:-system.conf}" 2>/dev/null | head -n 1 | tr -d '\r'
 }
 
 httpd_port() {
@@ -160,16 +179,22 @@ stop_firmware_httpd() {
 }
 
 trim_log() {
-    if [ -f "$LOG" ] && [ "$(wc -c < "$LOG")" -gt "$LOG_MAX_BYTES" ]; then
-        : > "$LOG"
+    if [ -f "$1" ] && [ "$(wc -c < "$1")" -gt "$LOG_MAX_BYTES" ]; then
+        : > "$1"
     fi
 }
 
-# Runs the server, and again after it dies, until TERM. Runs in the background.
+# watchdog NAME PID_FILE LOG BEFORE PYTHON RUNTIME_ARGS ARGS...: runs the
+# interpreter with ARGS, and again after it dies, until TERM; the command
+# BEFORE runs before each start. Runs in the background.
 watchdog() {
-    python=$1
-    runtime_args=$2
-    port=$3
+    name=$1
+    pid_file=$2
+    log=$3
+    before=$4
+    python=$5
+    runtime_args=$6
+    shift 6
     child=
     sleeper=
     stopping=
@@ -179,21 +204,20 @@ watchdog() {
     cd "$YI_HACK" || exit 1
     delay=$BACKOFF_MIN
     while [ -z "$stopping" ]; do
-        trim_log
-        stop_firmware_httpd "$port"
+        trim_log "$log"
+        $before
         started=$(date +%s)
-        # shellcheck disable=SC2086  # runtime_args and SERVER_ARGS are word lists
+        # shellcheck disable=SC2086  # runtime_args is a word list
         MICROPYPATH=$YI_HACK PYTHONPATH=$YI_HACK PYTHONDONTWRITEBYTECODE=1 \
-            "$python" $runtime_args -m yihttpd --root "$SD_ROOT" --port "$port" $SERVER_ARGS \
-            < /dev/null &
+            "$python" $runtime_args "$@" < /dev/null &
         child=$!
-        echo "$child" > "$SERVER_PID"
+        echo "$child" > "$pid_file"
         wait "$child"
         code=$?
         [ -n "$stopping" ] && break
         ran=$(($(date +%s) - started))
         [ "$ran" -ge "$STABLE_SECONDS" ] && delay=$BACKOFF_MIN
-        say "yihttpd ended (status $code) after ${ran}s; restarting in ${delay}s"
+        say "$name ended (status $code) after ${ran}s; restarting in ${delay}s"
         sleep "$delay" &
         sleeper=$!
         wait "$sleeper"
@@ -202,7 +226,117 @@ watchdog() {
         [ "$delay" -gt "$BACKOFF_MAX" ] && delay=$BACKOFF_MAX
     done
     [ -n "$child" ] && wait "$child" 2>/dev/null
-    rm -f "$SERVER_PID"
+    rm -f "$pid_file"
+}
+
+# Starts a watchdog in the background, its output appended to LOG.
+# Redirected by exec inside the subshell: a redirection on the call itself
+# makes busybox ash keep copies of the caller's stdout open in the watchdog.
+start_watchdog() {
+    watchdog_pid_file=$1
+    log=$4
+    shift
+    (
+        exec >> "$log" 2>&1 < /dev/null
+        watchdog "$@"
+    ) &
+    echo $! > "$watchdog_pid_file"
+}
+
+# --- MQTT: the firmware's programs or yihttpd's bridge ----------------------
+
+# Pids of processes with a word whose last part is NAME in their command line
+# (and the text ALSO, when given): the firmware's MQTT programs, found as its
+# service.sh finds them, without grep finding itself.
+pids_of() {
+    for dir in "$PROC"/[0-9]*; do
+        args=$(tr '\0' ' ' 2>/dev/null < "$dir/cmdline") || continue
+        case " $args" in
+            *"/$1 "*|*" $1 "*) ;;
+            *) continue ;;
+        esac
+        [ -z "$2" ] || case $args in *"$2"*) ;; *) continue ;; esac
+        echo "${dir##*/}"
+    done
+}
+
+# YIHTTPD_MQTT of mqttv4.conf: yes when yihttpd's bridge serves MQTT. The key
+# is added (no) where the card lacks it, as the firmware's check_conf.sh adds
+# its own, so that the page can set it.
+mqtt_choice() {
+    if [ -f "$ETC/mqttv4.conf" ] && ! grep -q '^YIHTTPD_MQTT=' "$ETC/mqttv4.conf"; then
+        [ -z "$(tail -c 1 "$ETC/mqttv4.conf")" ] || echo >> "$ETC/mqttv4.conf"
+        echo 'YIHTTPD_MQTT=no' >> "$ETC/mqttv4.conf"
+    fi
+    conf_value YIHTTPD_MQTT mqttv4.conf
+}
+
+# crond reads its table again when cron.update names the user (as crontab -e does).
+reload_crond() {
+    echo root >> "${CRONTAB%/*}/cron.update"
+}
+
+stop_firmware_mqtt() {
+    for pid in $(pids_of mqttv4) $(pids_of mqtt-config) $(pids_of mqtt_set_config.sh) \
+               $(pids_of mqtt-sub /+/set); do
+        say "stopping the firmware's MQTT program (pid $pid)"
+        end_process "$pid"
+    done
+    if [ -f "$CRONTAB" ] && grep -q '/script/mqtt_advertise/' "$CRONTAB"; then
+        grep -v '/script/mqtt_advertise/' "$CRONTAB" > "$CRONTAB.yihttpd"
+        cat "$CRONTAB.yihttpd" > "$CRONTAB"
+        rm -f "$CRONTAB.yihttpd"
+        reload_crond
+        say "dropped the mqtt_advertise lines from $CRONTAB"
+    fi
+    : > "$MQTT_REPLACED"
+}
+
+# What start_mqtt stopped, started again the firmware's way (system.sh's steps,
+# each script run as system.sh runs it, by its own #! line).
+restore_firmware_mqtt() {
+    [ -f "$MQTT_REPLACED" ] || return 0
+    rm -f "$MQTT_REPLACED"
+    say "giving MQTT back to the firmware's programs"
+    # Their output to the bridge's log: the programs they leave running must not hold ours.
+    "$FIRMWARE_SERVICE" mqtt start >> "$MQTT_LOG" 2>&1 < /dev/null
+    if [ "$(conf_value MQTT)" = yes ]; then
+        "$FIRMWARE_SERVICE" mqtt-config start >> "$MQTT_LOG" 2>&1 < /dev/null
+    fi
+    if [ -f "$ADVERTISE_STARTUP" ]; then
+        "$ADVERTISE_STARTUP" >> "$MQTT_LOG" 2>&1 < /dev/null
+        reload_crond
+    fi
+}
+
+# stop_watched WATCHDOG_PID_FILE PID_FILE: a watchdog, then what it ran (if its watchdog was killed).
+stop_watched() {
+    for file in "$1" "$2"; do
+        pid=$(read_pid "$file")
+        is_ours "$pid" && end_process "$pid"
+    done
+    rm -f "$1" "$2"
+}
+
+stop_mqtt_bridge() {
+    stop_watched "$MQTT_WATCHDOG_PID" "$MQTT_PID"
+}
+
+# Runs the MQTT side the owner chose.
+start_mqtt() {
+    python=$1
+    runtime_args=$2
+    if [ "$(mqtt_choice)" != yes ]; then
+        stop_mqtt_bridge
+        restore_firmware_mqtt
+        return 0
+    fi
+    is_ours "$(read_pid "$MQTT_WATCHDOG_PID")" && return 0
+    stop_firmware_mqtt
+    # shellcheck disable=SC2086  # MQTT_ARGS is a word list
+    start_watchdog "$MQTT_WATCHDOG_PID" yihttpd.mqtt "$MQTT_PID" "$MQTT_LOG" stop_firmware_mqtt \
+        "$python" "$runtime_args" -m yihttpd.mqtt --root "$SD_ROOT" --tmp-dir "$RUN_DIR" $MQTT_ARGS
+    say "MQTT served by yihttpd's bridge (log $MQTT_LOG)"
 }
 
 start() {
@@ -247,23 +381,28 @@ start() {
     fi
     port=$(httpd_port)
     mkdir -p "$RUN_DIR"
-    # Redirected by exec inside the subshell: a redirection on the call itself
-    # makes busybox ash keep copies of the caller's stdout open in the watchdog.
-    (
-        exec >> "$LOG" 2>&1 < /dev/null
-        watchdog "$python" "$runtime_args" "$port"
-    ) &
-    echo $! > "$WATCHDOG_PID"
+    # shellcheck disable=SC2086  # SERVER_ARGS is a word list
+    start_watchdog "$WATCHDOG_PID" yihttpd "$SERVER_PID" "$LOG" "stop_firmware_httpd $port" \
+        "$python" "$runtime_args" -m yihttpd --root "$SD_ROOT" --port "$port" --tmp-dir "$RUN_DIR" $SERVER_ARGS
     say "started on port $port with $python (log $LOG)"
+    start_mqtt "$python" "$runtime_args"
 }
 
 stop() {
-    pid=$(read_pid "$WATCHDOG_PID")
-    is_ours "$pid" && end_process "$pid"
-    pid=$(read_pid "$SERVER_PID")
-    is_ours "$pid" && end_process "$pid"
-    rm -f "$WATCHDOG_PID" "$SERVER_PID"
+    stop_watched "$WATCHDOG_PID" "$SERVER_PID"
+    stop_mqtt_bridge
     say "stopped"
+}
+
+mqtt_status() {
+    bridge=$(read_pid "$MQTT_PID")
+    if is_ours "$bridge"; then
+        say "MQTT: yihttpd's bridge (pid $bridge)"
+    elif [ -n "$(pids_of mqttv4)" ]; then
+        say "MQTT: the firmware's mqttv4 (pid $(pids_of mqttv4 | head -n 1))"
+    else
+        say "MQTT: not running"
+    fi
 }
 
 status() {
@@ -278,6 +417,7 @@ status() {
     else
         say "watchdog running (pid $pid), server restarting"
     fi
+    mqtt_status
 }
 
 case $1 in
