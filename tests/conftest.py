@@ -153,6 +153,21 @@ def shared(request, make):
     return table.made[make]
 
 
+PROGRAMS_LOCK = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '.programs.lock')
+
+
+@pytest.fixture
+def machine_programs():
+    """Held by tests that start stand-ins of the firmware's programs or ask service.sh
+    whether one runs: the server looks for them in /proc, machine-wide as the firmware
+    does, so two such tests on parallel workers would see each other's."""
+    import fcntl
+    with open(PROGRAMS_LOCK, 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture
 def folder(request, tmp_path):
     """A folder for a test's own files: the table's for its rows, else tmp_path."""

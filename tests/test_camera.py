@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from client import TestClient
 from harness import read_until_closed
 
 from yihttpd import ipc
@@ -228,60 +229,29 @@ def test_preset_refuses_invalid_values_and_sends_nothing(camera, sd, query):
 
 # --- apply_camera_settings (load.sh calls it after a load) ---
 
-class TimerLoop:
-    """Just enough of the loop: timers run in order, their delays recorded."""
-
-    def __init__(self):
-        self.pending = []
-        self.delays = []
-
-    def call_later(self, delay, fn, *args):
-        self.delays.append(delay)
-        self.pending.append((fn, args))
-
-    def run(self):
-        while self.pending:
-            fn, args = self.pending.pop(0)
-            fn(*args)
-
-
-class SentList:
-    def __init__(self):
-        self.messages = []
-
-    def send(self, message):
-        self.messages.append(message)
-
-
-def test_apply_camera_settings_resends_what_camera_conf_holds(sd):
-    from yihttpd.handlers import camera
-    from yihttpd.sdcard import SdCard
-
-    class App:
-        settings_sending = 0   # the state yihttpd.app.App declares that this service uses
-
-        class options:
-            homever = sd.file('homever')   # missing: not an AI home version
-    app = App()
-    app.sd = SdCard(sd.path)
-    app.loop = TimerLoop()
-    app.ipc = SentList()
-    app.log = None
+def test_apply_camera_settings_resends_what_camera_conf_holds(sd, tmp_path):
+    from yihttpd import camera_rules
+    client = TestClient(sd.path, '--homever', sd.file('homever'), tmp_dir=tmp_path)   # not an AI version
+    sent = []
+    client.app.ipc.send = lambda message: sent.append((time.monotonic(), message))
     for key, value in (('SWITCH_ON', 'yes'), ('SAVE_VIDEO_ON_MOTION', 'no'), ('SENSITIVITY', 'high'),
                        ('LED', 'yes'), ('IR', 'no'), ('ROTATE', 'bogus')):
         sd.set_conf('camera.conf', key, value)
-    finished = []
     for key in ('MOTION_DETECTION', 'FACE_DETECTION', 'MOTION_TRACKING', 'SOUND_DETECTION',
                 'SOUND_SENSITIVITY', 'CRUISE', 'AI_HUMAN_DETECTION'):
         sd.set_conf('camera.conf', key, 'bogus')
     finished = []
-    assert camera.apply_camera_settings(app, finished.append) == 6
-    app.loop.run()
+    assert camera_rules.apply_camera_settings(client.app, sd.file('yi-hack/etc/camera.conf'), '',
+                                              finished.append) == 6
+    client.run_until(lambda: finished, 'the settings sent again')
     assert finished == [None]
     # the firmware page's order (switch_on last), then the AI rule ('bogus' is not 'no': on)
-    assert app.ipc.messages == [ipc.save_on_motion(False), ipc.sensitivity('high'),
-                                ipc.led(True), ipc.ir(False), ipc.switch(True), ipc.ai_human(True)]
-    assert app.loop.delays == [SPACING] * 5
+    assert [message for _, message in sent] == [
+        ipc.save_on_motion(False), ipc.sensitivity('high'), ipc.led(True), ipc.ir(False),
+        ipc.switch(True), ipc.ai_human(True)]
+    times = [at for at, _ in sent]
+    for earlier, later in zip(times, times[1:]):
+        assert abs(later - earlier - SPACING) <= TIMING_MARGIN
 
 
 # --- the keys the firmware's page sends besides the first six (bytes from ipc_cmd.h) ---

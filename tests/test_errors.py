@@ -124,7 +124,7 @@ def test_a_service_script_whose_end_cannot_be_answered_is_answered(client, sd, m
     client.options.service_script = executable(sd, 'yi-hack/script/service.sh', 'exit 0')
     monkeypatch.setattr(services, 'ok', fail)
     assert_internal_error(answered_promptly(client, '/cgi-bin/service.sh?name=ftpd&action=start'))
-    assert client.app.script_runs == 0
+    assert services.services(client.app).scripts == 0
 
 
 def test_a_release_check_that_fails_is_answered(client, sd, monkeypatch):

@@ -22,6 +22,9 @@ from mqtt_harness import (FIRMWARE_MQTT, MQTT_STATIC, Broker, Subscriber, firmwa
                           install_firmware_confs, wait_until)
 from test_payload import Card, alive, build, http_get
 
+# service.sh's status looks for programs machine-wide: one such test at a time (conftest)
+pytestmark = pytest.mark.usefixtures('machine_programs')
+
 ADVERTISE = 'yi-hack/script/mqtt_advertise/'
 STAND_IN = '#!%s\nimport time\nwhile True:\n    time.sleep(1)\n' % sys.executable
 SERVICE_SH = '''#!/bin/sh

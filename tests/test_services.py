@@ -11,6 +11,9 @@ from harness import wait_until
 
 from mqtt_harness import MOTION_START
 
+# service.sh's status looks for programs machine-wide: one such test at a time (conftest)
+pytestmark = pytest.mark.usefixtures('machine_programs')
+
 # Stands in for the firmware's yi-hack/script/service.sh: records each call
 # in `calls` beside itself, fails with 3 when `fail` exists, sleeps `delay`
 # seconds on start when that file exists, then starts the service's program

@@ -79,11 +79,10 @@ class App:
             log('removed %d temp files left by an earlier run that was killed' % stale)
         self.ipc = None   # the camera transport (transports.py), set by __main__
         self.kept = {}    # what each service keeps between requests, by its module (state)
-        # What services have under way, not yet their own modules' (state()):
-        self.ptz_move = None        # the PTZ move running (ptz)
-        self.settings_sending = 0   # camera setting sequences being sent (camera)
-        self.script_runs = 0        # service scripts running (services)
-        self.bridge = None          # the MQTT bridge Child this server started (services)
+        # The context the camera rules shared with the MQTT bridge keep their state on
+        # (camera_rules.py, ptz_rules.py; the bridge's context has the same two):
+        self.ptz_move = None        # the PTZ move running
+        self.settings_sending = 0   # camera setting sequences being sent
 
     def state(self, owner, make):
         """What the service of module owner keeps between requests: make(app), its own

@@ -7,7 +7,7 @@ rule holds for both. `ctx` is what sends: .ipc (a transport with send()),
 .loop (timers), .settings_sending (sequences under way) and .log; the web
 server's App and the bridge's camera link both have them.
 """
-from . import conf, ipc
+from . import checks, conf, ipc
 
 # The firmware's own camera_settings.sh spaces its keys 0.5 s;
 # the vendor program is known to take them at that pace.
@@ -84,9 +84,21 @@ def row(name):
     return SETTINGS.get(name) or MQTT_ONLY.get(name)
 
 
+class Busy(checks.Refused):
+    """MAX_SENDING setting sequences are under way: a new one must wait."""
+    status = 503
+    retry_after = 2
+
+
 def is_busy(ctx):
     """MAX_SENDING setting sequences are under way: a new one must wait."""
     return ctx.settings_sending >= MAX_SENDING
+
+
+def check_not_busy(ctx):
+    """Busy while MAX_SENDING setting sequences are under way (checked before anything changes)."""
+    if is_busy(ctx):
+        raise Busy('busy: %d camera setting changes under way, try again' % MAX_SENDING)
 
 
 def send_timed(ctx, steps, on_done):

@@ -25,6 +25,7 @@ class Refused(Exception):
     logs it.
     """
     status = 400
+    retry_after = None   # seconds to wait before asking again (a busy refusal's Retry-After)
 
     def __init__(self, message):
         super().__init__(message)

@@ -420,7 +420,9 @@ def error_answer(exc, req):
     if isinstance(exc, HttpError):
         return exc.response()
     if isinstance(exc, checks.Refused):   # a shared rule's refusal, with its status
-        return error_response(exc.status, exc.message)
+        retry = exc.retry_after
+        return error_response(exc.status, exc.message,
+                              None if retry is None else [('Retry-After', str(retry))])
     log_exception(req.method + ' ' + req.path, exc)
     return failure_response(exc)
 

@@ -8,16 +8,9 @@ commands are timers on the loop, so other clients are served while the
 camera takes its settings.
 """
 from .. import camera_rules
-from ..camera_rules import CAMERA_CONF, MAX_SENDING, SETTINGS
+from ..camera_rules import CAMERA_CONF, SETTINGS
 from ..device import homever
 from ..http import Deferred, HttpError, unquote, ok
-
-
-def check_not_busy(app):
-    """503 while MAX_SENDING setting sequences are under way (checked before anything changes)."""
-    if camera_rules.is_busy(app):
-        raise HttpError(503, 'busy: %d camera setting changes under way, try again' % MAX_SENDING,
-                        [('Retry-After', '2')])
 
 
 def home_version(app):
@@ -43,7 +36,7 @@ def camera_settings(req):
     chosen = chosen_settings(req)
     if not chosen:
         return ok()
-    check_not_busy(app)
+    camera_rules.check_not_busy(app)
     deferred = Deferred(req)
     try:
         camera_rules.change_settings(app, app.sd.conf_path(CAMERA_CONF), chosen, home_version(app),
@@ -51,9 +44,3 @@ def camera_settings(req):
     except OSError as err:
         raise HttpError(500, 'cannot save %s: %s' % (CAMERA_CONF, err))
     return deferred
-
-
-def apply_camera_settings(app, on_done=None):
-    """camera_rules.apply_camera_settings for load.sh: camera.conf's settings sent again."""
-    return camera_rules.apply_camera_settings(app, app.sd.conf_path(CAMERA_CONF), home_version(app),
-                                              on_done)

@@ -14,7 +14,7 @@ is refused with 400 and nothing is written.
 import json
 import os
 
-from .. import checks, child, conf, confset, files, tar
+from .. import checks, child, conf, files, settings_archive, tar
 from ..conf_rules import (CONF_FILES, MASK, PROXIES_KEY, PROXY_SEPARATOR, checked_changes,
                           is_secret, proxy_entries, write_changes)
 from ..device import homever, network_info, read_first_line
@@ -23,7 +23,6 @@ from ..multipart import body_stream, multipart_file
 from ..sdcard import shown
 
 READ_ONLY = ('ptz_presets',)   # preset.sh changes it, telling the camera in the same step
-REQUIRED_IN_ARCHIVE = ('system.conf', 'camera.conf')
 HOSTNAME_KEY = 'HOSTNAME'    # system's pseudo-key, kept in etc/hostname
 HOMEVER_KEY = 'HOMEVER'      # camera's pseudo-key: the camera's own firmware version
 EXACT_INTEGER = 1 << 53      # integers up to this are exact in jq's doubles
@@ -240,7 +239,8 @@ def save(req):
 
 def load(req):
     app = req.app
-    camera_control().check_not_busy(app)   # its settings are sent after the load
+    from .. import camera_rules   # imported only here: it pulls in the IPC code
+    camera_rules.check_not_busy(app)   # its settings are sent after the load
     stream, size = body_stream(req)
     scratch = files.temp_path(app.tmp_dir, 'load')
     files.remove_entry(scratch)   # left by a killed load; a link is only removed
@@ -248,7 +248,7 @@ def load(req):
     try:
         section = multipart_file(stream, size, req.headers.get('content-type', ''))
         names = unpack_checked(section, scratch, app.tmp_dir)
-        hostname = install(app.sd, scratch, names)
+        hostname = settings_archive.install(app.sd, scratch, names)
     finally:
         stream.close()
         files.remove_tree(scratch)
@@ -258,26 +258,12 @@ def load(req):
     return text_response(LOADED, 'text/html')
 
 
-def unpack_settings(stream, scratch):
-    """Unpack a plain settings tar into scratch and check it whole; its member
-    names (tar.ArchiveError at the first thing refused). load.sh and reset.sh."""
-    names = []
-    for _ in tar.unpack(stream, scratch, tar.SETTINGS, names):
-        pass
-    for required in REQUIRED_IN_ARCHIVE:
-        if required not in names:
-            raise tar.ArchiveError('the archive has no %s' % required)
-    for name in names:
-        check_member_text(scratch, name)
-    return names
-
-
 def unpack_checked(section, scratch, tmp_dir):
     """Unpack an uploaded archive into scratch and check it whole; 400 at the first thing refused."""
     stream = None
     try:
         stream = tar.open_compressed(section, tmp_dir)
-        return unpack_settings(stream, scratch)
+        return settings_archive.unpack(stream, scratch)
     except tar.ArchiveError as err:
         raise HttpError(400, 'settings archive refused: ' + err.message)
     finally:
@@ -285,35 +271,8 @@ def unpack_checked(section, scratch, tmp_dir):
             stream.close()
 
 
-def check_member_text(scratch, name):
-    """A conf is UTF-8 text without NUL; hostname holds one valid hostname or nothing."""
-    data = conf.read_small(scratch + '/' + name, tar.SETTINGS.member_size)
-    try:
-        text = data.decode()
-    except UnicodeError:
-        raise tar.ArchiveError('%s is not UTF-8 text' % name)
-    if '\0' in text:
-        raise tar.ArchiveError('%s holds a NUL byte' % name)
-    if name == tar.HOSTNAME and text.strip() and not checks.is_hostname(text.strip()):
-        raise tar.ArchiveError('hostname must hold %s' % checks.HOSTNAME_RULE)
-
-
-def install(sd, scratch, names, dropped=()):
-    """The checked members replace their confs in etc/ and `dropped` go, as one
-    step (confset.py); the new hostname or None."""
-    hostname = None
-    if tar.HOSTNAME in names:
-        hostname = conf.read_small(scratch + '/' + tar.HOSTNAME, tar.SETTINGS.member_size).decode().strip() or None
-    confset.replace(sd.etc, scratch, names, dropped)
-    return hostname
-
-
-def camera_control():
-    """handlers.camera, imported when first needed (it pulls in the IPC code)."""
-    from . import camera
-    return camera
-
-
 def reapply_camera_settings(app):
-    """After a load, the camera-control code sends camera.conf's settings (IPC)."""
-    camera_control().apply_camera_settings(app)
+    """After a load, camera.conf's settings are sent to the camera again."""
+    from .. import camera_rules
+    camera_rules.apply_camera_settings(app, app.sd.conf_path(camera_rules.CAMERA_CONF),
+                                       homever(app.options.homever)[:2])

@@ -8,7 +8,7 @@ takes them), and only then does it replace the confs.
 """
 from .. import compress, files, tar
 from ..http import HttpError, ok
-from .config import install, unpack_settings
+from ..settings_archive import install, unpack
 
 DEFAULTS = 'defaults.tar.bz2'
 # The files the firmware's reset.sh removes before unpacking the defaults.
@@ -20,7 +20,7 @@ def restore(sd, archive, scratch):
     members replace the confs, the other RESET_FILES are removed, as after the
     firmware's reset; all in one step, so a kill leaves the old settings or the defaults."""
     with open(archive, 'rb') as f:
-        names = unpack_settings(compress.bz2_reader(f), scratch)
+        names = unpack(compress.bz2_reader(f), scratch)
     install(sd, scratch, names, [name for name in RESET_FILES if name not in names])
 
 

@@ -122,18 +122,31 @@ def service_script(app):
     return app.options.service_script or app.sd.yi_hack + '/script/service.sh'
 
 
+class Services:
+    """What service.sh keeps: the scripts running (MAX_SCRIPT_RUNS at most), and the MQTT
+    bridge this server started (a Child, reaped once it has ended)."""
+
+    def __init__(self, _app):
+        self.scripts = 0
+        self.bridge = None
+
+
+def services(app):
+    return app.state(__name__, Services)
+
+
 def run_script(req, argv, timeout, on_exit):
     """run_beside, at most MAX_SCRIPT_RUNS at once (503 beyond: nothing runs)."""
-    app = req.app
-    if app.script_runs >= MAX_SCRIPT_RUNS:
+    kept = services(req.app)
+    if kept.scripts >= MAX_SCRIPT_RUNS:
         raise HttpError(503, 'busy: %d service scripts already run, try again' % MAX_SCRIPT_RUNS,
                         [('Retry-After', '1')])
 
     def ended(code):
-        app.script_runs -= 1
+        kept.scripts -= 1
         on_exit(code)
     background = run_beside(req, argv, timeout, ended)   # counted once it has started
-    app.script_runs += 1
+    kept.scripts += 1
     return background
 
 
@@ -182,8 +195,9 @@ def is_bridge(pid, root):
 
 def bridge_pid(app):
     """The pid of the running bridge, or None."""
-    if app.bridge is not None:
-        app.bridge.poll()   # reaps it once it has ended
+    bridge = services(app).bridge
+    if bridge is not None:
+        bridge.poll()   # reaps it once it has ended
     pid = checks.number(app.sd.read_text(bridge_pid_path(app), ''), 1, MAX_PID)
     return pid if pid is not None and is_bridge(pid, app.sd.root) else None
 
@@ -216,7 +230,7 @@ def start_bridge(req):
     if app.options.mqtt_events:
         argv += ['--ipc-events', app.options.mqtt_events]
     files.remove_if_there(bridge_pid_path(app))   # the shell's > would write through a planted link
-    app.bridge = child.Child(argv, bridge_log_path(app), app.tmp_dir)
+    services(app).bridge = child.Child(argv, bridge_log_path(app), app.tmp_dir)
     deferred = Deferred(req)
 
     def check_started():
