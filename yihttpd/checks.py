@@ -6,6 +6,8 @@ refuses or reads, so numbers are ASCII digits only, checked here. Strict
 UTF-8 is here too: MicroPython's decode takes overlong forms ('%c0%ae' as
 '.'), surrogates and code points past U+10FFFF.
 """
+import re
+
 DIGITS = '0123456789'
 LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
 NAME_CHARS = LETTERS + DIGITS + '_-'
@@ -114,9 +116,19 @@ def _decode_is_strict():
     return False
 
 
+NOT_ASCII = re.compile(b'[\x80-\xff]')
+
+
 if _decode_is_strict():
     def decode_utf8(data):
         return data.decode()
+
+    def is_utf8(data):
+        try:
+            data.decode()
+            return True
+        except UnicodeError:
+            return False
 else:
     def decode_utf8(data):
         """Strict UTF-8: MicroPython's decode takes overlong forms ('%c0%ae' as '.'),
@@ -125,3 +137,14 @@ else:
         if len(text) != len(data):   # not plain ASCII: check it byte by byte
             _check_utf8(data)
         return text
+
+    def is_utf8(data):
+        """Whether data is strict UTF-8, without making a str of it (one search when
+        it is plain ASCII: a new str costs MicroPython a look through its names)."""
+        if NOT_ASCII.search(data) is None:
+            return True
+        try:
+            _check_utf8(data)
+            return True
+        except UnicodeError:
+            return False

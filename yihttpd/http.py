@@ -16,14 +16,15 @@ MAX_CONTENT_LENGTH = 10 ** 12 - 1   # beyond any route's limit: a longer number 
 
 # A control character other than NUL (MicroPython's re takes no NUL in a pattern): one
 # search is twenty times faster there than a loop over the characters.
-CONTROL = re.compile('[\x01-\x1f\x7f]')
+CONTROL = re.compile(b'[\x01-\x1f\x7f]')
 
 # Only these request headers are kept, unless the route keeps all (a CGI program
 # gets them as HTTP_*, as busybox httpd passes them; bounded by MAX_HEADERS).
 KEPT_HEADERS = {
-    'host', 'content-length', 'content-type', 'connection', 'authorization',
-    'range', 'if-none-match', 'if-modified-since', 'transfer-encoding', 'expect', 'accept-encoding',
-    'origin', 'referer', 'sec-fetch-site', 'sec-fetch-dest', 'user-agent',   # guard.py
+    b'host', b'content-length', b'content-type', b'connection', b'authorization',
+    b'range', b'if-none-match', b'if-modified-since', b'transfer-encoding', b'expect',
+    b'accept-encoding', b'origin', b'referer', b'sec-fetch-site', b'sec-fetch-dest',
+    b'user-agent',   # guard.py
 }
 
 # Headers that frame or address the request: two of them are ambiguous
@@ -132,7 +133,12 @@ def check_partial_head(buf):
 
 
 def parse_head(head):
-    """Parse the bytes before the blank line into a Request, with its route."""
+    """Parse the bytes before the blank line into a Request, with its route.
+
+    The head is taken apart as bytes and only what is kept becomes text: on
+    MicroPython every new str is looked up among all the names the loaded
+    code holds (its qstr pools), which cost a request more than the rest.
+    """
     line_end = head.find(b'\r\n')
     if line_end < 0:
         line_end = len(head)
@@ -140,35 +146,35 @@ def parse_head(head):
         raise HttpError(414, 'request line longer than %d bytes' % MAX_REQUEST_LINE)
     if len(head) - line_end > MAX_HEADERS:
         raise HttpError(431, 'request headers longer than %d bytes' % MAX_HEADERS)
-    try:
-        text = checks.decode_utf8(head)
-    except UnicodeError:
+    if not checks.is_utf8(head):
         raise HttpError(400, 'request head is not UTF-8')
-    lines = text.split('\r\n')
-    if '\0' in lines[0] or CONTROL.search(lines[0]):   # a bare LF would forge a line in the log
+    request_line = head[:line_end]
+    if b'\0' in request_line or CONTROL.search(request_line):   # a bare LF would forge a log line
         raise HttpError(400, 'control character in the request line')
-    parts = lines[0].split(' ')
-    if len(parts) != 3 or not parts[1].startswith('/'):
+    parts = request_line.split(b' ')
+    if len(parts) != 3 or not parts[1].startswith(b'/'):
         raise HttpError(400, 'malformed request line')
-    method, target, version = parts
+    version = parts[2].decode()
     if version not in ('HTTP/1.0', 'HTTP/1.1'):
         raise HttpError(505, 'only HTTP/1.0 and HTTP/1.1 are spoken')
-    req = Request(method, target, version)
+    req = Request(parts[0].decode(), parts[1].decode(), version)
     req.route = routes.match(req.path)
     keep_all = req.route.all_headers
-    for line in lines[1:]:
-        if line[:1] in (' ', '\t'):   # RFC 9112 5.2: else it would be read as a header of its own
+    headers = req.headers
+    for line in head[line_end + 2:].split(b'\r\n') if line_end < len(head) else ():
+        if line[:1] in (b' ', b'\t'):   # RFC 9112 5.2: else it would be read as a header of its own
             raise HttpError(400, 'obsolete line folding (a header line starting with a space or tab)')
-        name, sep, value = line.partition(':')
-        if not sep:
+        colon = line.find(b':')
+        if colon < 0:
             raise HttpError(400, 'malformed header line')
-        name = name.strip().lower()
+        name = line[:colon].strip().lower()
         if keep_all or name in KEPT_HEADERS:
-            if name not in req.headers:
-                req.headers[name] = value.strip()
+            name = name.decode()
+            if name not in headers:
+                headers[name] = line[colon + 1:].strip().decode()
             elif name in SINGLE_HEADERS:
                 raise HttpError(400, 'more than one %s header' % name)
-    if version == 'HTTP/1.1' and 'host' not in req.headers:
+    if version == 'HTTP/1.1' and 'host' not in headers:
         raise HttpError(400, 'an HTTP/1.1 request needs a Host header')
     return req
 

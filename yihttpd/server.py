@@ -217,6 +217,7 @@ class Connection:
         self.state = READ_HEAD
         self.waiting_since = compat.monotonic()
         self.deadline = self.waiting_since + self.server.header_timeout
+        self.events = POLLIN     # what poll watches the socket for now
         self.loop.register(self.fd, POLLIN, self.on_event)
 
     def on_event(self, events):
@@ -275,7 +276,7 @@ class Connection:
             # the rest waits in the kernel (not read, not lost).
             self.inbuf += data
             if len(self.inbuf) >= RECV_SIZE:
-                self.loop.modify(self.fd, 0)
+                self.watch(0)
             return
         now = compat.monotonic()
         if self.state == READ_HEAD and not self.inbuf:
@@ -360,21 +361,30 @@ class Connection:
         self.state = WRITE
         self.waiting_since = compat.monotonic()   # for a writer: when it last took a byte
         self.deadline = self.waiting_since + self.server.idle_timeout
-        self.loop.modify(self.fd, POLLOUT)
         self.write_some()
+
+    def watch(self, events):
+        """Have poll watch the socket for events (most answers go out whole at once:
+        then poll is never asked to watch for room to write)."""
+        if events != self.events:
+            self.events = events
+            self.loop.modify(self.fd, events)
 
     def write_some(self):
         sent = self.writer.sent
         try:
-            if self.writer.write(self.sock, self.server.send_buffer):
-                self.finish()
-                return
-            if self.writer.waiting:
-                self.loop.modify(self.fd, POLLIN)   # a client that leaves meanwhile ends it
+            done = self.writer.write(self.sock, self.server.send_buffer)
         except OSError as exc:
             if compat.errno_of(exc) != compat.EAGAIN:
                 self.close()
                 return
+            done = False
+        if done:
+            self.finish()
+            return
+        # The rest when the socket takes more; while the body waits for its source,
+        # a client that leaves meanwhile ends it.
+        self.watch(POLLIN if self.writer.waiting else POLLOUT)
         if self.writer.sent > sent:
             self.waiting_since = compat.monotonic()
             self.deadline = self.waiting_since + self.server.idle_timeout
@@ -384,7 +394,7 @@ class Connection:
         if self.state == WRITE and self.writer.waiting:
             self.writer.waiting = False
             self.deadline = compat.monotonic() + self.server.idle_timeout
-            self.loop.modify(self.fd, POLLOUT)
+            self.watch(POLLOUT)
 
     def finish(self):
         """The whole response is out: log it, then keep alive or close."""
@@ -406,7 +416,7 @@ class Connection:
         self.state = READ_HEAD
         self.waiting_since = compat.monotonic()
         self.deadline = self.waiting_since + self.server.idle_timeout
-        self.loop.modify(self.fd, POLLIN)
+        self.watch(POLLIN)
         if self.inbuf:
             self.deadline = self.waiting_since + self.server.header_timeout
             # On the next loop turn, not from here: answering a burst of
@@ -422,7 +432,7 @@ class Connection:
         compat.shutdown_write(self.sock)   # a client reading to the end stops waiting now
         self.drain = Drain()
         self.deadline = self.drain.dropped(0)
-        self.loop.modify(self.fd, POLLIN)
+        self.watch(POLLIN)
 
     def release(self):
         """Give back what the request and its answer hold: body memory, spool file,
