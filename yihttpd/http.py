@@ -76,7 +76,10 @@ class Request:
 
     @property
     def keep_alive(self):
-        connection = self.headers.get('connection', '').lower()
+        connection = self.headers.get('connection')
+        if connection is None:
+            return self.version == 'HTTP/1.1'
+        connection = connection.lower()
         if self.version == 'HTTP/1.1':
             return 'close' not in connection
         return 'keep-alive' in connection
@@ -295,20 +298,22 @@ class Response:
         return response
 
     def head(self, version, keep_alive):
-        lines = ['HTTP/1.1 %d %s' % (self.status, REASONS.get(self.status, 'Unknown'))]
+        """The head's bytes (made as bytes: on MicroPython a new str costs a look through
+        every name the loaded code holds)."""
+        lines = [b'HTTP/1.1 %d %s\r\n' % (self.status, REASONS.get(self.status, 'Unknown').encode())]
         if self.content_type:
-            lines.append('Content-Type: ' + self.content_type)
+            lines.append(b'Content-Type: %s\r\n' % self.content_type.encode())
         if self.length is not None:
-            lines.append('Content-Length: %d' % self.length)
+            lines.append(b'Content-Length: %d\r\n' % self.length)
         for name, value in self.headers:
-            lines.append('%s: %s' % (name, value))
+            lines.append(b'%s: %s\r\n' % (name.encode(), value.encode()))
         if keep_alive:
             if version == 'HTTP/1.0':
-                lines.append('Connection: keep-alive')
+                lines.append(b'Connection: keep-alive\r\n')
         else:
-            lines.append('Connection: close')
-        lines.append('\r\n')
-        return '\r\n'.join(lines).encode()
+            lines.append(b'Connection: close\r\n')
+        lines.append(b'\r\n')
+        return b''.join(lines)
 
     def close(self):
         """Give back the open file, or what a streamed body holds (its close())."""

@@ -140,5 +140,8 @@ def hostname_js(req):
     reason = guard.other_site_reason(req)
     if reason is not None:
         raise HttpError(403, 'refused: ' + reason)
-    body = 'hostname=%s;' % json.dumps(hostname(req.app.sd))
-    return Response(body.encode(), 200, 'text/javascript')
+    name = hostname(req.app.sd)
+    kept = req.app.state(__name__ + '.js', lambda app: [None, None])   # the last name and its answer
+    if kept[0] != name:
+        kept[:] = [name, b'hostname=%s;' % json.dumps(name).encode()]
+    return Response(kept[1], 200, 'text/javascript')
