@@ -148,6 +148,7 @@ class Subscriber:
 
     def __init__(self, broker, topic='yicam/#', qos=2, tls=None):
         self.lines = queue.Queue()
+        self.broker = broker
         argv = ['mosquitto_sub', '-h', '127.0.0.1', '-p', str(broker.port), '-t', topic,
                 '-q', str(qos), '-F', '%t %x %r %q', '-i', 'test-sub-%d' % id(self)]
         if tls:
@@ -174,7 +175,7 @@ class Subscriber:
 
     def expect(self, *wanted):
         got = [self.next() for _ in wanted]
-        assert got == list(wanted)
+        assert got == list(wanted), (got, self.broker.log()[-3000:])
 
     def until(self, topic, timeout=WAIT):
         """Messages up to and with the first on topic: [(topic, payload, retain, qos)]."""

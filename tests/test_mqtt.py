@@ -9,6 +9,7 @@ mosquitto_sub prints every message as "topic payload retain qos".
 """
 import calendar
 import os
+import select
 import signal
 import socket
 import struct
@@ -339,6 +340,7 @@ class ScriptedBroker:
         self.listener.listen(1)
         self.port = self.listener.getsockname()[1]
         self.received = []           # packet types, in order
+        self.closed_first = None     # after DISCONNECT: 'bridge' or 'broker'
         threading.Thread(target=self.serve, daemon=True).start()
 
     def read_packet(self, conn):
@@ -365,6 +367,9 @@ class ScriptedBroker:
             if kind is None:
                 return
             self.received.append(kind)
+            if kind == 0xE0:
+                self.see_who_closes_first(conn)
+                return
             if kind == 0x10:
                 conn.sendall(b'\x20\x02\x00\x00')
             elif kind == 0x80:   # SUBSCRIBE (cmnd/#): granted QoS 1
@@ -382,8 +387,39 @@ class ScriptedBroker:
                     held_pong = False
                 conn.sendall(b'\x40\x02' + pid)
 
+    def see_who_closes_first(self, conn):
+        """A broker closes after DISCONNECT: a client that closes first, with an
+        acknowledgement unread, resets the connection, and a broker that meets the
+        reset before reading the DISCONNECT publishes the will."""
+        closed = False
+        if select.select([conn], [], [], 0.5)[0]:
+            try:
+                closed = not conn.recv(1)
+            except ConnectionResetError:
+                closed = True
+        self.closed_first = 'bridge' if closed else 'broker'
+        conn.close()
+
     def close(self):
         self.listener.close()
+
+
+def test_a_clean_stop_leaves_closing_to_the_broker(mqtt, runtime):
+    """A second 'offline' (the will) once followed the bridge's own after a stop."""
+    if runtime != 'cpython':
+        pytest.skip('no signal module: SIGTERM ends the bridge at once, the broker publishes the will')
+    broker = ScriptedBroker()
+    try:
+        mqtt.configure(MQTT_PORT=str(broker.port))
+        bridge = mqtt.start_bridge()
+        bridge.wait_log('birth published')
+        bridge.proc.terminate()
+        assert bridge.proc.wait(5) == 0
+        assert broker.received[-2:] == [0x30, 0xE0]   # the goodbye, then DISCONNECT
+        assert wait_until(lambda: broker.closed_first is not None)
+        assert broker.closed_first == 'broker'
+    finally:
+        broker.close()
 
 
 def test_a_pingresp_read_beside_a_puback_counts_as_the_answer(mqtt):

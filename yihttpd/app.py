@@ -79,6 +79,7 @@ class App:
             log('removed %d temp files left by an earlier run that was killed' % stale)
         self.ipc = None   # the camera transport (transports.py), set by __main__
         self.kept = {}    # what each service keeps between requests, by its module (state)
+        self.handlers = {}   # the handler functions found so far, by route (handler())
         # The context the camera rules shared with the MQTT bridge keep their state on
         # (camera_rules.py, ptz_rules.py; the bridge's context has the same two):
         self.ptz_move = None        # the PTZ move running
@@ -127,11 +128,14 @@ class App:
 
     def handler(self, handler):
         """A route's handler ('module.function'); its module imported on first use."""
-        module, _, function = handler.partition('.')
-        name = 'yihttpd.handlers.' + module
-        if name not in sys.modules:
-            __import__(name)
-        return getattr(sys.modules[name], function)
+        found = self.handlers.get(handler)
+        if found is None:
+            module, _, function = handler.partition('.')
+            name = 'yihttpd.handlers.' + module
+            if name not in sys.modules:
+                __import__(name)
+            found = self.handlers[handler] = getattr(sys.modules[name], function)
+        return found
 
     def spool_path(self, key):
         """Where a large upload body is written while it arrives."""

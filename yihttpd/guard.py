@@ -59,13 +59,12 @@ def foreign_reason(req):
 def other_site_reason(req):
     """Why a request came from another site's page, by what the browser says, or None."""
     headers = req.headers
-    host = req.host().lower()
     site = headers.get('sec-fetch-site')
     if site is not None and site.lower() not in OWN_SITE:
         return 'request came from another site (Sec-Fetch-Site: %s)' % site.lower()
     for name, shown_name in (('origin', 'Origin'), ('referer', 'Referer')):
         value = headers.get(name)
-        if value is not None and authority(value) != host:
+        if value is not None and authority(value) != req.host().lower():
             return 'request came from another site (%s)' % shown_name
     return None
 

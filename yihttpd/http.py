@@ -20,12 +20,14 @@ CONTROL = re.compile(b'[\x01-\x1f\x7f]')
 
 # Only these request headers are kept, unless the route keeps all (a CGI program
 # gets them as HTTP_*, as busybox httpd passes them; bounded by MAX_HEADERS).
-KEPT_HEADERS = {
-    b'host', b'content-length', b'content-type', b'connection', b'authorization',
-    b'range', b'if-none-match', b'if-modified-since', b'transfer-encoding', b'expect',
-    b'accept-encoding', b'origin', b'referer', b'sec-fetch-site', b'sec-fetch-dest',
-    b'user-agent',   # guard.py
-}
+# A name as sent (lower-cased) -> the same str every time.
+KEPT_HEADERS = {name.encode(): name for name in (
+    'host', 'content-length', 'content-type', 'connection', 'authorization', 'range',
+    'if-none-match', 'if-modified-since', 'transfer-encoding', 'expect', 'accept-encoding',
+    'origin', 'referer', 'sec-fetch-site', 'sec-fetch-dest', 'user-agent')}   # the last four: guard.py
+# The methods and versions requests use, their str made once.
+KNOWN_WORDS = {b'GET': 'GET', b'POST': 'POST', b'HEAD': 'HEAD', b'HTTP/1.1': 'HTTP/1.1',
+               b'HTTP/1.0': 'HTTP/1.0'}
 
 # Headers that frame or address the request: two of them are ambiguous
 # (request smuggling, a forged Host in a link), so they are refused.
@@ -157,10 +159,10 @@ def parse_head(head):
     parts = request_line.split(b' ')
     if len(parts) != 3 or not parts[1].startswith(b'/'):
         raise HttpError(400, 'malformed request line')
-    version = parts[2].decode()
+    version = KNOWN_WORDS.get(parts[2])
     if version not in ('HTTP/1.0', 'HTTP/1.1'):
         raise HttpError(505, 'only HTTP/1.0 and HTTP/1.1 are spoken')
-    req = Request(parts[0].decode(), parts[1].decode(), version)
+    req = Request(KNOWN_WORDS.get(parts[0]) or parts[0].decode(), parts[1].decode(), version)
     req.route = routes.match(req.path)
     keep_all = req.route.all_headers
     headers = req.headers
@@ -170,9 +172,11 @@ def parse_head(head):
         colon = line.find(b':')
         if colon < 0:
             raise HttpError(400, 'malformed header line')
-        name = line[:colon].strip().lower()
-        if keep_all or name in KEPT_HEADERS:
-            name = name.decode()
+        raw = line[:colon].strip().lower()
+        name = KEPT_HEADERS.get(raw)
+        if name is None and keep_all:
+            name = raw.decode()
+        if name is not None:
             if name not in headers:
                 headers[name] = line[colon + 1:].strip().decode()
             elif name in SINGLE_HEADERS:

@@ -42,6 +42,9 @@ class Loop:
         self.timers = []
         self.timer_seq = 0
         self.running = False
+        # The time of this turn (seconds, monotonic), which callbacks take as now: a
+        # clock read costs MicroPython a float and several lookups each time.
+        self.now = monotonic()
 
     def register(self, fd, events, callback):
         """callback(events) is called when fd is ready for events."""
@@ -86,10 +89,13 @@ class Loop:
 
     def run_once(self, longest=-1):
         """Run the due timers, then wait for a descriptor (at most longest ms, if given)."""
+        self.now = monotonic()
         timeout = self.run_timers()
         if longest >= 0 and (timeout < 0 or timeout > longest):
             timeout = longest
-        for entry in self.poller.poll(timeout):
+        ready = self.poller.poll(timeout)
+        self.now = monotonic()
+        for entry in ready:
             callback = self.callbacks.get(entry[0])
             if callback is not None:
                 try:

@@ -371,9 +371,19 @@ class MQTTClient:
         self._send(packet(PINGREQ))
 
     def disconnect(self):
-        """Say goodbye (the broker then drops the will) and close the socket."""
+        """Say goodbye (the broker then drops the will), and close once the broker has.
+
+        Closing first, with an acknowledgement of ours unread, would reset the
+        connection, and a broker that meets the reset before reading the
+        DISCONNECT publishes the will after our own goodbye.
+        """
         try:
             self._send(packet(DISCONNECT))
+            deadline = compat.monotonic() + self.timeout
+            while compat.monotonic() < deadline:
+                self._read(READ_CHUNK)   # dropped; OSError at the broker's close, or on timeout
+        except OSError:
+            pass
         finally:
             self.close()
 

@@ -182,8 +182,15 @@ class Server:
             body = RequestBody(req, length, 0, self.app.spool_path(key))
             self.body_spooled += length
             return body
+        try:
+            body = RequestBody(req, length, length)
+        except MemoryError:
+            # The heap has room in total but no block this long: the client may try again
+            # once other answers have let go of theirs; a trace would only fill the log.
+            raise http.HttpError(503, 'no memory for a body of this length now: try again',
+                                 [('Retry-After', '1')])
         self.body_memory += length
-        return RequestBody(req, length, length)
+        return body
 
     def release_body(self, body):
         body.drop()
@@ -215,7 +222,7 @@ class Connection:
         self.linger_after = False   # refused with its body unread: drain it before closing
         self.drain = None        # a Drain once lingering
         self.state = READ_HEAD
-        self.waiting_since = compat.monotonic()
+        self.waiting_since = self.loop.now
         self.deadline = self.waiting_since + self.server.header_timeout
         self.events = POLLIN     # what poll watches the socket for now
         self.loop.register(self.fd, POLLIN, self.on_event)
@@ -278,7 +285,7 @@ class Connection:
             if len(self.inbuf) >= RECV_SIZE:
                 self.watch(0)
             return
-        now = compat.monotonic()
+        now = self.loop.now
         if self.state == READ_HEAD and not self.inbuf:
             # First byte of a request: the head must now be complete in time.
             self.deadline = min(self.deadline, now + self.server.header_timeout)
@@ -303,7 +310,7 @@ class Connection:
                 return
             head = self.inbuf[:end]
             self.inbuf = self.inbuf[end + 4:]
-            self.started = compat.monotonic()
+            self.started = self.loop.now
             req = self.request = http.parse_head(head)
             req.peer = self.peer
             req.peer_port = self.peer_port
@@ -324,7 +331,7 @@ class Connection:
 
     def dispatch(self):
         self.state = WAIT
-        self.deadline = compat.monotonic() + DEFERRED_TIMEOUT
+        self.deadline = self.loop.now + DEFERRED_TIMEOUT
         result = self.server.app.handle(self.request)
         if isinstance(result, http.Deferred):
             self.deferred = result
@@ -340,7 +347,7 @@ class Connection:
             self.request is not None and self.request.announces_body())
         if self.request is None:
             self.request = http.Request('GET', '-', 'HTTP/1.0')
-            self.started = compat.monotonic()
+            self.started = self.loop.now
         self.start_answer(response)
 
     def respond(self, response):
@@ -359,7 +366,7 @@ class Connection:
         self.writer = AnswerWriter(response.head(req.version, self.keep_alive), response,
                                    req.method != 'HEAD')
         self.state = WRITE
-        self.waiting_since = compat.monotonic()   # for a writer: when it last took a byte
+        self.waiting_since = self.loop.now   # for a writer: when it last took a byte
         self.deadline = self.waiting_since + self.server.idle_timeout
         self.write_some()
 
@@ -386,14 +393,14 @@ class Connection:
         # a client that leaves meanwhile ends it.
         self.watch(POLLIN if self.writer.waiting else POLLOUT)
         if self.writer.sent > sent:
-            self.waiting_since = compat.monotonic()
+            self.waiting_since = self.loop.now
             self.deadline = self.waiting_since + self.server.idle_timeout
 
     def resume_writing(self):
         """The body that yielded WAIT has more: write again when the socket takes it."""
         if self.state == WRITE and self.writer.waiting:
             self.writer.waiting = False
-            self.deadline = compat.monotonic() + self.server.idle_timeout
+            self.deadline = self.loop.now + self.server.idle_timeout
             self.watch(POLLOUT)
 
     def finish(self):
@@ -414,7 +421,7 @@ class Connection:
             return
         self.request = None
         self.state = READ_HEAD
-        self.waiting_since = compat.monotonic()
+        self.waiting_since = self.loop.now
         self.deadline = self.waiting_since + self.server.idle_timeout
         self.watch(POLLIN)
         if self.inbuf:
