@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from mqtt_harness import FIRMWARE_MQTT, FIRMWARE_WEB, MQTT_STATIC, WEB_STATIC, firmware_file, wait_until
+from mqtt_harness import FIRMWARE_MQTT, FIRMWARE_WEB, MQTT_STATIC, firmware_file, wait_until
 
 BUSYBOX = subprocess.run(['which', 'busybox'], stdout=subprocess.PIPE).stdout.decode().strip()
 SCRIPTS = MQTT_STATIC + 'script/mqtt_advertise/'
