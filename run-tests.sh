@@ -56,4 +56,17 @@ printf '#!/bin/sh\nexec %s/bin/micropython "$@"\n' "$micropython_dir" > .venv/bi
 chmod +x .venv/bin/micropython
 
 export PATH="$PWD/.venv/bin:$PATH"
-exec .venv/bin/python -m pytest "$@"
+# The whole suite's time is a figure that matters (README, "The suite's time"):
+# a run of all of it (no arguments but -q) that takes longer than the budget
+# fails, so a change that slows it down is seen when it is made.
+budget=${YIHTTPD_SUITE_BUDGET:-360}
+started=$(date +%s)
+.venv/bin/python -m pytest "$@"
+took=$(( $(date +%s) - started ))
+if [ "$*" = "" ] || [ "$*" = "-q" ]; then
+  echo "run-tests: the suite took ${took} s (budget ${budget} s)"
+  if [ "$took" -gt "$budget" ]; then
+    echo "run-tests: over the budget: find what made it slower (pytest --durations=30)" >&2
+    exit 1
+  fi
+fi

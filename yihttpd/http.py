@@ -59,7 +59,19 @@ class HttpError(Exception):
 
 
 class Request:
-    """What a handler sees of a request."""
+    """What a handler sees of a request.
+
+    What most requests leave as it is stays a class attribute until set (on
+    MicroPython each attribute set in __init__ costs every request).
+    """
+    query = None       # the parsed query string, made on first use
+    body = b''
+    body_path = None   # set instead of body for a large spooled upload
+    peer = None
+    peer_port = 0
+    app = None
+    route = None       # its record of routes.py, matched once from the request line
+    waited = False     # a long-poll has already waited once for this request
 
     def __init__(self, method, target, version):
         self.method = method
@@ -67,14 +79,6 @@ class Request:
         self.version = version
         self.path, _, self.query_string = target.partition('?')
         self.headers = {}
-        self.query = None
-        self.body = b''
-        self.body_path = None   # set instead of body for a large spooled upload
-        self.peer = None
-        self.peer_port = 0
-        self.app = None
-        self.route = None       # its record of routes.py, matched once from the request line
-        self.waited = False     # a long-poll has already waited once for this request
 
     @property
     def keep_alive(self):
@@ -280,17 +284,18 @@ class Response:
     chunked or ended by closing, see cgi.py).
     """
 
+    file = None               # an open file to send from (file_part)
+    offset = 0
+    close_connection = False
+    after_sent = None         # called once the whole answer is out
+
     def __init__(self, body=b'', status=200, content_type='application/json',
                  headers=None, length=None):
         self.status = status
         self.content_type = content_type
-        self.headers = headers or []
+        self.headers = () if headers is None else headers
         self.body = body
-        self.file = None
-        self.offset = 0
         self.length = len(body) if length is None else length
-        self.close_connection = False
-        self.after_sent = None    # called once the whole answer is out
 
     @classmethod
     def file_part(cls, f, offset, length, status=200, content_type='application/octet-stream',

@@ -132,6 +132,13 @@ def status_json(req):
     return Response(json.dumps(status).encode())
 
 
+HOSTNAME_JS = __name__ + '.js'   # hostname.js's state: the last name and its answer
+
+
+def new_answer_kept(_app):
+    return [None, None]
+
+
 def hostname_js(req):
     """The firmware page's <script src>: refused to a request that says it came from
     another site's page, which could read it the same way (a name that tells this
@@ -141,7 +148,7 @@ def hostname_js(req):
     if reason is not None:
         raise HttpError(403, 'refused: ' + reason)
     name = hostname(req.app.sd)
-    kept = req.app.state(__name__ + '.js', lambda app: [None, None])   # the last name and its answer
+    kept = req.app.state(HOSTNAME_JS, new_answer_kept)
     if kept[0] != name:
         kept[:] = [name, b'hostname=%s;' % json.dumps(name).encode()]
     return Response(kept[1], 200, 'text/javascript')
