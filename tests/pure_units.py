@@ -64,7 +64,8 @@ def test_head_parses_method_target_and_kept_headers():
                                   'X-Unused: dropped', 'Range: bytes=0-1'))
     assert (req.method, req.path, req.query_string, req.version) == (
         'GET', '/record/x.mp4', 'a=1', 'HTTP/1.1')
-    assert req.headers == {'host': 'cam:8080', 'range': 'bytes=0-1'}
+    assert req.headers == {'range': 'bytes=0-1'}
+    assert req.sent_host == b'cam:8080' and req.host() == 'cam:8080'
     assert req.keep_alive
 
 

@@ -72,6 +72,8 @@ def environment(req, script_name, script_path, path_info):
         env['CONTENT_LENGTH'] = str(length)
     if 'content-type' in req.headers:
         env['CONTENT_TYPE'] = req.headers['content-type']
+    if req.sent_host is not None:
+        env['HTTP_HOST'] = req.host()
     for name, value in req.headers.items():
         if name not in NOT_PASSED and checks.only(name, ENV_NAME_CHARS, MAX_HEADER_NAME):
             env['HTTP_' + name.upper().replace('-', '_')] = value

@@ -116,11 +116,10 @@ class HostCheck:
 
     def reason(self, req):
         """Why the Host header does not name this camera, or None."""
-        host = req.headers.get('host')
         allowed = self.allowed_names()
-        if host is None or ANY_HOST in allowed:
+        if req.sent_host is None or ANY_HOST in allowed:
             return None
-        name, port = split_host(host.lower())
+        name, port = split_host(req.host().lower())
         name = name.rstrip('.')
         if port and checks.number(port, 1, 65535) is None:
             return 'bad port in Host'

@@ -107,6 +107,10 @@ PREFIXES = (
 PAGE = route('/', 'static.serve_www', static=True)   # everything else: www/
 
 EXACT = {entry.path: entry for entry in SERVICES}
+# The same by the path's bytes as sent: a request to a service without a query
+# takes its path's str from here, not from a decode (on MicroPython each new str
+# is looked up among every name the loaded code holds).
+EXACT_SENT = {entry.path.encode(): entry for entry in SERVICES}
 
 
 def match(path):

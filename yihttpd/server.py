@@ -337,7 +337,7 @@ class Connection:
             self.deferred = result
             result.bind(self)
         else:
-            self.respond(result)
+            self.start_answer(result)   # already inside this connection's guarded step
 
     def fail(self, response):
         """Answer a request that could not be read or run, then close."""
