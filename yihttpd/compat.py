@@ -13,7 +13,7 @@ belong to one subject sit at the top of the module about it:
 - checks.py: MicroPython's decode takes overlong and surrogate UTF-8.
 
 Here: no os.sendfile (files are copied through one shared buffer), no
-socket.getsockname (--port 0 cannot report the chosen port), no EPIPE in
+socket.recv_into (readinto instead), no socket.getsockname (--port 0 cannot report the chosen port), no EPIPE in
 errno (Linux's number is defined here), no signal module (SIGTERM ends
 the MQTT bridge at once; the broker then publishes its will itself), and
 under `-m` no SIGINT handler (interrupt_on_sigint sets it up). No O_* open
@@ -21,6 +21,7 @@ flags in os either: openflags.py has the kernel's numbers for the CPU.
 """
 import errno
 import os
+import socket
 import time
 
 # errno numbers as the errno module has them: the CPU's own (MIPS numbers
@@ -71,6 +72,7 @@ def errno_of(exc):
 
 
 HAS_SENDFILE = hasattr(os, 'sendfile')
+HAS_RECV_INTO = hasattr(socket.socket, 'recv_into')   # else readinto (MicroPython)
 
 
 # A 32-bit MicroPython's seek takes a machine word (below 2 GiB), but a
@@ -106,6 +108,20 @@ def send_file_part(sock, f, offset, count, buf):
     if n > count:
         n = count
     return sock.send(memoryview(buf)[:n])
+
+
+def recv_into(sock, view):
+    """Read what the peer sent into view: the count (0: the end of the stream), or
+    None when nothing has come. Into one buffer the server keeps: MicroPython's
+    recv(n) takes a fresh block of n bytes at every call."""
+    if HAS_RECV_INTO:
+        try:
+            return sock.recv_into(view)
+        except OSError as exc:
+            if errno_of(exc) == EAGAIN:
+                return None
+            raise
+    return sock.readinto(view)   # a non-blocking socket's: None when nothing has come
 
 
 def shutdown_write(sock):

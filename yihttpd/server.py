@@ -74,6 +74,7 @@ class Server:
         self.accepted = 0
         self.connections = {}
         self.send_buffer = None if compat.HAS_SENDFILE else bytearray(SEND_BUFFER_SIZE)
+        self.recv_view = memoryview(bytearray(RECV_SIZE))   # every socket read lands here first
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(compat.resolve_bind(bind, port))
@@ -263,15 +264,17 @@ class Connection:
             # more, so what is kept stays one read past a head.
             self.process_input()
             return
+        view = self.server.recv_view
         try:
-            data = self.sock.recv(RECV_SIZE)
-        except OSError as exc:
-            if compat.errno_of(exc) == compat.EAGAIN:
-                return
-            data = b''
-        if not data:
+            count = compat.recv_into(self.sock, view)
+        except OSError:
+            count = 0   # reset by the peer: as gone
+        if count is None:
+            return
+        if not count:
             self.close()
             return
+        data = bytes(view[:count])
         if self.state == LINGER:
             self.deadline = self.drain.dropped(len(data))
             if self.deadline is None:
@@ -286,12 +289,15 @@ class Connection:
                 self.watch(0)
             return
         now = self.loop.now
-        if self.state == READ_HEAD and not self.inbuf:
-            # First byte of a request: the head must now be complete in time.
-            self.deadline = min(self.deadline, now + self.server.header_timeout)
-        elif self.state == READ_BODY:
+        if not self.inbuf:
+            if self.state == READ_HEAD:
+                # First byte of a request: the head must now be complete in time.
+                self.deadline = min(self.deadline, now + self.server.header_timeout)
+            self.inbuf = data   # most requests come in one read: no joining
+        else:
+            self.inbuf += data
+        if self.state == READ_BODY:
             self.deadline = now + self.server.idle_timeout
-        self.inbuf += data
         self.process_input()
 
     def process_input(self):

@@ -98,17 +98,17 @@ class Drain:
 
 class AnswerWriter:
     """One answer on its way out: the head, then the body, as the socket takes them."""
+    file = None        # what is sent after the head: a file part,
+    offset = 0
+    left = 0
+    pieces = None      # or the body's pieces (an iterator)
+    waiting = False    # the body iterator yielded WAIT
 
     def __init__(self, head, response, with_body):
         self.sent = 0
-        self.waiting = False     # the body iterator yielded WAIT
-        self.out = memoryview(head)
-        self.file = None
-        self.offset = 0
-        self.left = 0
-        self.pieces = iter(())
         if not with_body:
             response.close()   # a HEAD answer: its file is of no more use
+            self.out = memoryview(head)
             return
         body = response.body
         if response.file is not None:
@@ -117,11 +117,12 @@ class AnswerWriter:
             self.left = response.length
         elif isinstance(body, (bytes, bytearray)):
             if len(body) < SMALL_BODY:
-                self.out = memoryview(head + body)
+                head += body   # in the same send
             else:
                 self.pieces = iter((body,))
         else:
             self.pieces = iter(body)
+        self.out = memoryview(head)
 
     def write(self, sock, buffer):
         """Send until the socket is full; True once the whole answer is out.
@@ -148,7 +149,7 @@ class AnswerWriter:
                 self.left -= n
                 self.sent += n
             else:
-                piece = next(self.pieces, None)
+                piece = None if self.pieces is None else next(self.pieces, None)
                 if piece is None:
                     return True
                 if piece is WAIT:
