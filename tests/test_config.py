@@ -316,6 +316,8 @@ BAD_BODIES = [
     b'{"SWITCH_ON": 1e400}',
     b'{"SWITCH_ON": "no", "LED": ["no"]}',
     b'\xff\xfe{}',
+    b'{"SWITCH_ON": "\xc0\xae"}',                 # an overlong '.', which MicroPython's decode takes
+    '{"SWITCH_ON": "no"}'.encode('utf-16-le'),    # CPython's json.loads would take UTF-16 bytes
 ]
 
 

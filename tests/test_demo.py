@@ -27,9 +27,12 @@ def test_demo_serves_a_sample_card_and_cleans_up(runtime, stop, tmp_path):
     removes a dead server's scratch names, which would hide a card left behind."""
     port = free_port()
     card = str(tmp_path / 'demo-card')
+    # Started as a non-interactive shell starts a program in the background: with SIGINT
+    # ignored, which CPython keeps unless told otherwise (a CI run had hung on Ctrl-C).
     proc = subprocess.Popen(runtime_command(runtime) + ['--demo', '--port', str(port), '--root', card],
                             cwd=REPO, env=runtime_env(runtime),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         lines = []
         deadline = time.time() + 10

@@ -238,9 +238,14 @@ CTRL_C = 3
 def interrupt_on_sigint():
     """SIGINT (Ctrl-C) raises KeyboardInterrupt, so that cleanup code runs.
 
-    CPython always does; MicroPython's unix port sets its handler up for
-    `-c` and scripts but not for `-m`, and kbd_intr sets it up.
+    CPython does unless SIGINT came ignored from the parent (a program started
+    in the background by a non-interactive shell): its handler is set again.
+    MicroPython's unix port sets its handler up for `-c` and scripts but not
+    for `-m`, and kbd_intr sets it up.
     """
+    if signal is not None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        return
     try:
         import micropython
     except ImportError:

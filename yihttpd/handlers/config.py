@@ -64,8 +64,13 @@ def get_configs(req):
 
 def parse_changes(body):
     """The JSON object of a set: keys [A-Z0-9_]+, values as stored (conf_rules); else 400 saying why."""
+    # Parsed from the bytes once checked: a decoded copy would need a second block of
+    # the body's size, which a broken-up heap may lack. No NUL: CPython would take the
+    # bytes for UTF-16 or UTF-32, and JSON text never holds one.
+    if b'\0' in body or not checks.is_utf8(body):
+        raise HttpError(400, 'body is not a JSON object')
     try:
-        changes = json.loads(body.decode())
+        changes = json.loads(body)
     except (ValueError, UnicodeError, RuntimeError, MemoryError):
         # RuntimeError (CPython's RecursionError) and MemoryError (MicroPython's
         # parse stack): deep nesting, which no flat object has.
