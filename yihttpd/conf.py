@@ -82,14 +82,24 @@ class ConfFile:
     def __init__(self, path):
         self.path = path
         self.stamp = None
-        self.values = {}
+        self.values = None   # until first read
 
     def current(self):
         st = files.stat(self.path)
         stamp = None if st is None else files.settled_stamp(st)
         if stamp is None or stamp != self.stamp:
+            try:
+                values = read_conf(self.path)
+            except MemoryError:
+                # No block for the file now (a 256K heap crowded by clients, while the
+                # file is too young to trust its stamp): what was read before stands
+                # until a later request reads it again. Never read: nothing stands
+                # for it (no password must not pass for none set).
+                if self.values is None:
+                    raise
+                return self.values
             self.stamp = stamp
-            self.values = read_conf(self.path)
+            self.values = values
         return self.values
 
 

@@ -11,7 +11,6 @@ for iwconfig.
 import json
 
 from .. import conf, dates, device, files, guard
-from ..child import Background
 from ..compat import monotonic
 from ..device import NA, free_sd, memory_info, read_first_line, serial_number
 from ..http import HttpError, Response
@@ -75,9 +74,12 @@ class LinkWatch:
             self.seen = mark
             self.reading = False
         try:
+            from ..child import Background   # only here: status.json itself runs no program
             Background(app.loop, ['env', 'PATH=' + app.sd.firmware_path()] + list(IWCONFIG),
                        ESSID_TIMEOUT, ended, app.tmp_dir, out)
-        except OSError:   # no file or process to spare now (EMFILE): tried again next time
+        except (OSError, MemoryError):
+            # No file, process or heap to spare now (EMFILE; 256K crowded by clients): the
+            # answer gives the name before, and the next request tries again.
             files.remove_if_there(out)
             self.reading = False
 
