@@ -7,7 +7,8 @@ test_units.py runs that and checks it.
 """
 import io
 
-from yihttpd import bzip2, bzip2_writer, cgi, checks, files, http, inflate, loop, multipart, tar, wire
+from yihttpd import (bzip2, bzip2_writer, cgi, checks, files, http, inflate, loop, multipart, routes,
+                     stream_links, tar, wire)
 from yihttpd.app import same_secret
 from yihttpd.gzipped import accepts_gzip
 from yihttpd.sdcard import days_since_1970, hour_dir_date, hour_dir_hour, hour_dir_utc_seconds, is_hour_dir, is_video
@@ -512,6 +513,16 @@ def test_inflater_reads_gzip_in_any_piece_size_one_stream_after_another():
             inflater.release()
             continue
         raise AssertionError('taken: %r' % bad[:20])
+
+
+def test_the_snapshot_links_handed_out_are_paths_of_the_route_table():
+    """stream_links spells the snapshot URL for the MQTT bridge too, which loads no
+    route table (13 KB of its heap): this keeps it one of the table's paths."""
+    found = stream_links.links({}, '10.0.0.2')
+    assert [key for key, _url in found] == ['low_res_snapshot', 'high_res_snapshot']
+    for _key, url in found:
+        path = url.split('10.0.0.2:8080', 1)[1].partition('?')[0]
+        assert path in routes.EXACT and routes.EXACT[path].handler == 'snapshot.snapshot', url
 
 
 def run_all():
