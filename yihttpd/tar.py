@@ -11,7 +11,9 @@ from .conf import read_small
 from .sdcard import shown
 
 BLOCK = 512                # tar's unit: headers and padded contents
-COPY_CHUNK = 4096          # bytes moved at a time between streams
+COPY_CHUNK = 1024          # bytes moved at a time between streams: a 512K heap that has
+                           # served the page may have no 4 KiB block free (bzip2 reads
+                           # each piece twice over)
 TAR_RECORD = 10240         # tar pads its end to a record; read that far so trailers are checked
 MAX_PATH = 255             # longest member path (ustar's limit)
 ZERO_BLOCK = bytes(BLOCK)
