@@ -56,5 +56,10 @@ def test_demo_serves_a_sample_card_and_cleans_up(runtime, stop, tmp_path):
         assert status == 200 and data == open(os.path.join(REPO, 'demo', 'sample.mp4'), 'rb').read()
     finally:
         proc.send_signal(stop)
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()   # a failing run leaves no server behind
+            proc.wait()
+            raise
     assert wait_until(lambda: not os.path.exists(root), CLEANUP_WAIT), 'the throw-away SD root was left behind'
