@@ -471,23 +471,31 @@ HOLE = 2560   # bytes of each free block left in a heap broken up on purpose (th
               # of a few small blocks, ~1.8 KiB, comes out in one piece)
 
 
-def test_bzip2_is_written_with_smaller_blocks_where_the_heap_has_no_large_one():
-    """MicroPython: with every free block smaller than 3 KiB, the 4 KiB blocks' sort
-    cannot have its arrays (8 KiB); the archive comes in smaller blocks, whole."""
+def break_up_heap():
+    """MicroPython: fill the heap with HOLE-byte blocks and free every other one, so
+    no free block is larger than HOLE while the list returned is kept. CPython's heap
+    cannot be filled this way: an empty list."""
     import sys
-    from yihttpd import compress
-    from yihttpd.compat import getpid   # each runtime's run a file of its own
-    path = '/tmp/unit-bzip2-%d' % getpid()   # not a server's temp name: a starting one removes those
-    data = SETTINGS_TEXT * 6
     held = []
-    if sys.implementation.name == 'micropython':   # CPython's heap cannot be filled here
+    if sys.implementation.name == 'micropython':
         try:
             while True:
                 held.append(bytearray(HOLE))
         except MemoryError:
             pass
-        for i in range(0, len(held), 2):   # every other one freed: holes of HOLE bytes
+        for i in range(0, len(held), 2):
             held[i] = None
+    return held
+
+
+def test_bzip2_is_written_with_smaller_blocks_where_the_heap_has_no_large_one():
+    """MicroPython: with every free block smaller than 3 KiB, the 4 KiB blocks' sort
+    cannot have its arrays (8 KiB); the archive comes in smaller blocks, whole."""
+    from yihttpd import compress
+    from yihttpd.compat import getpid   # each runtime's run a file of its own
+    path = '/tmp/unit-bzip2-%d' % getpid()   # not a server's temp name: a starting one removes those
+    data = SETTINGS_TEXT * 6
+    held = break_up_heap()
     try:
         compress.write_bzip2(path, lambda out, packer: out.write(packer.compress(data) + packer.flush()))
     finally:
@@ -519,7 +527,6 @@ def test_a_settings_archive_is_read_where_the_heap_has_no_large_block():
     """MicroPython: with every free block smaller than HOLE, load.sh's unpack must not
     ask for a block of 4 KiB (a browser's load.sh at 512K met one MemoryError so)."""
     import os
-    import sys
     from yihttpd.compat import getpid
     base = '/tmp/unit-untar-%d' % getpid()
     os.mkdir(base)
@@ -532,22 +539,15 @@ def test_a_settings_archive_is_read_where_the_heap_has_no_large_block():
     try:
         with open(base + '/settings.tar.bz2', 'rb') as f:
             stream = tar.open_compressed(f, base)
-            if sys.implementation.name == 'micropython':   # CPython's heap cannot be filled here
-                try:
-                    while True:
-                        held.append(bytearray(HOLE))
-                except MemoryError:
-                    pass
-                for i in range(0, len(held), 2):   # every other one freed: holes of HOLE bytes
-                    held[i] = None
+            held = break_up_heap()
             for _ in tar.unpack(stream, base + '/out', tar.SETTINGS, []):
                 pass
             stream.close()
-        held = None
+        held.clear()   # the holes filled again
         with open(base + '/out/system.conf', 'rb') as f:
             assert f.read() == SETTINGS_TEXT * 3
     finally:
-        held = None
+        held.clear()
         for name in ('out/system.conf', 'system.conf', 'settings.tar.bz2'):
             files.remove_if_there(base + '/' + name)
         os.rmdir(base + '/out')
