@@ -13,11 +13,12 @@ belong to one subject sit at the top of the module about it:
 - checks.py: MicroPython's decode takes overlong and surrogate UTF-8.
 
 Here: no os.sendfile (files are copied through one shared buffer), no
-socket.recv_into (readinto instead), no socket.getsockname (--port 0 cannot report the chosen port), no EPIPE in
-errno (Linux's number is defined here), no signal module (SIGTERM ends
-the MQTT bridge at once; the broker then publishes its will itself), and
-under `-m` no SIGINT handler (interrupt_on_sigint sets it up). No O_* open
-flags in os either: openflags.py has the kernel's numbers for the CPU.
+socket.recv_into (readinto instead), no socket.getsockname (--port 0
+cannot report the chosen port), no EPIPE in errno (Linux's number is
+defined here), no signal module (SIGTERM ends the MQTT bridge at once;
+the broker then publishes its will itself), and under `-m` no SIGINT
+handler (interrupt_on_sigint sets it up). No O_* open flags in os either:
+openflags.py has the kernel's numbers for the CPU.
 """
 import errno
 import os
