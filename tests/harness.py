@@ -136,6 +136,15 @@ def worker_number():
     return int(name[2:]) if name[2:].isdigit() else 0
 
 
+def listening(port):
+    """Whether something takes connections on the loopback port."""
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def free_port():
     """A loopback port nothing listens on or holds now."""
     if not _ports:

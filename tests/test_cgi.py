@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness import read_until_closed, running, wait_until
+from harness import listening, read_until_closed, running, wait_until
 from yihttpd.cgi import CGI_PER_PEER, MAX_CGI_RUNS
 
 pytestmark = pytest.mark.arch   # also on 32-bit ARM and MIPS (musl) under qemu
@@ -320,15 +320,6 @@ def slow_script(card, name, seconds, before=''):
 def family_gone(pid_file):
     """Whether a slow_script and the child it waits for have both ended."""
     return process_gone(pid_file) and process_gone(pid_file + '.child')
-
-
-def listening(port):
-    """Whether something takes connections on the loopback port."""
-    try:
-        socket.create_connection(('127.0.0.1', port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def wait_for_family(pid_file):

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -20,7 +19,7 @@ import zipfile
 
 import pytest
 
-from harness import ARCH_RUNTIMES, REPO, free_port, micropython_path, mpy_cross_path
+from harness import ARCH_RUNTIMES, REPO, free_port, listening, micropython_path, mpy_cross_path
 
 BUILD_SCRIPT = os.path.join(REPO, 'build_payload.py')
 START_SCRIPT = 'yi-hack/script/yihttpd.sh'
@@ -96,7 +95,7 @@ class FakeFirmwareHttpd:
         self.proc = subprocess.Popen([httpd, '-f', '-p', '127.0.0.1:%d' % port, '-h', base],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.port = port
-        wait_until(lambda: connects(port), 5, 'busybox httpd did not start')
+        wait_until(lambda: listening(port), 5, 'busybox httpd did not start')
 
     def running(self):
         return self.proc.poll() is None
@@ -105,14 +104,6 @@ class FakeFirmwareHttpd:
         if self.running():
             self.proc.kill()
         self.proc.wait()
-
-
-def connects(port):
-    try:
-        socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def wait_until(check, timeout, message):
@@ -194,7 +185,7 @@ class Card:
         """Wait for status.json from a server other than not_pid; its pid."""
         def serving():
             pid = self.server_pid()
-            return pid and pid != not_pid and alive(pid) and connects(self.port) and \
+            return pid and pid != not_pid and alive(pid) and listening(self.port) and \
                 http_get(self.port, '/cgi-bin/status.json')[0] == 200
         wait_until(serving, READY_TIMEOUT, 'not serving; log:\n' + self.log())
         return self.server_pid()
@@ -272,7 +263,7 @@ def test_stop_ends_server_and_watchdog(card):
     status, output = card.script('stop')
     assert status == 0, output
     assert not alive(server) and not alive(watchdog)
-    assert not connects(card.port)
+    assert not listening(card.port)
     assert card.script('status')[0] == 3
 
 
